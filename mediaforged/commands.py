@@ -1,0 +1,200 @@
+"""The control commands: plain async functions over the daemon's state, independent of the socket.
+
+Each takes the ``Context``, the request's ``args`` and a ``progress`` callback (long commands
+report through it) and returns a JSON-able result or raises ``ProtocolError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import posixpath
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mediaforged import __version__
+from mediaforged.config import Config
+from mediaforged.indexer import Indexer
+from mediaforged.protocol import PROTOCOL_VERSION, ErrorCode, ProtocolError
+from mediaforged.reconcile import Reconciler
+from mediaforged.schema import media_items
+from mediaforged.state import DaemonState, Job
+from mediaforged.watcher import Settler
+from mediaforged.writer import CatalogWriter
+
+__all__ = ["COMMANDS", "Context", "Progress"]
+
+Progress = Callable[[dict[str, Any]], Awaitable[None]]
+Command = Callable[["Context", dict[str, Any], Progress], Awaitable[Any]]
+
+PROGRESS_INTERVAL_S = 0.5
+
+
+@dataclass
+class Context:
+    config: Config
+    state: DaemonState
+    engine: AsyncEngine
+    writer: CatalogWriter
+    indexer: Indexer
+    reconciler: Reconciler
+    settler: Settler
+
+
+def _arg(args: dict[str, Any], name: str, kind: type, default: Any) -> Any:
+    value = args.get(name, default)
+    if value is not None and not isinstance(value, kind):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"{name} must be a {kind.__name__}")
+    return value
+
+
+async def ping(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
+    return {"pong": True, "version": __version__, "protocol": PROTOCOL_VERSION}
+
+
+async def _counts(engine: AsyncEngine) -> dict[int, dict[str, dict[str, int]]]:
+    c = media_items.c
+    stmt = select(c.root_id, c.media_type, c.status, func.count()).group_by(
+        c.root_id, c.media_type, c.status
+    )
+    out: dict[int, dict[str, dict[str, int]]] = {}
+    async with engine.connect() as conn:
+        for root_id, media_type, status, count in await conn.execute(stmt):
+            per_root = out.setdefault(root_id, {"by_media_type": {}, "by_status": {}})
+            if status == "present":
+                per_root["by_media_type"][media_type] = (
+                    per_root["by_media_type"].get(media_type, 0) + count
+                )
+            per_root["by_status"][status] = per_root["by_status"].get(status, 0) + count
+    return out
+
+
+def _catalog_bytes(ctx: Context) -> int | None:
+    url = ctx.engine.url
+    if url.get_backend_name() != "sqlite" or not url.database:
+        return None
+    total = 0
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(OSError):
+            total += os.stat(url.database + suffix).st_size
+    return total
+
+
+async def status(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
+    state = ctx.state
+    counts = await _counts(ctx.engine)
+    roots: list[dict[str, Any]] = []
+    for root in state.roots:
+        per = counts.get(root.id, {"by_media_type": {}, "by_status": {}})
+        roots.append(
+            {
+                "path": str(root.path),
+                "online": root.online,
+                "offline_reason": root.offline_reason or None,
+                "watch": root.watch,
+                "watch_restarts": root.watch_restarts,
+                "last_event_at": root.last_event_at,
+                "last_reconcile": {
+                    "at": root.last_reconcile_at,
+                    "duration_s": root.last_reconcile_s,
+                    "files": root.last_reconcile_files,
+                },
+                "items": sum(per["by_status"].values()),
+                "by_media_type": per["by_media_type"],
+                "by_status": per["by_status"],
+            }
+        )
+    jobs = [j.progress() for j in state.jobs.values()]
+    return {
+        "state": "paused" if state.paused else state.phase,
+        "version": __version__,
+        "pid": os.getpid(),
+        "uptime_s": round(time.time() - state.started_at, 1),
+        "config_file": str(ctx.config.source) if ctx.config.source else None,
+        "catalog": {"url": ctx.engine.url.render_as_string(), "bytes": _catalog_bytes(ctx)},
+        "roots": roots,
+        "pending": {
+            "settling": len(ctx.settler),
+            "index_queue": ctx.indexer.queue.qsize(),
+            "indexing": ctx.indexer.in_flight,
+            "write_queue": ctx.writer.queue.qsize(),
+            "reconciles_queued": ctx.reconciler.queued,
+        },
+        "jobs": jobs,
+        "totals": {
+            "indexed": state.indexed,
+            "hashed_bytes": state.hashed_bytes,
+            "unchanged": state.skipped_unchanged,
+            "moved": state.moved,
+            "marked_missing": state.marked_missing,
+            "failed": state.failed,
+            "commits": state.commits,
+        },
+        "errors": {
+            "failed_items": sum(r["by_status"].get("failed", 0) for r in roots),
+            "recent": state.recent_errors,
+        },
+    }
+
+
+async def _follow(jobs: list[Job], progress: Progress) -> None:
+    waiting = asyncio.ensure_future(asyncio.gather(*(j.wait() for j in jobs)))
+    try:
+        while True:
+            done, _ = await asyncio.wait({waiting}, timeout=PROGRESS_INTERVAL_S)
+            if done:
+                return
+            await progress({"jobs": [j.progress() for j in jobs]})
+    finally:
+        waiting.cancel()
+
+
+async def rescan(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
+    """Reconcile a root, a subtree or one file (or every root) and wait until it is committed."""
+    path_text = _arg(args, "path", str, None)
+    full = bool(_arg(args, "full", bool, False))
+    jobs: list[Job] = []
+    if path_text is None:
+        jobs = [ctx.reconciler.request(r, None, "rescan", full) for r in ctx.state.roots]
+    else:
+        if not posixpath.isabs(path_text):
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "path must be absolute")
+        path = os.fsencode(posixpath.normpath(path_text))
+        root = ctx.state.root_for(path)
+        if root is None:
+            shown = ", ".join(str(r.path) for r in ctx.state.roots)
+            raise ProtocolError(
+                ErrorCode.NOT_IN_LIBRARY, f"{path_text} is not inside a library root ({shown})"
+            )
+        jobs = [ctx.reconciler.request(root, path, "rescan", full)]
+    await progress({"jobs": [j.progress() for j in jobs]})
+    await _follow(jobs, progress)
+    return {"jobs": [j.progress() for j in jobs], "errors": [j.error for j in jobs if j.error]}
+
+
+async def pause(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
+    """Hold indexing (events still queue up to the bounds; nothing is dropped)."""
+    ctx.state.paused = True
+    ctx.indexer.resumed.clear()
+    return {"state": "paused"}
+
+
+async def resume(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
+    ctx.state.paused = False
+    ctx.indexer.resumed.set()
+    return {"state": ctx.state.phase}
+
+
+COMMANDS: dict[str, Command] = {
+    "ping": ping,
+    "status": status,
+    "rescan": rescan,
+    "pause": pause,
+    "resume": resume,
+}

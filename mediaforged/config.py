@@ -1,0 +1,323 @@
+"""Configuration: one table of settings (name, type, default, help), loaded from TOML + environment.
+
+Lookup order for the file: ``--config``, ``$MEDIAFORGE_CONFIG``, the user's
+``$XDG_CONFIG_HOME/mediaforge/mediaforge.toml``, then ``/etc/mediaforge/mediaforge.toml``.
+Every setting can be overridden by ``MEDIAFORGE_<NAME>`` (upper case); lists are split on ``:``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "SETTINGS",
+    "Config",
+    "ConfigError",
+    "Setting",
+    "find_config_file",
+    "load_config",
+]
+
+DEFAULT_EXCLUDES = (
+    ".*",  # dot files and folders: .Trash-1000, .DS_Store, .thumbnails, editors' swap files
+    "@eaDir",  # Synology's per-folder thumbnail cache
+    "#recycle",  # Synology/QNAP recycle bins
+    "$RECYCLE.BIN",
+    "System Volume Information",
+    "lost+found",
+    "*.part",  # partial downloads and copies: indexed once renamed to their final name
+    "*.tmp",
+    "*.crdownload",
+    "*.!qB",
+    "*.download",
+)
+
+
+class ConfigError(Exception):
+    """An invalid configuration: the message names the key and the problem."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    type: type
+    default: Any
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("roots", list, [], "Library folders to catalog and watch (absolute paths)."),
+    Setting(
+        "state_dir",
+        str,
+        "",
+        "Where the catalog lives. Empty: $STATE_DIRECTORY (systemd), else "
+        "$XDG_STATE_HOME/mediaforge, else ~/.local/state/mediaforge.",
+    ),
+    Setting(
+        "database_url",
+        str,
+        "",
+        "SQLAlchemy async URL of the catalog. Empty: sqlite+aiosqlite:///<state_dir>/catalog.db.",
+    ),
+    Setting(
+        "socket_path",
+        str,
+        "",
+        "Control socket. Empty: $RUNTIME_DIRECTORY/mediaforged.sock (systemd), else "
+        "$XDG_RUNTIME_DIR/mediaforge/mediaforged.sock, else <state_dir>/mediaforged.sock.",
+    ),
+    Setting("socket_mode", str, "0660", "Permission bits of the control socket (octal)."),
+    Setting("socket_group", str, "", "Group that owns the control socket. Empty: unchanged."),
+    Setting(
+        "exclude",
+        list,
+        list(DEFAULT_EXCLUDES),
+        "Glob patterns matched against each file and folder name; matches are not catalogued.",
+    ),
+    Setting(
+        "settle_seconds",
+        float,
+        3.0,
+        "A changed file is indexed once its size and mtime were stable this long.",
+    ),
+    Setting("workers", int, 2, "Concurrent indexing workers (hashing runs in threads)."),
+    Setting("batch_size", int, 500, "Catalog writes committed per transaction at most."),
+    Setting(
+        "batch_interval", float, 0.5, "Seconds the writer waits to fill a batch before committing."
+    ),
+    Setting(
+        "queue_size",
+        int,
+        20000,
+        "Paths waiting to be indexed at most; sources wait when it is full (back-pressure).",
+    ),
+    Setting(
+        "reconcile_interval",
+        float,
+        21600.0,
+        "Seconds between full reconciles of every root (catches what events missed); 0: never.",
+    ),
+    Setting("watch", bool, True, "Watch the roots for changes (false: reconcile only)."),
+    Setting(
+        "watch_debounce_ms", int, 200, "Milliseconds watchfiles groups events before reporting."
+    ),
+    Setting("log_level", str, "info", "debug, info, warning or error."),
+    Setting(
+        "log_format",
+        str,
+        "auto",
+        "console, json, or auto (console on a terminal, JSON lines otherwise).",
+    ),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+_LOG_FORMATS = ("auto", "console", "json")
+
+
+@dataclass(frozen=True)
+class Config:
+    roots: tuple[Path, ...] = ()
+    state_dir: Path = field(default_factory=lambda: _default_state_dir({}))
+    database_url: str = ""
+    socket_path: Path = Path("mediaforged.sock")
+    socket_mode: int = 0o660
+    socket_group: str = ""
+    exclude: tuple[str, ...] = DEFAULT_EXCLUDES
+    settle_seconds: float = 3.0
+    workers: int = 2
+    batch_size: int = 500
+    batch_interval: float = 0.5
+    queue_size: int = 20000
+    reconcile_interval: float = 21600.0
+    watch: bool = True
+    watch_debounce_ms: int = 200
+    log_level: str = "info"
+    log_format: str = "auto"
+    source: Path | None = None  # the file it was read from, for logs and status
+    once: bool = False  # a run-time mode (--once), not a setting
+
+    def replace(self, **changes: Any) -> Config:
+        return dataclasses.replace(self, **changes)
+
+
+def find_config_file(explicit: Path | None, env: Mapping[str, str]) -> Path | None:
+    """The first config file that applies, or None to run on defaults."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"config file {explicit} does not exist")
+        return explicit
+    if env.get("MEDIAFORGE_CONFIG"):
+        path = Path(env["MEDIAFORGE_CONFIG"])
+        if not path.is_file():
+            raise ConfigError(f"MEDIAFORGE_CONFIG: config file {path} does not exist")
+        return path
+    xdg = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".config")
+    for candidate in (
+        Path(xdg) / "mediaforge" / "mediaforge.toml",
+        Path("/etc/mediaforge/mediaforge.toml"),
+    ):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(
+    path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Build the config: defaults < file < environment < ``overrides`` (command-line flags)."""
+    env = os.environ if env is None else env
+    raw: dict[str, Any] = {}
+    source = find_config_file(path, env)
+    if source is not None:
+        try:
+            data = tomllib.loads(source.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {source}: {exc}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{source}: invalid TOML: {exc}") from exc
+        for key, value in data.items():
+            raw[key] = _check(key, value, f"{source}: ")
+    for setting in SETTINGS:
+        env_key = "MEDIAFORGE_" + setting.name.upper()
+        if env_key in env:
+            raw[setting.name] = _from_env(setting, env[env_key], env_key)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            raw[key] = _check(key, value, "")
+    return _build(raw, env, source)
+
+
+def _from_env(setting: Setting, text: str, env_key: str) -> Any:
+    if setting.type is list:
+        return [p for p in text.split(":") if p]
+    if setting.type is bool:
+        lowered = text.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{env_key}: expected true or false, got {text!r}")
+    if setting.type in (int, float):
+        try:
+            return setting.type(text)
+        except ValueError:
+            raise ConfigError(
+                f"{env_key}: expected {setting.type.__name__}, got {text!r}"
+            ) from None
+    return text
+
+
+def _check(key: str, value: Any, where: str) -> Any:
+    setting = _BY_NAME.get(key)
+    if setting is None:
+        known = ", ".join(sorted(_BY_NAME))
+        raise ConfigError(f"{where}unknown setting {key!r} (known: {known})")
+    expected = setting.type
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if expected is list:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}{key}: expected a list of strings, got {value!r}")
+    elif not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
+        raise ConfigError(f"{where}{key}: expected {expected.__name__}, got {value!r}")
+    return value
+
+
+def _default_state_dir(env: Mapping[str, str]) -> Path:
+    if env.get("STATE_DIRECTORY"):  # set by systemd's StateDirectory=
+        return Path(env["STATE_DIRECTORY"].split(":")[0])
+    if env.get("XDG_STATE_HOME"):
+        return Path(env["XDG_STATE_HOME"]) / "mediaforge"
+    return Path(env.get("HOME", "~")).expanduser() / ".local" / "state" / "mediaforge"
+
+
+def default_socket_path(env: Mapping[str, str], state_dir: Path) -> Path:
+    if env.get("RUNTIME_DIRECTORY"):  # set by systemd's RuntimeDirectory=
+        return Path(env["RUNTIME_DIRECTORY"].split(":")[0]) / "mediaforged.sock"
+    if env.get("XDG_RUNTIME_DIR"):
+        return Path(env["XDG_RUNTIME_DIR"]) / "mediaforge" / "mediaforged.sock"
+    return state_dir / "mediaforged.sock"
+
+
+def _build(raw: Mapping[str, Any], env: Mapping[str, str], source: Path | None) -> Config:
+    def get(name: str) -> Any:
+        return raw.get(name, _BY_NAME[name].default)
+
+    roots: list[Path] = []
+    for text in get("roots"):
+        root = Path(text).expanduser()
+        if not root.is_absolute():
+            root = root.resolve()
+        roots.append(root)
+    if len(set(roots)) != len(roots):
+        raise ConfigError("roots: the same folder is listed twice")
+    for a in roots:
+        for b in roots:
+            if a != b and b.is_relative_to(a):
+                raise ConfigError(f"roots: {b} is inside {a}; list only the outer folder")
+
+    state_dir = Path(get("state_dir")).expanduser() if get("state_dir") else None
+    state_dir = (state_dir or _default_state_dir(env)).absolute()
+    socket_text = get("socket_path")
+    socket_path = (
+        Path(socket_text).expanduser() if socket_text else default_socket_path(env, state_dir)
+    ).absolute()
+    if len(os.fsencode(socket_path)) > 107:  # sun_path limit on Linux
+        raise ConfigError(f"socket_path: {socket_path} is longer than 107 bytes")
+
+    try:
+        socket_mode = int(get("socket_mode"), 8)
+    except ValueError:
+        raise ConfigError(
+            f"socket_mode: expected an octal mode like 0660, got {get('socket_mode')!r}"
+        ) from None
+    if not 0 <= socket_mode <= 0o777:
+        raise ConfigError(f"socket_mode: {get('socket_mode')!r} is not a permission mode")
+
+    for name in ("workers", "batch_size", "queue_size"):
+        if get(name) < 1:
+            raise ConfigError(f"{name}: must be at least 1, got {get(name)}")
+    for name in ("settle_seconds", "batch_interval", "reconcile_interval"):
+        if get(name) < 0:
+            raise ConfigError(f"{name}: must not be negative, got {get(name)}")
+    if get("watch_debounce_ms") < 1:
+        raise ConfigError(f"watch_debounce_ms: must be at least 1, got {get('watch_debounce_ms')}")
+    if get("log_level") not in _LOG_LEVELS:
+        raise ConfigError(
+            f"log_level: expected one of {', '.join(_LOG_LEVELS)}, got {get('log_level')!r}"
+        )
+    if get("log_format") not in _LOG_FORMATS:
+        raise ConfigError(
+            f"log_format: expected one of {', '.join(_LOG_FORMATS)}, got {get('log_format')!r}"
+        )
+
+    return Config(
+        roots=tuple(roots),
+        state_dir=state_dir,
+        database_url=get("database_url"),
+        socket_path=socket_path,
+        socket_mode=socket_mode,
+        socket_group=get("socket_group"),
+        exclude=tuple(get("exclude")),
+        settle_seconds=get("settle_seconds"),
+        workers=get("workers"),
+        batch_size=get("batch_size"),
+        batch_interval=get("batch_interval"),
+        queue_size=get("queue_size"),
+        reconcile_interval=get("reconcile_interval"),
+        watch=get("watch"),
+        watch_debounce_ms=get("watch_debounce_ms"),
+        log_level=get("log_level"),
+        log_format=get("log_format"),
+        source=source,
+    )

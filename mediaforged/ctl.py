@@ -1,0 +1,405 @@
+"""mediaforgectl: talk to a running mediaforged over its Unix socket.
+
+Exit codes: 0 done; 1 the daemon answered with an error; 2 bad usage or config;
+69 no daemon is running (nothing listens on the socket); 77 no permission on the socket.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from mediaforged import __version__
+from mediaforged.config import ConfigError, load_config
+from mediaforged.protocol import MAX_LINE, encode
+
+__all__ = ["Client", "DaemonUnavailable", "main"]
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 69  # sysexits EX_UNAVAILABLE
+EXIT_NOPERM = 77  # sysexits EX_NOPERM
+
+app = typer.Typer(
+    help="Control and query a running mediaforged (the media library daemon).",
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+out = Console(highlight=False, markup=False)
+err = Console(stderr=True, highlight=False, markup=False)
+
+
+class DaemonUnavailable(Exception):
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class CommandFailed(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Client:
+    """A blocking client: one request at a time, progress lines passed to a callback."""
+
+    def __init__(self, path: Path, timeout: float | None = 30.0) -> None:
+        self.path = path
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.settimeout(timeout)
+        try:
+            self._sock.connect(str(path))
+        except (FileNotFoundError, ConnectionRefusedError):
+            self._sock.close()
+            raise DaemonUnavailable(
+                f"mediaforged is not running (nothing listens on {path}). "
+                "Start it: `systemctl start mediaforged`, or run `mediaforged --root PATH`.",
+                EXIT_UNAVAILABLE,
+            ) from None
+        except PermissionError:
+            self._sock.close()
+            raise DaemonUnavailable(
+                f"permission denied on {path}. Join the socket's group "
+                "(e.g. `sudo usermod -aG mediaforge $USER`, then log in again) or use sudo.",
+                EXIT_NOPERM,
+            ) from None
+        self._file = self._sock.makefile("rb")
+        self._ids = itertools.count(1)
+        self.hello = self._read()
+
+    def _read(self) -> dict[str, Any]:
+        line = self._file.readline(MAX_LINE + 1)
+        if not line:
+            raise DaemonUnavailable("mediaforged closed the connection", EXIT_UNAVAILABLE)
+        message = json.loads(line)
+        assert isinstance(message, dict)
+        return message
+
+    def call(
+        self,
+        cmd: str,
+        args: dict[str, Any] | None = None,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> Any:
+        request_id = next(self._ids)
+        self._sock.sendall(encode({"id": request_id, "cmd": cmd, "args": args or {}}))
+        while True:
+            message = self._read()
+            if "progress" in message:
+                if on_progress is not None:
+                    on_progress(message["progress"])
+                continue
+            if message.get("ok"):
+                return message.get("result")
+            error = message.get("error") or {}
+            raise CommandFailed(str(error.get("code")), str(error.get("message")))
+
+    def close(self) -> None:
+        self._file.close()
+        self._sock.close()
+
+
+_state: dict[str, Any] = {}
+
+
+@app.callback()
+def _options(
+    socket_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--socket",
+            "-s",
+            help="Daemon socket (default: from the config).",
+            envvar="MEDIAFORGE_SOCKET",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="mediaforge.toml to read the socket from.")
+    ] = None,
+) -> None:
+    _state["socket"] = socket_path
+    _state["config"] = config
+
+
+def _socket_path() -> Path:
+    if _state.get("socket"):
+        return Path(_state["socket"])
+    try:
+        return load_config(_state.get("config")).socket_path
+    except ConfigError as exc:
+        err.print(f"mediaforgectl: invalid configuration: {exc}")
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+def _connect(timeout: float | None = 30.0) -> Client:
+    try:
+        return Client(_socket_path(), timeout)
+    except DaemonUnavailable as exc:
+        err.print(f"mediaforgectl: {exc}")
+        raise typer.Exit(exc.exit_code) from None
+
+
+def _call(cmd: str, args: dict[str, Any] | None = None, **kw: Any) -> Any:
+    client = _connect(kw.pop("timeout", 30.0))
+    try:
+        return client.call(cmd, args, **kw)
+    except CommandFailed as exc:
+        err.print(f"mediaforgectl: {cmd} failed: {exc} [{exc.code}]")
+        raise typer.Exit(EXIT_ERROR) from None
+    except (TimeoutError, ConnectionError) as exc:
+        err.print(f"mediaforgectl: lost the connection to mediaforged: {exc}")
+        raise typer.Exit(EXIT_UNAVAILABLE) from None
+    finally:
+        client.close()
+
+
+def safe(text: str) -> Text:
+    """File names may hold newlines or ANSI escapes: show them escaped, never interpreted."""
+    cleaned = "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+    )
+    return Text(cleaned)
+
+
+def _ago(epoch: float | None) -> str:
+    if epoch is None:
+        return "never"
+    seconds = max(time.time() - epoch, 0)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit} ago"
+    return f"{seconds:.0f}s ago"
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+@app.command()
+def status(as_json: JsonOption = False) -> None:
+    """What the daemon is doing: state, roots, item counts, pending work, errors."""
+    data = _call("status")
+    if as_json:
+        _print_json(data)
+        return
+    size = data["catalog"]["bytes"]
+    out.print(
+        Text.assemble(
+            ("mediaforged ", "bold"),
+            f"{data['version']}  ",
+            ("state: ", "bold"),
+            (data["state"], "green" if data["state"] == "watching" else "yellow"),
+            f"  up {_duration(data['uptime_s'])}  pid {data['pid']}",
+            f"  catalog {size / 1e6:.1f} MB" if size is not None else "",
+        )
+    )
+    table = Table(show_edge=False, pad_edge=False)
+    for col in (
+        "root",
+        "watch",
+        "items",
+        "image",
+        "audio",
+        "video",
+        "other",
+        "missing",
+        "failed",
+        "last reconcile",
+    ):
+        table.add_column(
+            col, justify="left" if col in ("root", "watch", "last reconcile") else "right"
+        )
+    for root in data["roots"]:
+        kinds = root["by_media_type"]
+        statuses = root["by_status"]
+        watch = root["watch"] if root["online"] else f"offline: {root['offline_reason']}"
+        last = root["last_reconcile"]
+        last_text = _ago(last["at"])
+        if last["duration_s"] is not None:
+            last_text += f" ({last['files']} files, {last['duration_s']:.1f}s)"
+        table.add_row(
+            safe(root["path"]),
+            safe(watch),
+            str(root["items"]),
+            *(str(kinds.get(k, 0)) for k in ("image", "audio", "video", "other")),
+            str(statuses.get("missing", 0)),
+            str(statuses.get("failed", 0)),
+            last_text,
+        )
+    out.print(table)
+    p = data["pending"]
+    out.print(
+        f"pending: {p['settling']} settling, {p['index_queue'] + p['indexing']} to index, "
+        f"{p['write_queue']} to write, {p['reconciles_queued']} reconciles queued"
+    )
+    for job in data["jobs"]:
+        if not job["complete"]:
+            out.print(
+                Text.assemble(
+                    (f"{job['kind']} ", "bold"),
+                    safe(job["path"]),
+                    f": {job['done']}/{job['queued']} indexed, {job['walked']} seen"
+                    + (f", {job['rate_per_s']:.0f}/s" if job["rate_per_s"] else ""),
+                )
+            )
+    errors = data["errors"]
+    if errors["failed_items"] or errors["recent"]:
+        out.print(f"errors: {errors['failed_items']} files failed; recent:")
+        for e in errors["recent"][-5:]:
+            out.print(Text.assemble("  ", safe(e["path"]), f": {e['code']}: ", safe(e["message"])))
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours}h"
+    if hours:
+        return f"{hours}h{minutes}m"
+    return f"{minutes}m{secs}s"
+
+
+@app.command()
+def rescan(
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="A root, a folder or a file inside one; default: every root."),
+    ] = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Rehash unchanged files too (detects bit rot).")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Reconcile the catalog with the disk now, and wait until it is committed."""
+    args: dict[str, Any] = {"full": full}
+    if path is not None:
+        args["path"] = os.path.abspath(path)
+    interactive = err.is_terminal and not as_json
+    with _progress_display(interactive) as on_progress:
+        data = _call("rescan", args, on_progress=on_progress, timeout=None)
+    if as_json:
+        _print_json(data)
+        return
+    for job in data["jobs"]:
+        out.print(
+            Text.assemble(
+                "rescanned ",
+                safe(job["path"]),
+                f": {job['walked']} files seen, {job['queued'] - job['gone']} indexed, "
+                f"{job['gone']} missing, {job['failed']} failed in {job['elapsed_s']:.1f}s",
+            )
+        )
+    for error in data["errors"]:
+        err.print(Text.assemble("error: ", safe(error)))
+    if data["errors"]:
+        raise typer.Exit(EXIT_ERROR)
+
+
+class _progress_display:
+    """A Rich progress bar on a terminal; a line every few seconds on stderr otherwise."""
+
+    def __init__(self, interactive: bool) -> None:
+        self._interactive = interactive
+        self._bar: Progress | None = None
+        self._tasks: dict[int, Any] = {}
+        self._last = 0.0
+
+    def __enter__(self) -> Callable[[dict[str, Any]], None]:
+        if self._interactive:
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total}"),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+            )
+            self._bar.start()
+        return self.update
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def update(self, progress: dict[str, Any]) -> None:
+        for job in progress["jobs"]:
+            if self._bar is not None:
+                label = f"{job['kind']} {safe(job['path'])}"
+                if job["job"] not in self._tasks:
+                    self._tasks[job["job"]] = self._bar.add_task(label, total=None)
+                self._bar.update(
+                    self._tasks[job["job"]],
+                    completed=job["done"],
+                    total=job["queued"] if job["walk_finished"] else None,
+                    description=f"{label} ({job['walked']} seen)",
+                )
+            elif time.monotonic() - self._last > 5:
+                self._last = time.monotonic()
+                err.print(
+                    Text.assemble(
+                        safe(job["path"]),
+                        f": {job['walked']} seen, {job['done']}/{job['queued']} indexed",
+                    )
+                )
+
+
+@app.command()
+def pause() -> None:
+    """Hold indexing; changes keep being noticed and are indexed on resume."""
+    _call("pause")
+    out.print("paused")
+
+
+@app.command()
+def resume() -> None:
+    """Resume indexing after pause."""
+    data = _call("resume")
+    out.print(f"resumed ({data['state']})")
+
+
+@app.command()
+def ping(as_json: JsonOption = False) -> None:
+    """Check that the daemon answers."""
+    data = _call("ping")
+    if as_json:
+        _print_json(data)
+    else:
+        out.print(f"mediaforged {data['version']} is running (protocol {data['protocol']})")
+
+
+@app.command()
+def version() -> None:
+    """Print mediaforgectl's version."""
+    out.print(f"mediaforgectl {__version__}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        app(args=argv, prog_name="mediaforgectl")
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

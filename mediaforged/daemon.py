@@ -1,0 +1,308 @@
+"""The daemon: ``run(config, stop)`` wires the pipeline in one TaskGroup; ``main()`` adds signals.
+
+Start-up order: migrate the catalog, listen on the socket, arm the watches, READY=1, then
+reconcile every root (which can take hours on a big library; status reports it).
+Shutdown order: stop accepting, stop the sources (watcher, reconciler), stop indexing,
+commit what the writer holds, close the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mediaforged import __version__
+from mediaforged.commands import Context
+from mediaforged.config import Config, ConfigError, load_config
+from mediaforged.control import AlreadyRunning, ControlServer
+from mediaforged.db import create_engine, database_url, migrate
+from mediaforged.fsio import exclusion_matcher
+from mediaforged.indexer import Indexer
+from mediaforged.logs import configure_logging
+from mediaforged.notify import Notifier
+from mediaforged.reconcile import Reconciler
+from mediaforged.schema import roots as roots_table
+from mediaforged.state import DaemonState, RootState
+from mediaforged.watcher import Settler, Watcher
+from mediaforged.writer import CatalogWriter
+
+__all__ = ["main", "run"]
+
+log = structlog.get_logger("mediaforged")
+
+EXIT_CONFIG = 2  # invalid configuration: restarting will not help
+EXIT_RUNNING = 3  # another daemon owns the socket
+READY_TIMEOUT_S = 30.0
+STATUS_INTERVAL_S = 5.0
+
+
+async def _load_roots(engine: AsyncEngine, config: Config) -> list[RootState]:
+    out: list[RootState] = []
+    async with engine.begin() as conn:
+        for path in config.roots:
+            row = (
+                await conn.execute(select(roots_table).where(roots_table.c.path == str(path)))
+            ).first()
+            if row is None:
+                result = await conn.execute(insert(roots_table).values(path=str(path)))
+                assert result.inserted_primary_key is not None
+                out.append(RootState(result.inserted_primary_key[0], path, os.fsencode(path)))
+                continue
+            at: datetime | None = row.last_reconcile_at
+            if at is not None and at.tzinfo is None:
+                at = at.replace(tzinfo=UTC)  # SQLite hands back naive UTC
+            out.append(
+                RootState(
+                    row.id,
+                    path,
+                    os.fsencode(path),
+                    last_reconcile_at=at.timestamp() if at else None,
+                    last_reconcile_s=row.last_reconcile_s,
+                    last_reconcile_files=row.last_reconcile_files,
+                )
+            )
+    return out
+
+
+async def run(config: Config, stop: asyncio.Event, notifier: Notifier | None = None) -> int:
+    """Run until ``stop`` is set (or, with ``once``, until the first reconcile is done)."""
+    notifier = notifier or Notifier()
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(database_url(config.database_url, config.state_dir))
+    try:
+        before, after = await migrate(engine)
+        if before != after:
+            log.info("catalog_migrated", url=engine.url.render_as_string(), from_=before, to=after)
+        state = DaemonState(await _load_roots(engine, config))
+        return await _serve(config, stop, notifier, engine, state)
+    finally:
+        await engine.dispose()
+
+
+async def _serve(
+    config: Config,
+    stop: asyncio.Event,
+    notifier: Notifier,
+    engine: AsyncEngine,
+    state: DaemonState,
+) -> int:
+    excluded = exclusion_matcher(config.exclude)
+    writer = CatalogWriter(
+        engine,
+        state,
+        batch_size=config.batch_size,
+        batch_interval=config.batch_interval,
+        queue_size=config.queue_size,
+    )
+    indexer = Indexer(engine, writer, state, queue_size=config.queue_size, workers=config.workers)
+    writer.upstream_idle = lambda: indexer.queue.empty() and indexer.in_flight == 0
+    reconciler = Reconciler(engine, indexer, writer, state, excluded)
+    settler = Settler(
+        state,
+        indexer,
+        writer,
+        reconciler,
+        settle_seconds=config.settle_seconds,
+        limit=config.queue_size,
+    )
+    watcher = Watcher(state, settler, reconciler, excluded, debounce_ms=config.watch_debounce_ms)
+    ctx = Context(config, state, engine, writer, indexer, reconciler, settler)
+    server = ControlServer(ctx)
+    await server.start()
+    try:
+        async with asyncio.TaskGroup() as tg:
+            writer_task = tg.create_task(writer.run(), name="writer")
+            indexer_task = tg.create_task(indexer.run(), name="indexer")
+            sources = [
+                tg.create_task(reconciler.run(), name="reconciler"),
+                tg.create_task(settler.run(), name="settler"),
+            ]
+            if config.watch and state.roots:
+                sources.append(tg.create_task(watcher.run(), name="watcher"))
+                try:
+                    await asyncio.wait_for(watcher.armed.wait(), READY_TIMEOUT_S)
+                except TimeoutError:
+                    log.warning("watches_slow_to_arm", timeout_s=READY_TIMEOUT_S)
+            notifier.ready()
+            log.info(
+                "ready",
+                version=__version__,
+                socket=str(config.socket_path),
+                roots=[str(r.path) for r in state.roots],
+            )
+            state.phase = "scanning"
+            startup = [reconciler.request(r, None, "startup") for r in state.roots]
+            sources.append(tg.create_task(_after_startup(state, startup, stop, config)))
+            sources.append(tg.create_task(_periodic(state, reconciler, config.reconcile_interval)))
+            sources.append(tg.create_task(_heartbeat(state, ctx, notifier)))
+            await stop.wait()
+
+            # Graceful shutdown, in order (see the module docstring).
+            state.phase = "stopping"
+            notifier.stopping()
+            log.info("stopping")
+            await server.close()
+            reconciler.stopping.set()
+            indexer.cancel_hashing.set()
+            await _cancel(sources)
+            await _cancel([indexer_task])
+            await _cancel([writer_task])  # commits the batch it holds
+            await writer.drain()
+    finally:
+        await server.close()
+    log.info("stopped", indexed=state.indexed, commits=state.commits)
+    return 0
+
+
+async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _after_startup(
+    state: DaemonState, jobs: list[Any], stop: asyncio.Event, config: Config
+) -> None:
+    await asyncio.gather(*(j.wait() for j in jobs))
+    state.phase = "watching" if config.watch else "idle"
+    log.info("startup_reconcile_done", roots=len(jobs))
+    if config.once:
+        stop.set()
+
+
+async def _periodic(state: DaemonState, reconciler: Reconciler, interval: float) -> None:
+    if interval <= 0:
+        return
+    while True:
+        await asyncio.sleep(interval)
+        for root in state.roots:
+            reconciler.request(root, None, "periodic")
+
+
+async def _heartbeat(state: DaemonState, ctx: Context, notifier: Notifier) -> None:
+    """WATCHDOG=1 from the event loop itself (a blocked loop stops it) and STATUS= progress."""
+    interval = min(notifier.watchdog_interval or STATUS_INTERVAL_S, STATUS_INTERVAL_S)
+    while True:
+        notifier.watchdog()
+        running = [j for j in state.jobs.values() if not j.complete]
+        text = f"{state.phase}; {state.indexed} indexed"
+        if running:
+            p = running[0].progress()
+            text += f"; {p['kind']} {p['root']}: {p['done']}/{p['queued']} ({p['walked']} seen)"
+        pending = ctx.indexer.queue.qsize() + len(ctx.settler) + ctx.writer.queue.qsize()
+        notifier.status(text + f"; {pending} pending")
+        await asyncio.sleep(interval)
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="mediaforged",
+        description="Keep a catalog of a media library in step with the disk. "
+        "Talk to it with mediaforgectl.",
+        epilog="Settings come from the config file (--config, $MEDIAFORGE_CONFIG, "
+        "~/.config/mediaforge/mediaforge.toml, /etc/mediaforge/mediaforge.toml), then "
+        "MEDIAFORGE_<SETTING> environment variables, then these flags. "
+        "config/mediaforge.toml documents every setting.",
+    )
+    parser.add_argument("--config", type=Path, help="config file (TOML)")
+    parser.add_argument(
+        "--root",
+        action="append",
+        dest="roots",
+        metavar="PATH",
+        help="library folder to catalog and watch (repeatable; replaces the config's roots)",
+    )
+    parser.add_argument("--state-dir", help="where the catalog lives")
+    parser.add_argument("--socket", dest="socket_path", help="control socket path")
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-format", choices=["auto", "console", "json"])
+    parser.add_argument(
+        "--once",
+        action="store_true",
+        help="reconcile every root, commit, and exit (no watching): for cron or a first import",
+    )
+    parser.add_argument("--version", action="version", version=f"mediaforged {__version__}")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    overrides: dict[str, Any] = {
+        "roots": args.roots,
+        "state_dir": args.state_dir,
+        "socket_path": args.socket_path,
+        "log_level": args.log_level,
+        "log_format": args.log_format,
+    }
+    if args.once:
+        overrides["watch"] = False
+    try:
+        config = load_config(args.config, overrides=overrides)
+    except ConfigError as exc:
+        print(f"mediaforged: invalid configuration: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if not config.roots:
+        print(
+            "mediaforged: no library roots configured: pass --root PATH or set roots in "
+            "the config file",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    config = config.replace(once=args.once)
+    configure_logging(config.log_level, config.log_format)
+    try:
+        return asyncio.run(_main(config, overrides))
+    except AlreadyRunning as exc:
+        log.error("already_running", error=str(exc))
+        return EXIT_RUNNING
+
+
+async def _main(config: Config, overrides: dict[str, Any]) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    interrupts = 0
+
+    def on_stop(signame: str) -> None:
+        nonlocal interrupts
+        if signame == "SIGINT":
+            interrupts += 1
+            if interrupts > 1:  # a second Ctrl-C while stopping: the user means it
+                log.warning("forced_exit", signal=signame)
+                os._exit(1)
+        log.info("signal", signal=signame, already_stopping=stop.is_set())
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_stop, sig.name)
+    loop.add_signal_handler(signal.SIGHUP, _reload, config, overrides)
+    log.info("starting", version=__version__, pid=os.getpid(), config=str(config.source))
+    return await run(config, stop)
+
+
+def _reload(config: Config, overrides: dict[str, Any]) -> None:
+    """SIGHUP: re-read the config; the log level applies now, the rest at the next restart."""
+    try:
+        fresh = load_config(config.source, overrides=overrides)
+    except ConfigError as exc:
+        log.error("reload_failed", error=str(exc))
+        return
+    configure_logging(fresh.log_level, fresh.log_format)
+    changed = sorted(
+        name
+        for name in ("roots", "exclude", "settle_seconds", "workers", "socket_path", "watch")
+        if getattr(fresh, name) != getattr(config, name)
+    )
+    log.info("reloaded", log_level=fresh.log_level, needs_restart=changed or None)

@@ -1,0 +1,219 @@
+"""Index one path (in batches): skip if unchanged, detect a move by inode, else hash it.
+
+Every source of work (startup and periodic reconcile, rescan, watch events) ends here.
+The catalog lookup uses a reader connection; what to write is decided again by the writer,
+so a stale read costs at most a needless hash, never a wrong item.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mediaforged.fsio import FileProblem, HashResult, display_path, hash_file
+from mediaforged.schema import media_items
+from mediaforged.state import DaemonState, Job, RootState
+from mediaforged.writer import CatalogWriter, Observation
+
+__all__ = ["IndexRequest", "Indexer"]
+
+log = structlog.get_logger("mediaforged.indexer")
+
+_BATCH = 128  # paths looked up and hashed per thread hop: one hop costs more than a small file
+
+
+@dataclass(slots=True)
+class IndexRequest:
+    root: RootState
+    path: bytes
+    st: os.stat_result  # the lstat of a regular file that made us look
+    job: Job | None = None
+    force: bool = False  # rehash even if size, mtime and inode match (rescan --full)
+
+
+def _same_stat(row: Any, st: os.stat_result) -> bool:
+    return bool(
+        row.size == st.st_size
+        and row.mtime_ns == st.st_mtime_ns
+        and row.inode == st.st_ino
+        and row.dev == st.st_dev
+    )
+
+
+def _guess_type(path: bytes) -> tuple[str | None, str]:
+    mime, _ = mimetypes.guess_type(os.fsdecode(os.path.basename(path)), strict=False)
+    major = mime.split("/", 1)[0] if mime else ""
+    return mime, major if major in ("image", "audio", "video") else "other"
+
+
+class Indexer:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        writer: CatalogWriter,
+        state: DaemonState,
+        *,
+        queue_size: int,
+        workers: int,
+    ) -> None:
+        self._engine = engine
+        self._writer = writer
+        self._state = state
+        self._workers = workers
+        self.queue: asyncio.Queue[IndexRequest] = asyncio.Queue(maxsize=queue_size)
+        self.cancel_hashing = threading.Event()
+        self.resumed = asyncio.Event()
+        self.resumed.set()
+        self.in_flight = 0
+
+    async def put(self, request: IndexRequest) -> None:
+        await self.queue.put(request)
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            for _ in range(self._workers):
+                tg.create_task(self._worker())
+
+    async def _worker(self) -> None:
+        while True:
+            batch = [await self.queue.get()]
+            while len(batch) < _BATCH:
+                try:
+                    batch.append(self.queue.get_nowait())
+                except asyncio.QueueEmpty:
+                    break
+            self.in_flight += len(batch)
+            try:
+                await self.resumed.wait()  # pause holds work here, never drops it
+                await self._index(batch)
+            finally:
+                self.in_flight -= len(batch)
+
+    async def _index(self, batch: list[IndexRequest]) -> None:
+        keys = [r.path for r in batch]
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(
+                    media_items.c.id,
+                    media_items.c.path_key,
+                    media_items.c.size,
+                    media_items.c.mtime_ns,
+                    media_items.c.dev,
+                    media_items.c.inode,
+                    media_items.c.status,
+                ).where(media_items.c.path_key.in_(keys))
+            )
+            by_path: dict[bytes, Any] = {r.path_key: r for r in rows}
+            unknown = [r for r in batch if r.path not in by_path]
+            by_inode: dict[tuple[int, int], list[Any]] = {}
+            if unknown:
+                inode_rows = await conn.execute(
+                    select(
+                        media_items.c.id,
+                        media_items.c.path_key,
+                        media_items.c.size,
+                        media_items.c.mtime_ns,
+                        media_items.c.dev,
+                        media_items.c.inode,
+                    ).where(media_items.c.inode.in_({r.st.st_ino for r in unknown}))
+                )
+                for found in inode_rows:
+                    by_inode.setdefault((found.dev, found.inode), []).append(found)
+
+        to_hash: list[IndexRequest] = []
+        maybe_moves: list[tuple[IndexRequest, Any]] = []
+        for req in batch:
+            row: Any = by_path.get(req.path)
+            if row is not None:
+                if row.status == "present" and not req.force and _same_stat(row, req.st):
+                    self._state.skipped_unchanged += 1
+                    if req.job is not None:
+                        req.job.mark_done()
+                    continue
+                to_hash.append(req)
+                continue
+            candidates = [
+                c
+                for c in by_inode.get((req.st.st_dev, req.st.st_ino), [])
+                if _same_stat(c, req.st) and c.path_key != req.path
+            ]
+            if candidates and not req.force:
+                maybe_moves.append((req, candidates[0]))
+            else:
+                to_hash.append(req)
+
+        moves, hashed = await asyncio.to_thread(self._blocking, maybe_moves, to_hash)
+        for req, row_id in moves:
+            await self._writer.put(
+                Observation("move", req.root.id, req.path, req.job, req.st, move_from_id=row_id)
+            )
+        for req, result in hashed:
+            await self._writer.put(self._observation(req, result))
+
+    def _blocking(
+        self, maybe_moves: list[tuple[IndexRequest, Any]], to_hash: list[IndexRequest]
+    ) -> tuple[list[tuple[IndexRequest, int]], list[tuple[IndexRequest, HashResult | FileProblem]]]:
+        moves: list[tuple[IndexRequest, int]] = []
+        for req, row in maybe_moves:
+            # A move only if the old path no longer holds this inode; else it is a hard link.
+            try:
+                old = os.lstat(row.path_key)
+                still_there = (old.st_dev, old.st_ino) == (row.dev, row.inode)
+            except OSError:
+                still_there = False
+            if still_there:
+                to_hash.append(req)
+            else:
+                moves.append((req, row.id))
+        hashed: list[tuple[IndexRequest, HashResult | FileProblem]] = []
+        cancelled = self.cancel_hashing.is_set
+        for req in to_hash:
+            if cancelled():
+                break
+            try:
+                hashed.append((req, hash_file(req.path, req.st, cancelled)))
+            except FileProblem as problem:
+                hashed.append((req, problem))
+        return moves, hashed
+
+    def _observation(self, req: IndexRequest, result: HashResult | FileProblem) -> Observation:
+        if isinstance(result, HashResult):
+            self._state.hashed_bytes += result.st.st_size
+            return Observation(
+                "file",
+                req.root.id,
+                req.path,
+                req.job,
+                result.st,
+                file_hash=result.sha256,
+                mime_type=result.mime_type,
+                media_type=result.media_type,
+            )
+        if result.code in ("vanished", "not_regular"):
+            return Observation("gone", req.root.id, req.path, req.job)
+        if result.code in ("changed_during_read", "cancelled"):
+            # Not the file's fault: recorded so the next reconcile (which retries failed items)
+            # or the watcher's next event indexes it once it is stable; never a stale hash.
+            log.info("not_indexed_yet", path=display_path(req.path), code=result.code)
+        else:
+            log.warning("index_failed", path=display_path(req.path), code=result.code)
+        mime, media_type = _guess_type(req.path)
+        return Observation(
+            "failed",
+            req.root.id,
+            req.path,
+            req.job,
+            req.st,
+            mime_type=mime,
+            media_type=media_type,
+            error_code=result.code,
+            error=result.message,
+        )

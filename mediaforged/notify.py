@@ -1,0 +1,42 @@
+"""sd_notify: READY, STATUS, WATCHDOG and STOPPING for systemd (Type=notify).
+
+Without $NOTIFY_SOCKET (a terminal, Docker, the tests' plain runs) every call does nothing.
+"""
+
+from __future__ import annotations
+
+import os
+
+import sdnotify
+
+__all__ = ["Notifier"]
+
+
+class Notifier:
+    def __init__(self) -> None:
+        self.enabled = bool(os.environ.get("NOTIFY_SOCKET"))
+        self._sd = sdnotify.SystemdNotifier() if self.enabled else None
+        usec = os.environ.get("WATCHDOG_USEC", "")
+        pid = os.environ.get("WATCHDOG_PID", "")
+        ours = not pid or pid == str(os.getpid())
+        # Ping at half the interval, as sd_watchdog_enabled(3) advises.
+        self.watchdog_interval = int(usec) / 2e6 if usec.isdigit() and ours else None
+
+    def _send(self, text: str) -> None:
+        if self._sd is not None:
+            self._sd.notify(text)
+
+    def ready(self) -> None:
+        self._send(f"READY=1\nMAINPID={os.getpid()}")
+
+    def status(self, text: str) -> None:
+        self._send("STATUS=" + text.replace("\n", " "))
+
+    def watchdog(self) -> None:
+        self._send("WATCHDOG=1")
+
+    def reloading(self) -> None:
+        self._send("RELOADING=1")
+
+    def stopping(self) -> None:
+        self._send("STOPPING=1")

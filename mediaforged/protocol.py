@@ -1,0 +1,98 @@
+"""The control protocol, shared by the daemon and mediaforgectl: one JSON object per line.
+
+server, on connect:  {"hello": "mediaforged", "version": "0.1.0", "protocol": 1}
+client:              {"id": 1, "cmd": "rescan", "args": {"path": "/srv/media/Photos"}}
+server, while busy:  {"id": 1, "progress": {...}}
+server, finally:     {"id": 1, "ok": true, "result": {...}}
+                  or {"id": 1, "ok": false, "error": {"code": "not_in_library", "message": "..."}}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+__all__ = [
+    "MAX_LINE",
+    "PROTOCOL_VERSION",
+    "ErrorCode",
+    "ProtocolError",
+    "decode_request",
+    "encode",
+    "error_reply",
+    "ok_reply",
+    "progress_line",
+    "read_message",
+]
+
+PROTOCOL_VERSION = 1
+MAX_LINE = 1 << 20  # 1 MiB: a request is small; a longer line is hostile or broken
+
+
+class ErrorCode:
+    """Stable error codes: scripts match on these, so they never change meaning."""
+
+    BAD_JSON = "bad_json"
+    BAD_REQUEST = "bad_request"
+    TOO_LARGE = "too_large"
+    UNKNOWN_COMMAND = "unknown_command"
+    NOT_IN_LIBRARY = "not_in_library"
+    NOT_FOUND = "not_found"
+    SHUTTING_DOWN = "shutting_down"
+    INTERNAL = "internal"
+
+
+class ProtocolError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    # ensure_ascii keeps every line plain ASCII whatever the file names hold.
+    return json.dumps(message, ensure_ascii=True, separators=(",", ":")).encode() + b"\n"
+
+
+def ok_reply(request_id: Any, result: Any) -> dict[str, Any]:
+    return {"id": request_id, "ok": True, "result": result}
+
+
+def error_reply(request_id: Any, code: str, message: str) -> dict[str, Any]:
+    return {"id": request_id, "ok": False, "error": {"code": code, "message": message}}
+
+
+def progress_line(request_id: Any, progress: dict[str, Any]) -> dict[str, Any]:
+    return {"id": request_id, "progress": progress}
+
+
+def decode_request(line: bytes) -> tuple[Any, str, dict[str, Any]]:
+    """(id, cmd, args) of a request line, or ProtocolError saying what is wrong with it."""
+    try:
+        message = json.loads(line)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProtocolError(ErrorCode.BAD_JSON, f"not a JSON object: {exc}") from None
+    if not isinstance(message, dict):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "a request is a JSON object")
+    request_id = message.get("id")
+    if request_id is not None and not isinstance(request_id, (int, str)):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "id must be a number or a string")
+    cmd = message.get("cmd")
+    if not isinstance(cmd, str):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "cmd must be a string naming a command")
+    args = message.get("args", {})
+    if not isinstance(args, dict):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "args must be a JSON object")
+    return request_id, cmd, args
+
+
+async def read_message(reader: asyncio.StreamReader) -> dict[str, Any] | None:
+    """The next JSON object from the peer, or None at end of stream."""
+    line = await reader.readline()
+    if not line:
+        return None
+    message = json.loads(line)
+    if not isinstance(message, dict):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "expected a JSON object")
+    return message

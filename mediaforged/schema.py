@@ -1,0 +1,169 @@
+"""The catalog's tables, as SQLAlchemy Core (the hot path inserts lists of rows through Core).
+
+Alembic migrations in ``mediaforged/migrations`` create exactly this; a test compares them.
+Types are dialect-neutral so the same schema runs on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+__all__ = [
+    "ITEM_STATUSES",
+    "MEDIA_TYPES",
+    "collection_items",
+    "collections",
+    "item_tags",
+    "media_items",
+    "media_metadata",
+    "metadata_obj",
+    "roots",
+    "tags",
+]
+
+MEDIA_TYPES = ("image", "audio", "video", "other")
+# present: on disk and catalogued; missing: vanished, kept for the grace period with its tags;
+# failed: on disk but could not be read (the error says why).
+ITEM_STATUSES = ("present", "missing", "failed")
+
+metadata_obj = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+roots = Table(
+    "roots",
+    metadata_obj,
+    Column("id", Integer, primary_key=True),
+    Column("path", Text, nullable=False, unique=True),
+    Column("last_reconcile_at", DateTime(timezone=True)),
+    Column("last_reconcile_s", Float),
+    Column("last_reconcile_files", BigInteger),
+)
+
+media_items = Table(
+    "media_items",
+    metadata_obj,
+    Column("id", Integer, primary_key=True),
+    Column("root_id", Integer, ForeignKey("roots.id", ondelete="CASCADE"), nullable=False),
+    # The exact path as bytes (names need not be UTF-8); `path` is its display form.
+    Column("path_key", LargeBinary, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("mtime_ns", BigInteger, nullable=False),
+    Column("dev", BigInteger, nullable=False),
+    Column("inode", BigInteger, nullable=False),
+    Column("file_hash", String(64)),
+    Column("mime_type", String(127)),
+    Column("media_type", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("error_code", String(64)),
+    Column("error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("missing_since", DateTime(timezone=True)),
+    UniqueConstraint("path_key"),
+    Index(None, "file_hash"),
+    Index(None, "media_type"),
+    Index(None, "root_id", "status"),
+    Index(None, "dev", "inode"),
+    Index(None, "created_at"),
+)
+
+media_metadata = Table(
+    "media_metadata",
+    metadata_obj,
+    Column(
+        "item_id",
+        Integer,
+        ForeignKey("media_items.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    # video and audio
+    Column("duration_s", Float),
+    Column("bit_rate", BigInteger),
+    Column("video_codec", String(64)),
+    Column("audio_codec", String(64)),
+    Column("fps", Float),
+    # video and image
+    Column("width", Integer),
+    Column("height", Integer),
+    # audio
+    Column("title", Text),
+    Column("artist", Text),
+    Column("album", Text),
+    Column("album_artist", Text),
+    Column("track_number", Integer),
+    Column("disc_number", Integer),
+    Column("year", Integer),
+    Column("genre", Text),
+    Column("sample_rate", Integer),
+    Column("channels", Integer),
+    # image
+    Column("taken_at", DateTime(timezone=True)),
+    Column("camera_make", Text),
+    Column("camera_model", Text),
+    Column("gps_latitude", Float),
+    Column("gps_longitude", Float),
+    Column("extra", JSON),
+    Column("extracted_at", DateTime(timezone=True)),
+    Index(None, "taken_at"),
+    Index(None, "artist", "album", "title"),
+)
+
+tags = Table(
+    "tags",
+    metadata_obj,
+    Column("id", Integer, primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+)
+
+item_tags = Table(
+    "item_tags",
+    metadata_obj,
+    Column("item_id", Integer, ForeignKey("media_items.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", Integer, ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
+    Index(None, "tag_id"),
+)
+
+collections = Table(
+    "collections",
+    metadata_obj,
+    Column("id", Integer, primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("description", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+collection_items = Table(
+    "collection_items",
+    metadata_obj,
+    Column(
+        "collection_id",
+        Integer,
+        ForeignKey("collections.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("item_id", Integer, ForeignKey("media_items.id", ondelete="CASCADE"), primary_key=True),
+    Index(None, "item_id"),
+)

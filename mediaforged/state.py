@@ -1,0 +1,123 @@
+"""The daemon's in-memory state: roots, running jobs and counters, read by the commands."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+__all__ = ["DaemonState", "Job", "RootState"]
+
+DaemonPhase = Literal["starting", "scanning", "watching", "idle", "stopping"]
+
+
+@dataclass
+class RootState:
+    id: int
+    path: Path
+    key: bytes  # os.fsencode(path): the prefix of every catalogued path below it
+    watch: str = "off"  # off | inotify | failed: why
+    online: bool = True
+    offline_reason: str = ""
+    last_reconcile_at: float | None = None  # epoch seconds
+    last_reconcile_s: float | None = None
+    last_reconcile_files: int | None = None
+    last_event_at: float | None = None
+    watch_restarts: int = 0
+
+
+_job_ids = itertools.count(1)
+
+
+@dataclass
+class Job:
+    """One reconcile or rescan; completes when every path it queued is committed or skipped."""
+
+    kind: str  # startup | periodic | rescan | watch-dir | watch-error
+    root: RootState
+    path: bytes
+    full: bool = False
+    id: int = field(default_factory=lambda: next(_job_ids))
+    started: float = field(default_factory=time.monotonic)
+    walked: int = 0  # regular files seen by the walk
+    queued: int = 0  # of those, sent to indexing (new or changed)
+    done: int = 0  # indexed, skipped or failed, and committed
+    failed: int = 0
+    gone: int = 0
+    walk_finished: bool = False
+    finished_at: float | None = None
+    error: str | None = None
+    _complete: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def mark_done(self, n: int = 1, failed: int = 0) -> None:
+        self.done += n
+        self.failed += failed
+        self._check()
+
+    def finish_walk(self) -> None:
+        self.walk_finished = True
+        self._check()
+
+    def _check(self) -> None:
+        if self.walk_finished and self.done >= self.queued and not self._complete.is_set():
+            self.finished_at = time.monotonic()
+            self._complete.set()
+
+    async def wait(self) -> None:
+        await self._complete.wait()
+
+    @property
+    def complete(self) -> bool:
+        return self._complete.is_set()
+
+    def progress(self) -> dict[str, Any]:
+        elapsed = (self.finished_at or time.monotonic()) - self.started
+        return {
+            "job": self.id,
+            "kind": self.kind,
+            "root": str(self.root.path),
+            "path": os.fsdecode(self.path),
+            "walked": self.walked,
+            "queued": self.queued,
+            "done": self.done,
+            "failed": self.failed,
+            "gone": self.gone,
+            "walk_finished": self.walk_finished,
+            "complete": self.complete,
+            "elapsed_s": round(elapsed, 3),
+            "rate_per_s": round(self.done / elapsed, 1) if elapsed > 0 else None,
+        }
+
+
+@dataclass
+class DaemonState:
+    roots: list[RootState]
+    started_at: float = field(default_factory=time.time)
+    phase: DaemonPhase = "starting"
+    paused: bool = False
+    jobs: dict[int, Job] = field(default_factory=dict)
+    # Counters since start
+    indexed: int = 0
+    hashed_bytes: int = 0
+    skipped_unchanged: int = 0
+    moved: int = 0
+    marked_missing: int = 0
+    failed: int = 0
+    commits: int = 0
+    recent_errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def root_for(self, path: bytes) -> RootState | None:
+        for root in self.roots:
+            if path == root.key or path.startswith(root.key + b"/"):
+                return root
+        return None
+
+    def record_error(self, path: str, code: str, message: str) -> None:
+        self.recent_errors.append(
+            {"at": time.time(), "path": path, "code": code, "message": message}
+        )
+        del self.recent_errors[:-20]  # a short ring: the catalog keeps every error on its item

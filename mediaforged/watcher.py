@@ -1,0 +1,221 @@
+"""Watch the roots with watchfiles (inotify) and feed changed paths, once settled, to the indexer.
+
+watchfiles reports a rename as a delete plus an add and never says which paths are folders;
+we lstat every reported path: a vanished one is marked missing (with everything below it),
+a new folder is reconciled (files created in it before its watch was armed are never
+reported), a regular file is indexed once its size and mtime stood still for the settle time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import stat
+import time
+from collections.abc import Callable
+
+import structlog
+from watchfiles import Change, awatch
+
+from mediaforged.indexer import Indexer, IndexRequest
+from mediaforged.reconcile import Reconciler
+from mediaforged.state import DaemonState, RootState
+from mediaforged.writer import CatalogWriter, Observation
+
+__all__ = ["Settler", "Watcher"]
+
+log = structlog.get_logger("mediaforged.watcher")
+
+_REARM_MAX_S = 60.0
+
+
+class Settler:
+    """Paths waiting for their size and mtime to stand still; bounded (back-pressure)."""
+
+    def __init__(
+        self,
+        state: DaemonState,
+        indexer: Indexer,
+        writer: CatalogWriter,
+        reconciler: Reconciler,
+        *,
+        settle_seconds: float,
+        limit: int,
+    ) -> None:
+        self._state = state
+        self._indexer = indexer
+        self._writer = writer
+        self._reconciler = reconciler
+        self._settle = settle_seconds
+        self._limit = limit
+        # path -> (root, is_new_dir_event, (size, mtime_ns, ino) or None, stable since)
+        self._pending: dict[bytes, tuple[RootState, bool, tuple[int, int, int] | None, float]] = {}
+        self._room = asyncio.Condition()
+        self._wake = asyncio.Event()
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    async def add(self, root: RootState, path: bytes, added: bool) -> None:
+        async with self._room:
+            await self._room.wait_for(lambda: len(self._pending) < self._limit)
+        old = self._pending.get(path)
+        self._pending[path] = (root, added or (old is not None and old[1]), None, time.monotonic())
+        self._wake.set()
+
+    async def run(self) -> None:
+        tick = min(max(self._settle / 4, 0.05), 0.5)
+        while True:
+            if not self._pending:
+                self._wake.clear()
+                await self._wake.wait()
+            await self._check()
+            await asyncio.sleep(tick)
+
+    async def _check(self) -> None:
+        paths = list(self._pending)
+        stats = await asyncio.to_thread(_lstat_many, paths)
+        now = time.monotonic()
+        for path, st in zip(paths, stats, strict=True):
+            entry = self._pending.get(path)
+            if entry is None:
+                continue
+            root, added, seen, since = entry
+            if path == root.key:
+                # The root itself was removed or replaced: the reconcile decides whether it is
+                # offline; it never marks the whole library missing.
+                del self._pending[path]
+                self._reconciler.request(root, None, "watch-root")
+                continue
+            if st is None or not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+                # Gone, or now a symlink, FIFO or device: whatever was catalogued here is missing.
+                del self._pending[path]
+                await self._writer.put(Observation("gone", root.id, path))
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                del self._pending[path]
+                if added:
+                    self._reconciler.request(root, path, "watch-dir")
+                continue
+            signature = (st.st_size, st.st_mtime_ns, st.st_ino)
+            if signature != seen:
+                self._pending[path] = (root, added, signature, now)
+                if self._settle > 0:
+                    continue
+            elif now - since < self._settle:
+                continue
+            del self._pending[path]
+            await self._indexer.put(IndexRequest(root, path, st))
+        async with self._room:
+            self._room.notify_all()
+
+
+def _lstat_many(paths: list[bytes]) -> list[os.stat_result | None]:
+    out: list[os.stat_result | None] = []
+    for path in paths:
+        try:
+            out.append(os.lstat(path))
+        except OSError:
+            out.append(None)
+    return out
+
+
+class Watcher:
+    def __init__(
+        self,
+        state: DaemonState,
+        settler: Settler,
+        reconciler: Reconciler,
+        excluded: Callable[[bytes], bool],
+        *,
+        debounce_ms: int,
+    ) -> None:
+        self._state = state
+        self._settler = settler
+        self._reconciler = reconciler
+        self._excluded = excluded
+        self._debounce = debounce_ms
+        self.armed = asyncio.Event()
+        self._armed_roots: set[int] = set()
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            for root in self._state.roots:
+                tg.create_task(self._watch_root(root))
+
+    def _mark_armed(self, root: RootState) -> None:
+        self._armed_roots.add(root.id)
+        if len(self._armed_roots) == len(self._state.roots):
+            self.armed.set()
+
+    def _filter(self, root: RootState) -> Callable[[Change, str], bool]:
+        prefix = len(root.key) + 1
+
+        def keep(_change: Change, path: str) -> bool:
+            relative = os.fsencode(path)[prefix:]
+            return not any(self._excluded(part) for part in relative.split(b"/"))
+
+        return keep
+
+    async def _watch_root(self, root: RootState) -> None:
+        backoff = 1.0
+        failures = 0
+        while True:
+            try:
+                await self._watch_once(root, rearm=failures > 0)
+                return  # awatch ended without error: we are stopping
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # Known case: one non-UTF-8 name ends awatch (WatchfilesRustInternalError) and
+                # loses the rest of that batch; also a root that vanished. Reconcile, re-arm.
+                failures += 1
+                root.watch = f"failed: {type(exc).__name__}: {exc}"
+                root.watch_restarts += 1
+                self._mark_armed(root)  # do not hold READY=1 for a root we cannot watch yet
+                log.warning("watch_failed", root=str(root.path), error=str(exc), retry_s=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _REARM_MAX_S)
+
+    async def _watch_once(self, root: RootState, rearm: bool) -> None:
+        if not await asyncio.to_thread(os.path.isdir, root.key):
+            raise FileNotFoundError(f"{root.path} is not reachable")
+        changes_iter = awatch(
+            root.path,
+            watch_filter=self._filter(root),
+            debounce=self._debounce,
+            step=min(50, self._debounce),
+            recursive=True,
+            force_polling=False,
+        ).__aiter__()
+        pending = asyncio.ensure_future(changes_iter.__anext__())
+        try:
+            # The first step of the generator arms the watches synchronously (RustNotify) and
+            # then waits in a thread; a few loop turns later the root is watched.
+            for _ in range(3):
+                await asyncio.sleep(0)
+            if pending.done() and pending.exception() is not None:
+                raise pending.exception()  # type: ignore[misc]
+            root.watch = "inotify"
+            self._mark_armed(root)
+            log.info("watching", root=str(root.path))
+            if rearm:
+                # Whatever changed while we were not watching.
+                self._reconciler.request(root, None, "watch-error")
+            while True:
+                try:
+                    changes = await pending
+                except StopAsyncIteration:
+                    return
+                root.last_event_at = time.time()
+                for change, path in changes:
+                    await self._settler.add(root, os.fsencode(path), change == Change.added)
+                pending = asyncio.ensure_future(changes_iter.__anext__())
+        finally:
+            if not pending.done():
+                pending.cancel()
+                with contextlib.suppress(BaseException):
+                    await pending
+            with contextlib.suppress(BaseException):
+                await changes_iter.aclose()  # type: ignore[attr-defined]

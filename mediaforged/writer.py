@@ -1,0 +1,345 @@
+"""The single catalog writer: one task owns every write and commits in batches.
+
+Workers hand it observations (facts about paths); it resolves identity against the
+catalog inside its own transaction, so no two writers can disagree about an item:
+a known path updates its item, a known (dev, inode) whose old path is gone is a move,
+a hash that vanished elsewhere comes back as the same item, anything else is new.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import structlog
+from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from mediaforged.fsio import display_path, under
+from mediaforged.schema import media_items
+from mediaforged.state import DaemonState, Job
+
+__all__ = ["CatalogWriter", "Observation"]
+
+log = structlog.get_logger("mediaforged.writer")
+
+ObservationKind = Literal["file", "move", "failed", "gone", "sql"]
+_IN_CHUNK = 400  # bound parameters per IN (...): well under SQLite's limit
+
+
+@dataclass(slots=True)
+class Observation:
+    kind: ObservationKind
+    root_id: int
+    path: bytes
+    job: Job | None = None
+    st: os.stat_result | None = None
+    file_hash: str | None = None
+    mime_type: str | None = None
+    media_type: str = "other"
+    move_from_id: int | None = None  # "move": the item found by (dev, inode)
+    error_code: str | None = None
+    error: str | None = None
+    sql: Callable[[AsyncConnection], Awaitable[None]] | None = None  # "sql": a write of its own
+
+
+def _category(obs: Observation) -> str:
+    return obs.kind if obs.kind in ("gone", "sql") else "upsert"
+
+
+def _chunks(seq: Sequence[Any], n: int = _IN_CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(seq), n):
+        yield seq[i : i + n]
+
+
+class CatalogWriter:
+    """Owns the write connection; ``put`` applies back-pressure when the queue is full."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        state: DaemonState,
+        *,
+        batch_size: int,
+        batch_interval: float,
+        queue_size: int,
+    ) -> None:
+        self._engine = engine
+        self._state = state
+        self._batch_size = batch_size
+        self._batch_interval = batch_interval
+        self.queue: asyncio.Queue[Observation] = asyncio.Queue(maxsize=queue_size)
+        self._flushed = asyncio.Condition()
+        self._received = 0
+        self._committed = 0
+        # True when nothing upstream is about to produce more: commit now rather than wait
+        # out the batch interval (keeps a single change's latency low).
+        self.upstream_idle: Callable[[], bool] = lambda: False
+
+    async def put(self, obs: Observation) -> None:
+        self._received += 1
+        await self.queue.put(obs)
+
+    async def flush(self) -> None:
+        """Wait until everything put so far is committed."""
+        target = self._received
+        async with self._flushed:
+            await self._flushed.wait_for(lambda: self._committed >= target)
+
+    async def run(self) -> None:
+        """Commit batches until cancelled; on cancellation commit what was already taken."""
+        async with self._engine.connect() as conn:
+            while True:
+                batch = [await self.queue.get()]
+                deadline = time.monotonic() + self._batch_interval
+                try:
+                    while len(batch) < self._batch_size:
+                        try:
+                            batch.append(self.queue.get_nowait())
+                            continue
+                        except asyncio.QueueEmpty:
+                            if self.upstream_idle():
+                                break
+                        remaining = deadline - time.monotonic()
+                        if remaining <= 0:
+                            break
+                        try:
+                            batch.append(await asyncio.wait_for(self.queue.get(), remaining))
+                        except TimeoutError:
+                            break
+                finally:
+                    # Also on cancellation (SIGTERM): the batch in hand is committed, then we stop.
+                    await asyncio.shield(self._commit(conn, batch))
+
+    async def drain(self) -> None:
+        """Commit whatever is still queued (used on shutdown after the producers stopped)."""
+        batch: list[Observation] = []
+        while not self.queue.empty():
+            batch.append(self.queue.get_nowait())
+        if batch:
+            async with self._engine.connect() as conn:
+                await self._commit(conn, batch)
+
+    async def _commit(self, conn: AsyncConnection, batch: list[Observation]) -> None:
+        try:
+            async with conn.begin():
+                await self._apply(conn, batch)
+        except IntegrityError:
+            # Should not happen; if it does, one bad observation must not cost the batch.
+            log.exception("batch_integrity_error", size=len(batch))
+            for obs in batch:
+                try:
+                    async with conn.begin():
+                        await self._apply(conn, [obs])
+                except IntegrityError as exc:
+                    log.error("observation_rejected", path=display_path(obs.path), error=str(exc))
+        except DBAPIError:
+            # A dead or full database: let the task fail so the daemon exits and is restarted;
+            # the next reconcile redoes the uncommitted batch.
+            log.exception("catalog_write_failed", size=len(batch))
+            raise
+        self._state.commits += 1
+        for obs in batch:
+            if obs.job is not None:
+                obs.job.mark_done(failed=1 if obs.kind == "failed" else 0)
+        self._committed += len(batch)
+        async with self._flushed:
+            self._flushed.notify_all()
+
+    async def _apply(self, conn: AsyncConnection, batch: list[Observation]) -> None:
+        # Runs of the same kind keep the order of events (a delete then a re-create of the
+        # same path must end present) while each run is written in bulk.
+        run: list[Observation] = []
+        for obs in batch:
+            if run and _category(obs) != _category(run[0]):
+                await self._apply_run(conn, run)
+                run = []
+            run.append(obs)
+        if run:
+            await self._apply_run(conn, run)
+
+    async def _apply_run(self, conn: AsyncConnection, run: list[Observation]) -> None:
+        if run[0].kind == "gone":
+            await self._mark_missing(conn, run)
+        elif run[0].kind == "sql":
+            for obs in run:
+                assert obs.sql is not None
+                await obs.sql(conn)
+        else:
+            await self._upsert(conn, run)
+
+    async def _mark_missing(self, conn: AsyncConnection, run: list[Observation]) -> None:
+        now = datetime.now(UTC)
+        p: Any = bindparam("p")
+        low: Any = bindparam("low")
+        high: Any = bindparam("high")
+        stmt = (
+            update(media_items)
+            .where(
+                media_items.c.status != "missing",
+                or_(
+                    media_items.c.path_key == p,
+                    and_(media_items.c.path_key >= low, media_items.c.path_key < high),
+                ),
+            )
+            .values(status="missing", missing_since=now, updated_at=now)
+        )
+        params = []
+        for obs in run:
+            low_v, high_v = under(obs.path)
+            params.append({"p": obs.path, "low": low_v, "high": high_v})
+        result = await conn.execute(stmt, params)
+        count = max(result.rowcount, 0)
+        self._state.marked_missing += count
+        for obs in run:
+            if obs.job is not None:
+                obs.job.gone += 1
+        if count:
+            log.info("marked_missing", items=count, paths=[display_path(o.path) for o in run[:5]])
+
+    async def _upsert(self, conn: AsyncConnection, run: list[Observation]) -> None:
+        now = datetime.now(UTC)
+        latest: dict[bytes, Observation] = {}
+        for obs in run:  # the last word on a path wins
+            latest.pop(obs.path, None)
+            latest[obs.path] = obs
+        paths = list(latest)
+
+        by_path: dict[bytes, Any] = {}
+        for chunk in _chunks(paths):
+            rows = await conn.execute(
+                select(media_items.c.id, media_items.c.path_key).where(
+                    media_items.c.path_key.in_(chunk)
+                )
+            )
+            by_path.update({r.path_key: r for r in rows})
+
+        claimed: set[int] = {r.id for r in by_path.values()}
+        updates: list[dict[str, Any]] = []
+        inserts: list[dict[str, Any]] = []
+
+        # Moves found by (dev, inode): reuse the item, keep its hash and type.
+        move_ids = [
+            o.move_from_id for o in latest.values() if o.path not in by_path and o.move_from_id
+        ]
+        moved_rows: dict[int, Any] = {}
+        for chunk in _chunks(move_ids):
+            rows = await conn.execute(
+                select(
+                    media_items.c.id,
+                    media_items.c.file_hash,
+                    media_items.c.mime_type,
+                    media_items.c.media_type,
+                ).where(media_items.c.id.in_(chunk))
+            )
+            moved_rows.update({r.id: r for r in rows})
+
+        # Files that vanished and came back elsewhere with the same bytes keep their item.
+        want_hash = [
+            o.file_hash
+            for o in latest.values()
+            if o.path not in by_path and o.file_hash and o.kind == "file"
+        ]
+        missing_by_hash: dict[tuple[str, int], list[int]] = {}
+        for chunk in _chunks(want_hash):
+            rows = await conn.execute(
+                select(media_items.c.id, media_items.c.file_hash, media_items.c.size)
+                .where(media_items.c.status == "missing", media_items.c.file_hash.in_(chunk))
+                .order_by(media_items.c.missing_since.desc())
+            )
+            for r in rows:
+                missing_by_hash.setdefault((r.file_hash, r.size), []).append(r.id)
+
+        for path, obs in latest.items():
+            values = self._values(obs, now)
+            existing = by_path.get(path)
+            if existing is not None:
+                if obs.kind == "move":
+                    # The path is already catalogued (say, a missing item at that path):
+                    # the path's own item wins; the moved item is marked missing later.
+                    obs.kind = "file"
+                    values = self._values(obs, now)
+                updates.append({"b_id": existing.id, **values})
+                continue
+            if obs.kind == "move" and obs.move_from_id in moved_rows:
+                if obs.move_from_id in claimed:
+                    continue  # two paths claim one inode in one batch: hard links; first wins
+                row = moved_rows[obs.move_from_id]
+                claimed.add(row.id)
+                values.update(
+                    file_hash=row.file_hash, mime_type=row.mime_type, media_type=row.media_type
+                )
+                updates.append({"b_id": row.id, **values})
+                self._state.moved += 1
+                log.info("moved", item=row.id, to=display_path(path))
+                continue
+            if obs.kind == "move":
+                continue  # the item vanished meanwhile; the next reconcile hashes this path
+            if obs.file_hash and obs.st is not None:
+                candidates = missing_by_hash.get((obs.file_hash, obs.st.st_size), [])
+                restored = next((c for c in candidates if c not in claimed), None)
+                if restored is not None:
+                    claimed.add(restored)
+                    updates.append({"b_id": restored, **values})
+                    log.info("restored", item=restored, path=display_path(path))
+                    continue
+            inserts.append({**values, "created_at": now})
+
+        # executemany needs one key set per statement: failed items keep their old hash.
+        by_keys: dict[frozenset[str], list[dict[str, Any]]] = {}
+        for values in updates:
+            by_keys.setdefault(frozenset(values), []).append(values)
+        stmt = update(media_items).where(media_items.c.id == bindparam("b_id"))
+        for group in by_keys.values():
+            await conn.execute(stmt, group)
+        for values in inserts:
+            values.setdefault("file_hash", None)
+            values.setdefault("mime_type", None)
+            values.setdefault("media_type", "other")
+        if inserts:
+            await conn.execute(media_items.insert(), inserts)
+        for obs in latest.values():
+            if obs.kind == "failed":
+                self._state.failed += 1
+                self._state.record_error(
+                    display_path(obs.path), obs.error_code or "error", obs.error or ""
+                )
+            else:
+                self._state.indexed += 1
+
+    @staticmethod
+    def _values(obs: Observation, now: datetime) -> dict[str, Any]:
+        st = obs.st
+        assert st is not None, "file, move and failed observations carry the lstat"
+        values: dict[str, Any] = {
+            "root_id": obs.root_id,
+            "path_key": obs.path,
+            "path": display_path(obs.path),
+            "name": display_path(os.path.basename(obs.path)),
+            "size": st.st_size,
+            "mtime_ns": st.st_mtime_ns,
+            "dev": st.st_dev,
+            "inode": st.st_ino,
+            "status": "failed" if obs.kind == "failed" else "present",
+            "error_code": obs.error_code,
+            "error": obs.error,
+            "updated_at": now,
+            "missing_since": None,
+        }
+        if obs.kind == "file":
+            values.update(
+                file_hash=obs.file_hash, mime_type=obs.mime_type, media_type=obs.media_type
+            )
+        return values
+
+
+async def close_quietly(engine: AsyncEngine) -> None:
+    with contextlib.suppress(Exception):
+        await engine.dispose()

@@ -1,0 +1,261 @@
+"""Shared fixtures: a real daemon subprocess, driven by the real mediaforgectl over its socket.
+
+Sockets live in short directories under /tmp: a Unix socket path is limited to 107 bytes and
+pytest's tmp_path can be longer. Waiting is always on a condition (READY=1 on a socket the
+test owns, or a catalog state), never on a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+PYTHON = sys.executable
+DEFAULT_TIMEOUT = 30.0
+
+
+def wait_for(
+    condition: Callable[[], Any], timeout: float = DEFAULT_TIMEOUT, what: str = "condition"
+) -> Any:
+    """Poll ``condition`` until it returns something truthy; fail with ``what`` on timeout."""
+    deadline = time.monotonic() + timeout
+    delay = 0.02
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.25)
+
+
+def sha256_of(path: Path | bytes) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+class Catalog:
+    """Reads the catalog with the stdlib sqlite3 module: an independent view of what was written."""
+
+    def __init__(self, db: Path) -> None:
+        self.db = db
+
+    def query(self, sql: str, *params: Any) -> list[sqlite3.Row]:
+        if not self.db.exists():
+            return []
+        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10)
+        conn.row_factory = sqlite3.Row
+        try:
+            return conn.execute(sql, params).fetchall()
+        except sqlite3.OperationalError:
+            return []  # schema not created yet
+        finally:
+            conn.close()
+
+    def items(self, status: str | None = "present") -> dict[bytes, sqlite3.Row]:
+        sql = "SELECT * FROM media_items"
+        rows = self.query(sql + " WHERE status = ?", status) if status else self.query(sql)
+        return {bytes(r["path_key"]): r for r in rows}
+
+    def item(self, path: Path | bytes) -> sqlite3.Row | None:
+        key = path if isinstance(path, bytes) else os.fsencode(path)
+        rows = self.query("SELECT * FROM media_items WHERE path_key = ?", key)
+        return rows[0] if rows else None
+
+
+class Daemon:
+    """mediaforged as a subprocess, with its own NOTIFY_SOCKET to learn when it is ready."""
+
+    def __init__(self, workdir: Path, roots: list[Path], **settings: Any) -> None:
+        self.workdir = workdir
+        self.state_dir = workdir / "state"
+        self.socket = workdir / "d.sock"
+        self.log_path = workdir / "daemon.log"
+        self.catalog = Catalog(self.state_dir / "catalog.db")
+        self.roots = roots
+        self.settings = {"settle_seconds": 0.2, "watch_debounce_ms": 50, **settings}
+        self.config_path = workdir / "mediaforge.toml"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._notify: socket.socket | None = None
+        self.notifications: list[str] = []
+
+    def write_config(self) -> None:
+        lines = [f"roots = {json.dumps([str(r) for r in self.roots])}"]
+        lines.append(f"state_dir = {json.dumps(str(self.state_dir))}")
+        lines.append(f"socket_path = {json.dumps(str(self.socket))}")
+        lines += [f"{k} = {json.dumps(v)}" for k, v in self.settings.items()]
+        self.config_path.write_text("\n".join(lines) + "\n")
+
+    def start(self, *extra: str, wait_ready: bool = True) -> Daemon:
+        self.write_config()
+        notify_path = self.workdir / "n.sock"
+        notify_path.unlink(missing_ok=True)
+        self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._notify.bind(str(notify_path))
+        self.notifications = []
+        env = {**os.environ, "NOTIFY_SOCKET": str(notify_path), "MEDIAFORGE_LOG_FORMAT": "json"}
+        env.pop("MEDIAFORGE_CONFIG", None)
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [PYTHON, "-m", "mediaforged", "--config", str(self.config_path), *extra],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        if wait_ready:
+            self.wait_notified("READY=1")
+        return self
+
+    def wait_notified(self, text: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+        assert self._notify is not None and self.proc is not None
+        deadline = time.monotonic() + timeout
+        while not any(text in n for n in self.notifications):
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"daemon exited with {self.proc.returncode} before {text}:\n{self.log_tail()}"
+                )
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no {text} within {timeout}s:\n{self.log_tail()}")
+            self._notify.settimeout(min(remaining, 0.2))
+            try:
+                self.notifications.append(self._notify.recv(65536).decode())
+            except TimeoutError:
+                continue
+
+    def log_tail(self, n: int = 40) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+
+    def log_events(self) -> list[dict[str, Any]]:
+        events = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return events
+
+    def ctl(
+        self, *args: str, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [PYTHON, "-m", "mediaforged.ctl", "--socket", str(self.socket), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"},
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"mediaforgectl {' '.join(args)} exited {result.returncode}:\n"
+                f"{result.stdout}\n{result.stderr}\n{self.log_tail()}"
+            )
+        return result
+
+    def status(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.ctl("status", "--json").stdout)
+        return data
+
+    def wait_idle(self, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
+        """Wait until startup reconcile is over and nothing is pending anywhere."""
+
+        def idle() -> dict[str, Any] | None:
+            s = self.status()
+            p = s["pending"]
+            busy = any(not j["complete"] for j in s["jobs"]) or any(
+                p[k]
+                for k in ("settling", "index_queue", "indexing", "write_queue", "reconciles_queued")
+            )
+            return None if busy or s["state"] in ("starting", "scanning") else s
+
+        result: dict[str, Any] = wait_for(idle, timeout, "the daemon to be idle")
+        return result
+
+    def wait_exit(self, timeout: float = DEFAULT_TIMEOUT) -> int:
+        """Wait for a daemon that is expected to exit by itself."""
+        return self.stop(None, timeout)
+
+    def stop(self, sig: int | None = signal.SIGTERM, timeout: float = DEFAULT_TIMEOUT) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None and sig is not None:
+            self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(
+                f"daemon did not stop within {timeout}s:\n{self.log_tail()}"
+            ) from None
+        self._log.close()
+        self._collect_notifications()
+        return code
+
+    def close(self) -> None:
+        if self.proc is not None:
+            self._log.close()
+        if self._notify is not None:
+            self._notify.close()
+            self._notify = None
+
+    def _collect_notifications(self) -> None:
+        if self._notify is not None:
+            # Collect what was sent on the way out (STOPPING=1).
+            self._notify.setblocking(False)
+            while True:
+                try:
+                    self.notifications.append(self._notify.recv(65536).decode())
+                except BlockingIOError:
+                    break
+            self._notify.close()
+            self._notify = None
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="mf", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Path:
+    root = tmp_path / "library"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def daemon_factory(short_tmp: Path) -> Iterator[Callable[..., Daemon]]:
+    made: list[Daemon] = []
+
+    def make(roots: list[Path], **settings: Any) -> Daemon:
+        workdir = short_tmp / f"d{len(made)}"
+        workdir.mkdir()
+        d = Daemon(workdir, roots, **settings)
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        if d.proc is not None and d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait()
+        d.close()

@@ -1,0 +1,195 @@
+"""The catalog on real SQLite: migrations, and the writer's identity rules."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mediaforged.db import create_engine, head_revision, migrate
+from mediaforged.fsio import hash_file
+from mediaforged.schema import media_items, metadata_obj, roots
+from mediaforged.state import DaemonState, RootState
+from mediaforged.writer import CatalogWriter, Observation
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    eng = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'catalog.db'}")
+    await migrate(eng)
+    yield eng
+    await eng.dispose()
+
+
+async def test_migrations_build_exactly_the_schema(engine: AsyncEngine) -> None:
+    def diff(conn: Connection) -> list[object]:
+        return list(compare_metadata(MigrationContext.configure(conn), metadata_obj))
+
+    async with engine.connect() as conn:
+        assert await conn.run_sync(diff) == []
+    assert await migrate(engine) == (head_revision(), head_revision())  # idempotent
+
+
+async def test_sqlite_runs_in_wal_with_foreign_keys(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+        assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+
+
+class Harness:
+    def __init__(self, engine: AsyncEngine, root: Path, root_id: int) -> None:
+        self.engine = engine
+        self.root = RootState(root_id, root, os.fsencode(root))
+        self.state = DaemonState([self.root])
+        self.writer = CatalogWriter(
+            engine, self.state, batch_size=100, batch_interval=0.01, queue_size=100
+        )
+
+    def file(self, path: Path) -> Observation:
+        result = hash_file(os.fsencode(path))
+        return Observation(
+            "file",
+            self.root.id,
+            os.fsencode(path),
+            st=result.st,
+            file_hash=result.sha256,
+            mime_type=result.mime_type,
+            media_type=result.media_type,
+        )
+
+    async def apply(self, *observations: Observation) -> None:
+        async with self.engine.connect() as conn:
+            await self.writer._commit(conn, list(observations))
+
+    async def rows(self) -> dict[bytes, dict[str, object]]:
+        async with self.engine.connect() as conn:
+            result = await conn.execute(select(media_items))
+            return {r.path_key: dict(r._mapping) for r in result}
+
+
+@pytest.fixture
+async def harness(engine: AsyncEngine, tmp_path: Path) -> Harness:
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    async with engine.begin() as conn:
+        result = await conn.execute(roots.insert().values(path=str(lib)))
+        assert result.inserted_primary_key is not None
+        return Harness(engine, lib, result.inserted_primary_key[0])
+
+
+async def test_duplicates_are_two_items_with_one_hash(harness: Harness) -> None:
+    a = harness.root.path / "a.jpg"
+    b = harness.root.path / "b.jpg"
+    a.write_bytes(b"same bytes")
+    b.write_bytes(b"same bytes")
+    await harness.apply(harness.file(a), harness.file(b))
+    rows = await harness.rows()
+    assert len(rows) == 2
+    ra, rb = rows[os.fsencode(a)], rows[os.fsencode(b)]
+    assert ra["id"] != rb["id"] and ra["file_hash"] == rb["file_hash"]
+
+
+async def test_same_path_twice_in_a_batch_keeps_the_last(harness: Harness) -> None:
+    a = harness.root.path / "a.txt"
+    a.write_bytes(b"first")
+    first = harness.file(a)
+    a.write_bytes(b"second version")
+    await harness.apply(first, harness.file(a))
+    rows = await harness.rows()
+    assert len(rows) == 1
+    assert rows[os.fsencode(a)]["size"] == len(b"second version")
+
+
+async def test_move_keeps_the_item_and_its_hash(harness: Harness) -> None:
+    old = harness.root.path / "old.jpg"
+    old.write_bytes(b"photo")
+    await harness.apply(harness.file(old))
+    item = (await harness.rows())[os.fsencode(old)]
+    new = harness.root.path / "new.jpg"
+    old.rename(new)
+    move = Observation(
+        "move", harness.root.id, os.fsencode(new), st=os.lstat(new), move_from_id=int(item["id"])
+    )
+    await harness.apply(move)
+    rows = await harness.rows()
+    assert set(rows) == {os.fsencode(new)}
+    moved = rows[os.fsencode(new)]
+    assert moved["id"] == item["id"] and moved["file_hash"] == item["file_hash"]
+    assert harness.state.moved == 1
+
+
+async def test_gone_marks_a_folder_missing_and_the_bytes_come_back(harness: Harness) -> None:
+    folder = harness.root.path / "album"
+    folder.mkdir()
+    (folder / "1.flac").write_bytes(b"track one")
+    (folder / "2.flac").write_bytes(b"track two")
+    sibling = harness.root.path / "album2.flac"  # shares the prefix "album" but is not inside
+    sibling.write_bytes(b"other")
+    await harness.apply(*(harness.file(p) for p in (folder / "1.flac", folder / "2.flac", sibling)))
+    ids = {k: v["id"] for k, v in (await harness.rows()).items()}
+
+    await harness.apply(Observation("gone", harness.root.id, os.fsencode(folder)))
+    rows = await harness.rows()
+    assert rows[os.fsencode(folder / "1.flac")]["status"] == "missing"
+    assert rows[os.fsencode(folder / "1.flac")]["missing_since"] is not None
+    assert rows[os.fsencode(folder / "2.flac")]["status"] == "missing"
+    assert rows[os.fsencode(sibling)]["status"] == "present"
+    assert harness.state.marked_missing == 2
+
+    # The same bytes reappear somewhere else (copied back from a backup, another inode).
+    back = harness.root.path / "restored" / "one.flac"
+    back.parent.mkdir()
+    back.write_bytes(b"track one")
+    await harness.apply(harness.file(back))
+    rows = await harness.rows()
+    assert rows[os.fsencode(back)]["id"] == ids[os.fsencode(folder / "1.flac")]
+    assert rows[os.fsencode(back)]["status"] == "present"
+    assert os.fsencode(folder / "1.flac") not in rows
+
+
+async def test_a_failure_is_recorded_and_keeps_the_old_hash(harness: Harness) -> None:
+    path = harness.root.path / "song.mp3"
+    path.write_bytes(b"music")
+    await harness.apply(harness.file(path))
+    digest = (await harness.rows())[os.fsencode(path)]["file_hash"]
+    failed = Observation(
+        "failed",
+        harness.root.id,
+        os.fsencode(path),
+        st=os.lstat(path),
+        mime_type="audio/mpeg",
+        media_type="audio",
+        error_code="permission_denied",
+        error="permission denied reading song.mp3",
+    )
+    await harness.apply(failed)
+    row = (await harness.rows())[os.fsencode(path)]
+    assert row["status"] == "failed" and row["error_code"] == "permission_denied"
+    assert row["file_hash"] == digest
+    assert harness.state.recent_errors[-1]["code"] == "permission_denied"
+
+    await harness.apply(harness.file(path))  # readable again
+    row = (await harness.rows())[os.fsencode(path)]
+    assert row["status"] == "present" and row["error"] is None
+
+
+async def test_flush_waits_for_the_writer_task(harness: Harness) -> None:
+    import asyncio
+
+    path = harness.root.path / "x.bin"
+    path.write_bytes(b"x")
+    task = asyncio.create_task(harness.writer.run())
+    try:
+        await harness.writer.put(harness.file(path))
+        await asyncio.wait_for(harness.writer.flush(), 10)
+        assert os.fsencode(path) in await harness.rows()
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
