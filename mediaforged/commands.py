@@ -121,7 +121,7 @@ async def status(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
         "roots": roots,
         "pending": {
             "settling": len(ctx.settler),
-            "index_queue": ctx.indexer.queue.qsize(),
+            "index_queue": ctx.indexer.waiting,
             "indexing": ctx.indexer.in_flight,
             "write_queue": ctx.writer.queue.qsize(),
             "reconciles_queued": ctx.reconciler.queued,

@@ -88,7 +88,7 @@ SETTINGS: tuple[Setting, ...] = (
         "A changed file is indexed once its size and mtime were stable this long.",
     ),
     Setting("workers", int, 2, "Concurrent indexing workers (hashing runs in threads)."),
-    Setting("batch_size", int, 500, "Catalog writes committed per transaction at most."),
+    Setting("batch_size", int, 1000, "Catalog writes committed per transaction at most."),
     Setting(
         "batch_interval", float, 0.5, "Seconds the writer waits to fill a batch before committing."
     ),
@@ -133,7 +133,7 @@ class Config:
     exclude: tuple[str, ...] = DEFAULT_EXCLUDES
     settle_seconds: float = 3.0
     workers: int = 2
-    batch_size: int = 500
+    batch_size: int = 1000
     batch_interval: float = 0.5
     queue_size: int = 20000
     reconcile_interval: float = 21600.0

@@ -28,6 +28,7 @@ from mediaforged.config import Config, ConfigError, load_config
 from mediaforged.control import AlreadyRunning, ControlServer
 from mediaforged.db import create_engine, database_url, migrate
 from mediaforged.fsio import exclusion_matcher
+from mediaforged.hashpool import HashPool
 from mediaforged.indexer import Indexer
 from mediaforged.logs import configure_logging
 from mediaforged.notify import Notifier
@@ -105,8 +106,11 @@ async def _serve(
         batch_interval=config.batch_interval,
         queue_size=config.queue_size,
     )
-    indexer = Indexer(engine, writer, state, queue_size=config.queue_size, workers=config.workers)
-    writer.upstream_idle = lambda: indexer.queue.empty() and indexer.in_flight == 0
+    pool = HashPool(config.workers)
+    indexer = Indexer(
+        engine, writer, state, pool, queue_size=config.queue_size, workers=config.workers
+    )
+    writer.upstream_idle = lambda: indexer.idle
     reconciler = Reconciler(engine, indexer, writer, state, excluded)
     settler = Settler(
         state,
@@ -154,13 +158,14 @@ async def _serve(
             log.info("stopping")
             await server.close()
             reconciler.stopping.set()
-            indexer.cancel_hashing.set()
+            pool.cancel()
             await _cancel(sources)
             await _cancel([indexer_task])
             await _cancel([writer_task])  # commits the batch it holds
             await writer.drain()
     finally:
         await server.close()
+        await asyncio.to_thread(pool.close)
     log.info("stopped", indexed=state.indexed, commits=state.commits)
     return 0
 
@@ -202,7 +207,7 @@ async def _heartbeat(state: DaemonState, ctx: Context, notifier: Notifier) -> No
         if running:
             p = running[0].progress()
             text += f"; {p['kind']} {p['root']}: {p['done']}/{p['queued']} ({p['walked']} seen)"
-        pending = ctx.indexer.queue.qsize() + len(ctx.settler) + ctx.writer.queue.qsize()
+        pending = ctx.indexer.waiting + len(ctx.settler) + ctx.writer.queue.qsize()
         notifier.status(text + f"; {pending} pending")
         await asyncio.sleep(interval)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import mimetypes
 import os
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +17,8 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mediaforged.fsio import FileProblem, HashResult, display_path, hash_file
+from mediaforged.fsio import FileProblem, HashResult, display_path
+from mediaforged.hashpool import HashPool
 from mediaforged.schema import media_items
 from mediaforged.state import DaemonState, Job, RootState
 from mediaforged.writer import CatalogWriter, Observation
@@ -27,7 +27,9 @@ __all__ = ["IndexRequest", "Indexer"]
 
 log = structlog.get_logger("mediaforged.indexer")
 
-_BATCH = 128  # paths looked up and hashed per thread hop: one hop costs more than a small file
+# Paths looked up and hashed per batch: one catalog query and one thread hop cost more
+# than hashing a small file, so they are shared by many.
+_BATCH = 512
 
 
 @dataclass(slots=True)
@@ -37,6 +39,7 @@ class IndexRequest:
     st: os.stat_result  # the lstat of a regular file that made us look
     job: Job | None = None
     force: bool = False  # rehash even if size, mtime and inode match (rescan --full)
+    prechecked: bool = False  # the caller knows the catalog has no unchanged item at this path
 
 
 def _same_stat(row: Any, st: os.stat_result) -> bool:
@@ -54,28 +57,62 @@ def _guess_type(path: bytes) -> tuple[str | None, str]:
     return mime, major if major in ("image", "audio", "video") else "other"
 
 
+def _confirm_moves(
+    maybe_moves: list[tuple[IndexRequest, Any]],
+) -> tuple[list[tuple[IndexRequest, int]], list[IndexRequest]]:
+    """A move only if the old path no longer holds this inode; else it is a hard link."""
+    moves: list[tuple[IndexRequest, int]] = []
+    not_moved: list[IndexRequest] = []
+    for req, row in maybe_moves:
+        try:
+            old = os.lstat(row.path_key)
+            still_there = (old.st_dev, old.st_ino) == (row.dev, row.inode)
+        except OSError:
+            still_there = False
+        if still_there:
+            not_moved.append(req)
+        else:
+            moves.append((req, row.id))
+    return moves, not_moved
+
+
 class Indexer:
     def __init__(
         self,
         engine: AsyncEngine,
         writer: CatalogWriter,
         state: DaemonState,
+        pool: HashPool,
         *,
         queue_size: int,
         workers: int,
     ) -> None:
         self._engine = engine
         self._writer = writer
+        self._pool = pool
         self._state = state
         self._workers = workers
-        self.queue: asyncio.Queue[IndexRequest] = asyncio.Queue(maxsize=queue_size)
-        self.cancel_hashing = threading.Event()
+        # Batches, not paths: bounded at about queue_size paths.
+        self.queue: asyncio.Queue[list[IndexRequest]] = asyncio.Queue(
+            maxsize=max(2, queue_size // _BATCH)
+        )
+        self.waiting = 0  # paths in the queue
         self.resumed = asyncio.Event()
         self.resumed.set()
         self.in_flight = 0
 
     async def put(self, request: IndexRequest) -> None:
-        await self.queue.put(request)
+        await self.put_many([request])
+
+    async def put_many(self, requests: list[IndexRequest]) -> None:
+        for i in range(0, len(requests), _BATCH):
+            chunk = requests[i : i + _BATCH]
+            await self.queue.put(chunk)
+            self.waiting += len(chunk)
+
+    @property
+    def idle(self) -> bool:
+        return self.waiting == 0 and self.in_flight == 0
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
@@ -84,12 +121,13 @@ class Indexer:
 
     async def _worker(self) -> None:
         while True:
-            batch = [await self.queue.get()]
-            while len(batch) < _BATCH:
+            batch = await self.queue.get()
+            while len(batch) < _BATCH:  # merge the single paths that watch events bring
                 try:
-                    batch.append(self.queue.get_nowait())
+                    batch = batch + self.queue.get_nowait()
                 except asyncio.QueueEmpty:
                     break
+            self.waiting -= len(batch)
             self.in_flight += len(batch)
             try:
                 await self.resumed.wait()  # pause holds work here, never drops it
@@ -98,32 +136,30 @@ class Indexer:
                 self.in_flight -= len(batch)
 
     async def _index(self, batch: list[IndexRequest]) -> None:
-        keys = [r.path for r in batch]
+        c = media_items.c
+        # A reconcile already compared its paths with the catalog; a watch event did not.
+        keys = [r.path for r in batch if not r.prechecked]
+        by_path: dict[bytes, Any] = {}
+        by_inode: dict[tuple[int, int], list[Any]] = {}
         async with self._engine.connect() as conn:
-            rows = await conn.execute(
-                select(
-                    media_items.c.id,
-                    media_items.c.path_key,
-                    media_items.c.size,
-                    media_items.c.mtime_ns,
-                    media_items.c.dev,
-                    media_items.c.inode,
-                    media_items.c.status,
-                ).where(media_items.c.path_key.in_(keys))
-            )
-            by_path: dict[bytes, Any] = {r.path_key: r for r in rows}
-            unknown = [r for r in batch if r.path not in by_path]
-            by_inode: dict[tuple[int, int], list[Any]] = {}
-            if unknown:
+            if keys:
+                rows = await conn.execute(
+                    select(c.id, c.path_key, c.size, c.mtime_ns, c.dev, c.inode, c.status).where(
+                        c.path_key.in_(keys)
+                    )
+                )
+                by_path = {r.path_key: r for r in rows}
+            # Same (dev, inode) at another path: maybe a move. One query per device, so the
+            # (dev, inode) index serves it.
+            inodes_by_dev: dict[int, set[int]] = {}
+            for r in batch:
+                if r.path not in by_path:
+                    inodes_by_dev.setdefault(r.st.st_dev, set()).add(r.st.st_ino)
+            for dev, inodes in inodes_by_dev.items():
                 inode_rows = await conn.execute(
-                    select(
-                        media_items.c.id,
-                        media_items.c.path_key,
-                        media_items.c.size,
-                        media_items.c.mtime_ns,
-                        media_items.c.dev,
-                        media_items.c.inode,
-                    ).where(media_items.c.inode.in_({r.st.st_ino for r in unknown}))
+                    select(c.id, c.path_key, c.size, c.mtime_ns, c.dev, c.inode).where(
+                        c.dev == dev, c.inode.in_(list(inodes))
+                    )
                 )
                 for found in inode_rows:
                     by_inode.setdefault((found.dev, found.inode), []).append(found)
@@ -150,39 +186,17 @@ class Indexer:
             else:
                 to_hash.append(req)
 
-        moves, hashed = await asyncio.to_thread(self._blocking, maybe_moves, to_hash)
-        for req, row_id in moves:
-            await self._writer.put(
-                Observation("move", req.root.id, req.path, req.job, req.st, move_from_id=row_id)
-            )
-        for req, result in hashed:
-            await self._writer.put(self._observation(req, result))
-
-    def _blocking(
-        self, maybe_moves: list[tuple[IndexRequest, Any]], to_hash: list[IndexRequest]
-    ) -> tuple[list[tuple[IndexRequest, int]], list[tuple[IndexRequest, HashResult | FileProblem]]]:
-        moves: list[tuple[IndexRequest, int]] = []
-        for req, row in maybe_moves:
-            # A move only if the old path no longer holds this inode; else it is a hard link.
-            try:
-                old = os.lstat(row.path_key)
-                still_there = (old.st_dev, old.st_ino) == (row.dev, row.inode)
-            except OSError:
-                still_there = False
-            if still_there:
-                to_hash.append(req)
-            else:
-                moves.append((req, row.id))
-        hashed: list[tuple[IndexRequest, HashResult | FileProblem]] = []
-        cancelled = self.cancel_hashing.is_set
-        for req in to_hash:
-            if cancelled():
-                break
-            try:
-                hashed.append((req, hash_file(req.path, req.st, cancelled)))
-            except FileProblem as problem:
-                hashed.append((req, problem))
-        return moves, hashed
+        if maybe_moves:
+            moves, not_moved = await asyncio.to_thread(_confirm_moves, maybe_moves)
+            to_hash += not_moved
+            for req, row_id in moves:
+                await self._writer.put(
+                    Observation("move", req.root.id, req.path, req.job, req.st, move_from_id=row_id)
+                )
+        if to_hash:
+            outcomes = await self._pool.hash([(r.path, r.st) for r in to_hash])
+            for req, outcome in zip(to_hash, outcomes, strict=True):
+                await self._writer.put(self._observation(req, outcome))
 
     def _observation(self, req: IndexRequest, result: HashResult | FileProblem) -> Observation:
         if isinstance(result, HashResult):

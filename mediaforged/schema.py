@@ -20,14 +20,17 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 
 __all__ = [
     "ITEM_STATUSES",
     "MEDIA_TYPES",
     "collection_items",
     "collections",
+    "hash_key",
     "item_tags",
     "media_items",
     "media_metadata",
@@ -40,6 +43,26 @@ MEDIA_TYPES = ("image", "audio", "video", "other")
 # present: on disk and catalogued; missing: vanished, kept for the grace period with its tags;
 # failed: on disk but could not be read (the error says why).
 ITEM_STATUSES = ("present", "missing", "failed")
+
+
+def hash_key(sha256_hex: str) -> int:
+    """The indexed 64-bit key of a SHA-256 (signed: SQL BIGINT is signed)."""
+    return int.from_bytes(bytes.fromhex(sha256_hex[:16]), "big", signed=True)
+
+
+class RawBytes(TypeDecorator[bytes]):
+    """Bytes passed to the driver as they are: LargeBinary's per-value wrapping was a
+    measurable share of the cost of a bulk insert, and every driver takes bytes."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> None:
+        return None
+
 
 metadata_obj = MetaData(
     naming_convention={
@@ -66,14 +89,18 @@ media_items = Table(
     Column("id", Integer, primary_key=True),
     Column("root_id", Integer, ForeignKey("roots.id", ondelete="CASCADE"), nullable=False),
     # The exact path as bytes (names need not be UTF-8); `path` is its display form.
-    Column("path_key", LargeBinary, nullable=False),
+    Column("path_key", RawBytes, nullable=False),
     Column("path", Text, nullable=False),
     Column("name", Text, nullable=False),
     Column("size", BigInteger, nullable=False),
     Column("mtime_ns", BigInteger, nullable=False),
     Column("dev", BigInteger, nullable=False),
     Column("inode", BigInteger, nullable=False),
-    Column("file_hash", String(64)),
+    Column("file_hash", String(64)),  # SHA-256, hex
+    # The hash's first 8 bytes as a signed 64-bit integer: the indexed way to find a hash.
+    # An index on the 64-character text itself was measured to cut insert speed by 60 %
+    # (random wide keys); this one costs a few percent. Look up by both columns.
+    Column("hash_key", BigInteger),
     Column("mime_type", String(127)),
     Column("media_type", String(16), nullable=False),
     Column("status", String(16), nullable=False),
@@ -83,7 +110,7 @@ media_items = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("missing_since", DateTime(timezone=True)),
     UniqueConstraint("path_key"),
-    Index(None, "file_hash"),
+    Index(None, "hash_key"),
     Index(None, "media_type"),
     Index(None, "root_id", "status"),
     Index(None, "dev", "inode"),

@@ -162,6 +162,7 @@ class Watcher:
         backoff = 1.0
         failures = 0
         while True:
+            armed_at = time.monotonic()
             try:
                 await self._watch_once(root, rearm=failures > 0)
                 return  # awatch ended without error: we are stopping
@@ -171,10 +172,15 @@ class Watcher:
                 # Known case: one non-UTF-8 name ends awatch (WatchfilesRustInternalError) and
                 # loses the rest of that batch; also a root that vanished. Reconcile, re-arm.
                 failures += 1
-                root.watch = f"failed: {type(exc).__name__}: {exc}"
+                if time.monotonic() - armed_at > _REARM_MAX_S:
+                    backoff = 1.0  # it had been working: this is a new incident
+                cause: BaseException = exc
+                if isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+                    cause = exc.exceptions[0]  # anyio wraps watchfiles' error in a group
+                root.watch = f"failed: {type(cause).__name__}: {cause}"
                 root.watch_restarts += 1
                 self._mark_armed(root)  # do not hold READY=1 for a root we cannot watch yet
-                log.warning("watch_failed", root=str(root.path), error=str(exc), retry_s=backoff)
+                log.warning("watch_failed", root=str(root.path), error=str(cause), retry_s=backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, _REARM_MAX_S)
 

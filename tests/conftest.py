@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import shutil
 import signal
 import socket
@@ -42,6 +43,34 @@ def wait_for(
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(delay)
         delay = min(delay * 1.5, 0.25)
+
+
+NOBODY = 65534
+
+
+def as_nobody(fn: Callable[[], Any]) -> Any:
+    """Run fn in a forked child that dropped to an unprivileged uid (root reads everything)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child's coverage is not collected
+        os.close(read_end)
+        try:
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            result: Any = ("ok", fn())
+        except BaseException as exc:
+            result = ("raised", exc)
+        with os.fdopen(write_end, "wb") as w:
+            pickle.dump(result, w)
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as r:
+        kind, value = pickle.load(r)
+    os.waitpid(pid, 0)
+    if kind == "raised":
+        raise value
+    return value
 
 
 def sha256_of(path: Path | bytes) -> str:

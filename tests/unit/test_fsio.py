@@ -5,13 +5,11 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import os
-import pickle
 import shutil
 import stat
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,33 +22,7 @@ from mediaforged.fsio import (
     under,
     walk,
 )
-
-NOBODY = 65534
-
-
-def _as_nobody(fn: Callable[[], Any]) -> Any:
-    """Run fn in a forked child that dropped to an unprivileged uid (root reads everything)."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child's coverage is not collected
-        os.close(read_end)
-        try:
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            result: Any = ("ok", fn())
-        except BaseException as exc:
-            result = ("raised", exc)
-        with os.fdopen(write_end, "wb") as w:
-            pickle.dump(result, w)
-        os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as r:
-        kind, value = pickle.load(r)
-    os.waitpid(pid, 0)
-    if kind == "raised":
-        raise value
-    return value
+from tests.conftest import as_nobody as _as_nobody
 
 
 def test_hash_matches_hashlib_small_and_large(tmp_path: Path) -> None:

@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.Column("dev", sa.BigInteger, nullable=False),
         sa.Column("inode", sa.BigInteger, nullable=False),
         sa.Column("file_hash", sa.String(64)),
+        sa.Column("hash_key", sa.BigInteger),
         sa.Column("mime_type", sa.String(127)),
         sa.Column("media_type", sa.String(16), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
@@ -55,7 +56,7 @@ def upgrade() -> None:
         ),
         sa.UniqueConstraint("path_key", name="uq_media_items_path_key"),
     )
-    op.create_index("ix_media_items_file_hash", "media_items", ["file_hash"])
+    op.create_index("ix_media_items_hash_key", "media_items", ["hash_key"])
     op.create_index("ix_media_items_media_type", "media_items", ["media_type"])
     op.create_index("ix_media_items_root_id_status", "media_items", ["root_id", "status"])
     op.create_index("ix_media_items_dev_inode", "media_items", ["dev", "inode"])

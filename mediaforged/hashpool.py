@@ -1,0 +1,102 @@
+"""Hashing in worker processes.
+
+Measured on the 2-core machines: in threads, a batch of small files hashed at a tenth of
+hashlib's single-thread speed, because every read gives up the GIL and waits to get it back
+from the event loop (busy with SQL); in processes each batch runs at full speed, and
+pickling 512 paths and results costs far less than that. Large files stream in 1 MiB reads
+either way, and a shared event stops a huge file mid-read at shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import signal
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+import structlog
+
+from mediaforged.fsio import FileProblem, HashResult, hash_file
+
+__all__ = ["HashPool", "hash_many"]
+
+log = structlog.get_logger("mediaforged.hashpool")
+
+Outcome = HashResult | FileProblem
+_cancel_event: Any = None  # set in each worker process by _init_worker
+
+
+def _init_worker(event: Any) -> None:
+    global _cancel_event  # noqa: PLW0603 - per-process state of a pool worker
+    _cancel_event = event
+    # The daemon decides when its workers stop (it shuts the pool down); a Ctrl-C or a
+    # SIGTERM sent to the whole process group must not kill them mid-batch with a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def hash_many(
+    items: list[tuple[bytes, os.stat_result | None]],
+) -> list[tuple[str, Any, Any, Any, Any]]:
+    """In a worker: hash each file; results as plain tuples (FileProblem does not pickle)."""
+    cancelled = _cancel_event.is_set if _cancel_event is not None else None
+    out: list[tuple[str, Any, Any, Any, Any]] = []
+    for path, expected in items:
+        if cancelled is not None and cancelled():
+            out.append(("err", "cancelled", "hashing was cancelled", None, None))
+            continue
+        try:
+            r = hash_file(path, expected, cancelled)
+        except FileProblem as problem:
+            out.append(("err", problem.code, problem.message, None, None))
+        else:
+            out.append(("ok", r.sha256, r.mime_type, r.media_type, r.st))
+    return out
+
+
+def _outcome(t: tuple[str, Any, Any, Any, Any]) -> Outcome:
+    if t[0] == "ok":
+        return HashResult(t[1], t[2], t[3], t[4])
+    return FileProblem(t[1], t[2])
+
+
+class HashPool:
+    def __init__(self, processes: int) -> None:
+        self._processes = processes
+        self._context = multiprocessing.get_context("spawn")  # never fork a threaded process
+        self._cancel = self._context.Event()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                self._processes,
+                mp_context=self._context,
+                initializer=_init_worker,
+                initargs=(self._cancel,),
+            )
+        return self._pool
+
+    async def hash(self, items: list[tuple[bytes, os.stat_result | None]]) -> list[Outcome]:
+        loop = asyncio.get_running_loop()
+        try:
+            results = await loop.run_in_executor(self._executor(), hash_many, items)
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): start a new pool, retry this batch once.
+            log.warning("hash_pool_broken", files=len(items))
+            self._pool = None
+            results = await loop.run_in_executor(self._executor(), hash_many, items)
+        return [_outcome(t) for t in results]
+
+    def cancel(self) -> None:
+        """Stop work in progress at the next read, even inside a huge file."""
+        self._cancel.set()
+
+    def close(self) -> None:
+        self.cancel()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
