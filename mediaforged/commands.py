@@ -123,7 +123,7 @@ async def status(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
             "settling": len(ctx.settler),
             "index_queue": ctx.indexer.waiting,
             "indexing": ctx.indexer.in_flight,
-            "write_queue": ctx.writer.queue.qsize(),
+            "write_queue": ctx.writer.waiting,
             "reconciles_queued": ctx.reconciler.queued,
         },
         "jobs": jobs,

@@ -76,6 +76,21 @@ async def _load_roots(engine: AsyncEngine, config: Config) -> list[RootState]:
     return out
 
 
+def _mark_shared_devices(roots: list[RootState]) -> None:
+    devices: dict[int | None, int] = {}
+    found: dict[int, int | None] = {}
+    for root in roots:
+        try:
+            dev: int | None = os.stat(root.key).st_dev
+        except OSError:
+            dev = None  # offline now: assume the worst
+        found[root.id] = dev
+        devices[dev] = devices.get(dev, 0) + 1
+    for root in roots:
+        dev = found[root.id]
+        root.shares_device = dev is None or devices[dev] > 1
+
+
 async def run(config: Config, stop: asyncio.Event, notifier: Notifier | None = None) -> int:
     """Run until ``stop`` is set (or, with ``once``, until the first reconcile is done)."""
     notifier = notifier or Notifier()
@@ -86,6 +101,7 @@ async def run(config: Config, stop: asyncio.Event, notifier: Notifier | None = N
         if before != after:
             log.info("catalog_migrated", url=engine.url.render_as_string(), from_=before, to=after)
         state = DaemonState(await _load_roots(engine, config))
+        _mark_shared_devices(state.roots)
         return await _serve(config, stop, notifier, engine, state)
     finally:
         await engine.dispose()
@@ -161,8 +177,8 @@ async def _serve(
             pool.cancel()
             await _cancel(sources)
             await _cancel([indexer_task])
-            await _cancel([writer_task])  # commits the batch it holds
-            await writer.drain()
+            await writer.close()  # commits the batch it holds and everything queued
+            await writer_task
     finally:
         await server.close()
         await asyncio.to_thread(pool.close)
@@ -207,7 +223,7 @@ async def _heartbeat(state: DaemonState, ctx: Context, notifier: Notifier) -> No
         if running:
             p = running[0].progress()
             text += f"; {p['kind']} {p['root']}: {p['done']}/{p['queued']} ({p['walked']} seen)"
-        pending = ctx.indexer.waiting + len(ctx.settler) + ctx.writer.queue.qsize()
+        pending = ctx.indexer.waiting + len(ctx.settler) + ctx.writer.waiting
         notifier.status(text + f"; {pending} pending")
         await asyncio.sleep(interval)
 

@@ -11,7 +11,7 @@ import asyncio
 import mimetypes
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 from sqlalchemy import select
@@ -23,13 +23,22 @@ from mediaforged.schema import media_items
 from mediaforged.state import DaemonState, Job, RootState
 from mediaforged.writer import CatalogWriter, Observation
 
-__all__ = ["IndexRequest", "Indexer"]
+__all__ = ["IndexRequest", "Indexer", "MoveHint"]
 
 log = structlog.get_logger("mediaforged.indexer")
 
 # Paths looked up and hashed per batch: one catalog query and one thread hop cost more
 # than hashing a small file, so they are shared by many.
 _BATCH = 512
+
+
+class MoveHint(NamedTuple):
+    """An item that had this file's (dev, inode, size, mtime) at another path."""
+
+    id: int
+    path_key: bytes
+    dev: int
+    inode: int
 
 
 @dataclass(slots=True)
@@ -40,6 +49,8 @@ class IndexRequest:
     job: Job | None = None
     force: bool = False  # rehash even if size, mtime and inode match (rescan --full)
     prechecked: bool = False  # the caller knows the catalog has no unchanged item at this path
+    inode_checked: bool = False  # ... and has looked for a move source (move_hint) itself
+    move_hint: MoveHint | None = None
 
 
 def _same_stat(row: Any, st: os.stat_result) -> bool:
@@ -153,7 +164,7 @@ class Indexer:
             # (dev, inode) index serves it.
             inodes_by_dev: dict[int, set[int]] = {}
             for r in batch:
-                if r.path not in by_path:
+                if r.path not in by_path and not r.inode_checked:
                     inodes_by_dev.setdefault(r.st.st_dev, set()).add(r.st.st_ino)
             for dev, inodes in inodes_by_dev.items():
                 inode_rows = await conn.execute(
@@ -176,11 +187,13 @@ class Indexer:
                     continue
                 to_hash.append(req)
                 continue
-            candidates = [
+            candidates: list[Any] = [
                 c
                 for c in by_inode.get((req.st.st_dev, req.st.st_ino), [])
                 if _same_stat(c, req.st) and c.path_key != req.path
             ]
+            if req.move_hint is not None:
+                candidates.append(req.move_hint)
             if candidates and not req.force:
                 maybe_moves.append((req, candidates[0]))
             else:
@@ -189,14 +202,17 @@ class Indexer:
         if maybe_moves:
             moves, not_moved = await asyncio.to_thread(_confirm_moves, maybe_moves)
             to_hash += not_moved
-            for req, row_id in moves:
-                await self._writer.put(
+            await self._writer.put_many(
+                [
                     Observation("move", req.root.id, req.path, req.job, req.st, move_from_id=row_id)
-                )
+                    for req, row_id in moves
+                ]
+            )
         if to_hash:
             outcomes = await self._pool.hash([(r.path, r.st) for r in to_hash])
-            for req, outcome in zip(to_hash, outcomes, strict=True):
-                await self._writer.put(self._observation(req, outcome))
+            await self._writer.put_many(
+                [self._observation(req, o) for req, o in zip(to_hash, outcomes, strict=True)]
+            )
 
     def _observation(self, req: IndexRequest, result: HashResult | FileProblem) -> Observation:
         if isinstance(result, HashResult):

@@ -174,6 +174,7 @@ _HEVC_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"})
 _AV1_BRANDS = frozenset({b"avif", b"avis"})
 # Generic brands are also used for audio-only files; only then does the extension decide.
 _MP4_BY_EXTENSION: dict[str, str] = {
+    ".mp4": "video/mp4",
     ".m4a": "audio/mp4",
     ".m4b": "audio/mp4",
     ".m4p": "audio/mp4",
@@ -282,6 +283,8 @@ def _from_content(head: bytes, ext: str) -> str | None:
     if head.startswith(b"ID3"):
         return _id3(head, ext)
 
+    if head.startswith((b"\xff\x0a", b"\x00\x00\x00\x0cJXL \r\n\x87\n")):  # before MPEG sync
+        return "image/jxl"
     if head[:1] == b"\xff" and len(head) >= 4:
         if (head[1] & 0xF6) == 0xF0:  # 12-bit sync with layer 00: AAC in ADTS framing
             return "audio/aac" if _adts_stream(head) else None
@@ -301,8 +304,6 @@ def _from_content(head: bytes, ext: str) -> str | None:
         return "image/x-fuji-raf"
     if head.startswith(b"\x00\x00\x00\x0cjP  \r\n\x87\n"):
         return "image/jp2"
-    if head.startswith((b"\xff\x0a", b"\x00\x00\x00\x0cJXL \r\n\x87\n")):
-        return "image/jxl"
 
     if head[4:8] in _QT_ATOMS and _plausible_box_size(head):
         return _MP4_BY_EXTENSION.get(ext, "video/quicktime")

@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mediaforged.fsio import WalkStats, display_path, under, walk
-from mediaforged.indexer import Indexer, IndexRequest
+from mediaforged.indexer import Indexer, IndexRequest, MoveHint
 from mediaforged.schema import media_items, roots
 from mediaforged.state import DaemonState, Job, RootState
 from mediaforged.writer import CatalogWriter, Observation
@@ -32,7 +32,8 @@ __all__ = ["Reconciler"]
 log = structlog.get_logger("mediaforged.reconcile")
 
 _CHUNK = 512  # paths handed from the walker thread to the loop at a time
-Snapshot = dict[bytes, tuple[int, int, int, int]]
+# path -> (size, mtime_ns, dev, inode, item id) of every present item below the path
+Snapshot = dict[bytes, tuple[int, int, int, int, int]]
 
 
 class Reconciler:
@@ -97,7 +98,7 @@ class Reconciler:
 
     async def _load_snapshot(self, root: RootState, path: bytes) -> Snapshot:
         c = media_items.c
-        stmt = select(c.path_key, c.size, c.mtime_ns, c.dev, c.inode).where(
+        stmt = select(c.path_key, c.size, c.mtime_ns, c.dev, c.inode, c.id).where(
             c.root_id == root.id, c.status == "present"
         )
         if path != root.key:
@@ -105,7 +106,7 @@ class Reconciler:
             stmt = stmt.where(c.path_key >= low, c.path_key < high)
         async with self._engine.connect() as conn:
             result = await conn.execute(stmt)
-            return {r[0]: (r[1], r[2], r[3], r[4]) for r in result}
+            return {r[0]: (r[1], r[2], r[3], r[4], r[5]) for r in result}
 
     async def _reconcile(self, job: Job) -> None:
         root = job.root
@@ -147,12 +148,17 @@ class Reconciler:
         else:
             root.online = True
             root.offline_reason = ""
-            skipped = [under(d)[0] for d in stats.unreadable_dirs]
-            for key in snapshot:  # seen paths were popped: the rest vanished
-                if any(key.startswith(s) for s in skipped):
-                    continue  # cannot list the folder: we do not know, so keep it
-                job.queued += 1
-                await self._writer.put(Observation("gone", root.id, key, job))
+            skipped = tuple(under(d)[0] for d in stats.unreadable_dirs)
+            # Seen paths were popped off the snapshot: the rest vanished, unless they are in
+            # a folder that could not be listed (we do not know, so we keep them).
+            gone = [
+                Observation("gone", root.id, key, job)
+                for key in snapshot
+                if not (skipped and key.startswith(skipped))
+            ]
+            job.queued += len(gone)
+            for i in range(0, len(gone), 512):
+                await self._writer.put_many(gone[i : i + 512])
         job.finish_walk()
         await job.wait()
 
@@ -222,20 +228,35 @@ class Reconciler:
         stats: WalkStats,
         loop: asyncio.AbstractEventLoop,
     ) -> None:
-        """In a thread: walk, pop every seen path off the snapshot, hand changes to the loop."""
+        """In a thread: walk, pop every seen path off the snapshot, hand changes to the loop.
+
+        A new path whose (dev, inode, size, mtime) an item of this root had is a move
+        candidate: the snapshot answers that without a catalog query per file.
+        """
         pop = snapshot.pop
         force = job.full
-        chunk: list[tuple[bytes, os.stat_result]] = []
+        by_inode: dict[tuple[int, int], tuple[bytes, int, int, int]] | None = None
+        chunk: list[tuple[bytes, os.stat_result, MoveHint | None]] = []
         for path, st in walk(job.path, self._excluded, stats, self.stopping.is_set):
             job.walked += 1
             known = pop(path, None)
-            if (
-                not force
-                and known is not None
-                and known == (st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino)
-            ):
-                continue
-            chunk.append((path, st))
+            hint: MoveHint | None = None
+            if known is not None:
+                if (
+                    not force
+                    and known[0] == st.st_size
+                    and known[1] == st.st_mtime_ns
+                    and known[2] == st.st_dev
+                    and known[3] == st.st_ino
+                ):
+                    continue
+            elif snapshot and not force:
+                if by_inode is None:  # built once, and only when something new turns up
+                    by_inode = {(v[2], v[3]): (p, v[4], v[0], v[1]) for p, v in snapshot.items()}
+                old = by_inode.get((st.st_dev, st.st_ino))
+                if old is not None and old[2] == st.st_size and old[3] == st.st_mtime_ns:
+                    hint = MoveHint(old[1], old[0], st.st_dev, st.st_ino)
+            chunk.append((path, st, hint))
             if len(chunk) >= _CHUNK:
                 if not self._hand_over(job, chunk, loop):
                     return
@@ -246,7 +267,7 @@ class Reconciler:
     def _hand_over(
         self,
         job: Job,
-        chunk: list[tuple[bytes, os.stat_result]],
+        chunk: list[tuple[bytes, os.stat_result, MoveHint | None]],
         loop: asyncio.AbstractEventLoop,
     ) -> bool:
         future = asyncio.run_coroutine_threadsafe(self._enqueue(job, chunk), loop)
@@ -259,11 +280,25 @@ class Reconciler:
                     future.cancel()
                     return False
 
-    async def _enqueue(self, job: Job, chunk: list[tuple[bytes, os.stat_result]]) -> None:
+    async def _enqueue(
+        self, job: Job, chunk: list[tuple[bytes, os.stat_result, MoveHint | None]]
+    ) -> None:
         job.queued += len(chunk)
+        # The snapshot of a whole root holds every move source inside it; moves from another
+        # root on the same file system, or into a subtree, are found in the catalog.
+        inode_checked = job.path == job.root.key and not job.root.shares_device
         await self._indexer.put_many(
             [
-                IndexRequest(job.root, path, st, job, force=job.full, prechecked=True)
-                for path, st in chunk
+                IndexRequest(
+                    job.root,
+                    path,
+                    st,
+                    job,
+                    force=job.full,
+                    prechecked=True,
+                    inode_checked=inode_checked,
+                    move_hint=hint,
+                )
+                for path, st, hint in chunk
             ]
         )

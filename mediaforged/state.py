@@ -28,6 +28,9 @@ class RootState:
     last_reconcile_files: int | None = None
     last_event_at: float | None = None
     watch_restarts: int = 0
+    # Another root lives on the same file system: a move between them keeps the inode, so
+    # new files must also be looked up by inode in the catalog, not only in this root.
+    shares_device: bool = True
 
 
 _job_ids = itertools.count(1)

@@ -84,7 +84,12 @@ class CatalogWriter:
         self._state = state
         self._batch_size = batch_size
         self._batch_interval = batch_interval
-        self.queue: asyncio.Queue[Observation] = asyncio.Queue(maxsize=queue_size)
+        # Lists of observations (a worker's whole batch is one queue operation); bounded at
+        # about queue_size observations.
+        self.queue: asyncio.Queue[list[Observation]] = asyncio.Queue(
+            maxsize=max(4, queue_size // 512)
+        )
+        self.waiting = 0  # observations in the queue
         self._flushed = asyncio.Condition()
         self._received = 0
         self._committed = 0
@@ -93,10 +98,20 @@ class CatalogWriter:
         self.upstream_idle: Callable[[], bool] = lambda: False
         self._missing_possible: bool | None = None  # None: not known yet; ask the catalog
         self._insert_sql: tuple[str, list[str]] | None = None
+        self._closing = False
 
     async def put(self, obs: Observation) -> None:
-        self._received += 1
-        await self.queue.put(obs)
+        await self.put_many([obs])
+
+    async def put_many(self, observations: list[Observation]) -> None:
+        if observations:
+            self._received += len(observations)
+            await self.queue.put(observations)
+            self.waiting += len(observations)
+
+    def _take(self, observations: list[Observation]) -> list[Observation]:
+        self.waiting -= len(observations)
+        return observations
 
     async def flush(self) -> None:
         """Wait until everything put so far is committed."""
@@ -105,38 +120,32 @@ class CatalogWriter:
             await self._flushed.wait_for(lambda: self._committed >= target)
 
     async def run(self) -> None:
-        """Commit batches until cancelled; on cancellation commit what was already taken."""
+        """Commit batches until ``close()``; then commit what is queued and return."""
         async with self._engine.connect() as conn:
-            while True:
-                batch = [await self.queue.get()]
+            while not (self._closing and self.queue.empty()):
+                batch = self._take(await self.queue.get())
                 deadline = time.monotonic() + self._batch_interval
-                try:
-                    while len(batch) < self._batch_size:
-                        try:
-                            batch.append(self.queue.get_nowait())
-                            continue
-                        except asyncio.QueueEmpty:
-                            if self.upstream_idle():
-                                break
-                        remaining = deadline - time.monotonic()
-                        if remaining <= 0:
+                while len(batch) < self._batch_size and not self._closing:
+                    try:
+                        batch += self._take(self.queue.get_nowait())
+                        continue
+                    except asyncio.QueueEmpty:
+                        if self.upstream_idle():
                             break
-                        try:
-                            batch.append(await asyncio.wait_for(self.queue.get(), remaining))
-                        except TimeoutError:
-                            break
-                finally:
-                    # Also on cancellation (SIGTERM): the batch in hand is committed, then we stop.
-                    await asyncio.shield(self._commit(conn, batch))
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    try:
+                        batch += self._take(await asyncio.wait_for(self.queue.get(), remaining))
+                    except TimeoutError:
+                        break
+                if batch:
+                    await self._commit(conn, batch)
 
-    async def drain(self) -> None:
-        """Commit whatever is still queued (used on shutdown after the producers stopped)."""
-        batch: list[Observation] = []
-        while not self.queue.empty():
-            batch.append(self.queue.get_nowait())
-        if batch:
-            async with self._engine.connect() as conn:
-                await self._commit(conn, batch)
+    async def close(self) -> None:
+        """The shutdown path: no cancellation, so the batch in hand is always committed."""
+        self._closing = True
+        await self.queue.put([])  # wakes a writer that waits on an empty queue
 
     async def _commit(self, conn: AsyncConnection, batch: list[Observation]) -> None:
         try:
