@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mediaforged import __version__
 from mediaforged.config import Config
+from mediaforged.extract import MetadataStage
 from mediaforged.indexer import Indexer
 from mediaforged.protocol import PROTOCOL_VERSION, ErrorCode, ProtocolError
 from mediaforged.reconcile import Reconciler
@@ -45,6 +46,7 @@ class Context:
     indexer: Indexer
     reconciler: Reconciler
     settler: Settler
+    metadata: MetadataStage
 
 
 def _arg(args: dict[str, Any], name: str, kind: type, default: Any) -> Any:
@@ -125,7 +127,9 @@ async def status(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
             "indexing": ctx.indexer.in_flight,
             "write_queue": ctx.writer.waiting,
             "reconciles_queued": ctx.reconciler.queued,
+            "metadata": await ctx.metadata.pending(),
         },
+        "metadata": {"extracted": ctx.metadata.done, "failed": ctx.metadata.failed},
         "jobs": jobs,
         "totals": {
             "indexed": state.indexed,

@@ -248,7 +248,8 @@ def status(as_json: JsonOption = False) -> None:
     p = data["pending"]
     out.print(
         f"pending: {p['settling']} settling, {p['index_queue'] + p['indexing']} to index, "
-        f"{p['write_queue']} to write, {p['reconciles_queued']} reconciles queued"
+        f"{p['write_queue']} to write, {p['reconciles_queued']} reconciles queued, "
+        f"{p['metadata']} awaiting metadata"
     )
     for job in data["jobs"]:
         if not job["complete"]:

@@ -27,6 +27,7 @@ from mediaforged.commands import Context
 from mediaforged.config import Config, ConfigError, load_config
 from mediaforged.control import AlreadyRunning, ControlServer
 from mediaforged.db import create_engine, database_url, migrate
+from mediaforged.extract import MetadataStage
 from mediaforged.fsio import exclusion_matcher
 from mediaforged.hashpool import HashPool
 from mediaforged.indexer import Indexer
@@ -137,7 +138,12 @@ async def _serve(
         limit=config.queue_size,
     )
     watcher = Watcher(state, settler, reconciler, excluded, debounce_ms=config.watch_debounce_ms)
-    ctx = Context(config, state, engine, writer, indexer, reconciler, settler)
+    metadata = MetadataStage(
+        engine,
+        writer,
+        busy=lambda: not indexer.idle or writer.waiting > 0 or reconciler.current is not None,
+    )
+    ctx = Context(config, state, engine, writer, indexer, reconciler, settler, metadata)
     server = ControlServer(ctx)
     await server.start()
     try:
@@ -163,7 +169,8 @@ async def _serve(
             )
             state.phase = "scanning"
             startup = [reconciler.request(r, None, "startup") for r in state.roots]
-            sources.append(tg.create_task(_after_startup(state, startup, stop, config)))
+            sources.append(tg.create_task(metadata.run(), name="metadata"))
+            sources.append(tg.create_task(_after_startup(state, startup, stop, config, metadata)))
             sources.append(tg.create_task(_periodic(state, reconciler, config.reconcile_interval)))
             sources.append(tg.create_task(_heartbeat(state, ctx, notifier)))
             await stop.wait()
@@ -195,12 +202,18 @@ async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
 
 
 async def _after_startup(
-    state: DaemonState, jobs: list[Any], stop: asyncio.Event, config: Config
+    state: DaemonState,
+    jobs: list[Any],
+    stop: asyncio.Event,
+    config: Config,
+    metadata: MetadataStage,
 ) -> None:
     await asyncio.gather(*(j.wait() for j in jobs))
     state.phase = "watching" if config.watch else "idle"
     log.info("startup_reconcile_done", roots=len(jobs))
     if config.once:
+        await metadata.idle.wait()  # a one-shot run leaves no metadata behind
+        log.info("metadata_done", extracted=metadata.done, failed=metadata.failed)
         stop.set()
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mediaforged.fsio import display_path, under
-from mediaforged.schema import hash_key, media_items
+from mediaforged.schema import hash_key, media_items, media_metadata
 from mediaforged.state import DaemonState, Job
 
 __all__ = ["CatalogWriter", "Observation"]
@@ -237,7 +237,7 @@ class CatalogWriter:
         by_path: dict[bytes, Any] = {}
         for chunk in _chunks(paths):
             rows = await conn.execute(
-                select(media_items.c.id, media_items.c.path_key).where(
+                select(media_items.c.id, media_items.c.path_key, media_items.c.file_hash).where(
                     media_items.c.path_key.in_(chunk)
                 )
             )
@@ -246,6 +246,7 @@ class CatalogWriter:
         claimed: set[int] = {r.id for r in by_path.values()}
         updates: list[dict[str, Any]] = []
         inserts: list[dict[str, Any]] = []
+        stale: list[int] = []
 
         # Moves found by (dev, inode): reuse the item, keep its hash and type.
         move_ids = [
@@ -292,6 +293,8 @@ class CatalogWriter:
                     obs.kind = "file"
                     values = self._values(obs, now)
                 updates.append({"b_id": existing.id, **values})
+                if obs.kind == "file" and existing.file_hash != obs.file_hash:
+                    stale.append(existing.id)  # new content: its metadata is extracted again
                 continue
             if obs.kind == "move" and obs.move_from_id in moved_rows:
                 if obs.move_from_id in claimed:
@@ -329,6 +332,8 @@ class CatalogWriter:
             await conn.execute(stmt, group)
         if inserts:
             await self._insert(conn, inserts)
+        for chunk in _chunks(stale):
+            await conn.execute(media_metadata.delete().where(media_metadata.c.item_id.in_(chunk)))
         for obs in latest.values():
             if obs.kind == "failed":
                 self._state.failed += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import wave
@@ -141,6 +142,39 @@ def test_live_add_modify_delete_rename(
     assert daemon.catalog.item(track)["id"] == track_id
     assert daemon.catalog.item(library / "Photos/2024/beach.jpg") is None
     _assert_catalog_matches(daemon, library)
+    assert daemon.stop() == 0
+
+
+def test_metadata_stage_fills_in_behind_the_catalog(
+    daemon_factory: Callable[..., Daemon], library: Path
+) -> None:
+    photo = library / "wide.png"
+    Image.new("RGB", (64, 16), (1, 2, 3)).save(photo)
+    broken = library / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 40)  # JPEG magic, no image
+    (library / "notes.txt").write_text("no extractor for text")
+    daemon = daemon_factory([library]).start()
+
+    def metadata() -> dict[str, dict[str, object]]:
+        rows = daemon.catalog.query(
+            "SELECT i.name, m.width, m.height, m.extra FROM media_metadata m "
+            "JOIN media_items i ON i.id = m.item_id"
+        )
+        return {r["name"]: dict(r) for r in rows}
+
+    meta = wait_for(lambda: len(m := metadata()) == 2 and m, what="metadata rows")
+    assert (meta["wide.png"]["width"], meta["wide.png"]["height"]) == (64, 16)
+    assert "error" in json.loads(str(meta["broken.jpg"]["extra"]))
+    wait_for(lambda: daemon.status()["pending"]["metadata"] == 0, what="no metadata pending")
+
+    # New content: the old metadata is dropped and extracted again.
+    Image.new("RGB", (10, 30), (9, 9, 9)).save(photo)
+    wait_for(
+        lambda: metadata().get("wide.png", {}).get("width") == 10,
+        what="metadata of the new content",
+    )
+    status = daemon.status()
+    assert status["metadata"]["failed"] >= 1 and status["metadata"]["extracted"] >= 2
     assert daemon.stop() == 0
 
 
