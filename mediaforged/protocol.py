@@ -9,7 +9,6 @@ server, finally:     {"id": 1, "ok": true, "result": {...}}
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -23,7 +22,6 @@ __all__ = [
     "error_reply",
     "ok_reply",
     "progress_line",
-    "read_message",
 ]
 
 PROTOCOL_VERSION = 1
@@ -85,14 +83,3 @@ def decode_request(line: bytes) -> tuple[Any, str, dict[str, Any]]:
     if not isinstance(args, dict):
         raise ProtocolError(ErrorCode.BAD_REQUEST, "args must be a JSON object")
     return request_id, cmd, args
-
-
-async def read_message(reader: asyncio.StreamReader) -> dict[str, Any] | None:
-    """The next JSON object from the peer, or None at end of stream."""
-    line = await reader.readline()
-    if not line:
-        return None
-    message = json.loads(line)
-    if not isinstance(message, dict):
-        raise ProtocolError(ErrorCode.BAD_REQUEST, "expected a JSON object")
-    return message

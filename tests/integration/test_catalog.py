@@ -193,3 +193,49 @@ async def test_flush_waits_for_the_writer_task(harness: Harness) -> None:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_indexer_records_a_file_that_changed_under_it(harness: Harness) -> None:
+    """The indexer with real hashing processes: a stale stat is recorded as a failure, the
+    next look indexes the file, and an unchanged file is skipped without hashing."""
+    import asyncio
+
+    from mediaforged.hashpool import HashPool
+    from mediaforged.indexer import Indexer, IndexRequest
+
+    path = harness.root.path / "video.mkv"
+    path.write_bytes(b"first bytes")
+    stale = os.lstat(path)
+    path.write_bytes(b"the copy went on")
+    pool = HashPool(1)
+    indexer = Indexer(harness.engine, harness.writer, harness.state, pool, queue_size=64, workers=1)
+    tasks = [asyncio.create_task(indexer.run()), asyncio.create_task(harness.writer.run())]
+    try:
+        await indexer.put(IndexRequest(harness.root, os.fsencode(path), stale))
+        await asyncio.wait_for(_until(lambda: harness.state.failed == 1), 30)
+        await harness.writer.flush()
+        row = (await harness.rows())[os.fsencode(path)]
+        assert row["status"] == "failed" and row["error_code"] == "changed_during_read"
+
+        await indexer.put(IndexRequest(harness.root, os.fsencode(path), os.lstat(path)))
+        await asyncio.wait_for(_until(lambda: harness.state.indexed == 1), 30)
+        await harness.writer.flush()
+        row = (await harness.rows())[os.fsencode(path)]
+        assert row["status"] == "present" and row["error_code"] is None
+        assert row["size"] == len(b"the copy went on")
+
+        await indexer.put(IndexRequest(harness.root, os.fsencode(path), os.lstat(path)))
+        await asyncio.wait_for(_until(lambda: harness.state.skipped_unchanged == 1), 30)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        pool.close()
+
+
+async def _until(condition: object) -> None:
+    import asyncio
+
+    assert callable(condition)
+    while not condition():  # noqa: ASYNC110 - polls counters owned by the code under test
+        await asyncio.sleep(0.02)
