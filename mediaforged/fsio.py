@@ -17,12 +17,15 @@ import stat
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
 
 from mediaforged.mediatype import SNIFF_BYTES, sniff
 
 __all__ = [
     "FileProblem",
+    "FileStat",
     "HashResult",
+    "StatLike",
     "WalkStats",
     "display_path",
     "exclusion_matcher",
@@ -45,12 +48,38 @@ class FileProblem(Exception):
         self.message = message
 
 
+class StatLike(Protocol):
+    """The four fields the catalog keeps of a stat: os.stat_result and FileStat have them."""
+
+    @property
+    def st_size(self) -> int: ...
+    @property
+    def st_mtime_ns(self) -> int: ...
+    @property
+    def st_dev(self) -> int: ...
+    @property
+    def st_ino(self) -> int: ...
+
+
+class FileStat(NamedTuple):
+    """A compact stat: what crosses the process boundary to and from the hash workers."""
+
+    st_size: int
+    st_mtime_ns: int
+    st_dev: int
+    st_ino: int
+
+    @classmethod
+    def of(cls, st: StatLike) -> FileStat:
+        return cls(st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino)
+
+
 @dataclass(slots=True, frozen=True)
 class HashResult:
     sha256: str
     mime_type: str
     media_type: str
-    st: os.stat_result  # the file's fstat, identical before and after the read
+    st: StatLike  # the file's fstat, identical before and after the read
 
 
 def display_path(path: bytes) -> str:
@@ -95,7 +124,7 @@ def _buffer() -> memoryview:
     return view
 
 
-def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
+def _same_file(a: StatLike, b: StatLike) -> bool:
     return (a.st_size, a.st_mtime_ns, a.st_ino, a.st_dev) == (
         b.st_size,
         b.st_mtime_ns,
@@ -106,7 +135,7 @@ def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
 
 def hash_file(
     path: bytes,
-    expected: os.stat_result | None = None,
+    expected: StatLike | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> HashResult:
     """SHA-256 and content type of one regular file, or FileProblem saying why not.
@@ -156,7 +185,7 @@ def hash_file(
     if not _same_file(before, after):
         raise FileProblem("changed_during_read", f"{display_path(path)} changed while read")
     mime_type, media_type = sniff(head, os.path.basename(path))
-    return HashResult(digest.hexdigest(), mime_type, media_type, after)
+    return HashResult(digest.hexdigest(), mime_type, media_type, FileStat.of(after))
 
 
 @dataclass(slots=True)

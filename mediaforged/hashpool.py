@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import os
 import signal
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -19,7 +18,7 @@ from typing import Any
 
 import structlog
 
-from mediaforged.fsio import FileProblem, HashResult, hash_file
+from mediaforged.fsio import FileProblem, FileStat, HashResult, StatLike, hash_file
 
 __all__ = ["HashPool", "hash_many"]
 
@@ -39,7 +38,7 @@ def _init_worker(event: Any) -> None:
 
 
 def hash_many(
-    items: list[tuple[bytes, os.stat_result | None]],
+    items: list[tuple[bytes, FileStat | None]],
 ) -> list[tuple[str, Any, Any, Any, Any]]:
     """In a worker: hash each file; results as plain tuples (FileProblem does not pickle)."""
     cancelled = _cancel_event.is_set if _cancel_event is not None else None
@@ -80,15 +79,17 @@ class HashPool:
             )
         return self._pool
 
-    async def hash(self, items: list[tuple[bytes, os.stat_result | None]]) -> list[Outcome]:
+    async def hash(self, items: list[tuple[bytes, StatLike | None]]) -> list[Outcome]:
         loop = asyncio.get_running_loop()
+        # Compact stats both ways: pickling showed up in profiles of a first import.
+        compact = [(p, FileStat.of(st) if st is not None else None) for p, st in items]
         try:
-            results = await loop.run_in_executor(self._executor(), hash_many, items)
+            results = await loop.run_in_executor(self._executor(), hash_many, compact)
         except BrokenProcessPool:
             # A worker died (killed, out of memory): start a new pool, retry this batch once.
             log.warning("hash_pool_broken", files=len(items))
             self._pool = None
-            results = await loop.run_in_executor(self._executor(), hash_many, items)
+            results = await loop.run_in_executor(self._executor(), hash_many, compact)
         return [_outcome(t) for t in results]
 
     def cancel(self) -> None:

@@ -51,6 +51,7 @@ class IndexRequest:
     prechecked: bool = False  # the caller knows the catalog has no unchanged item at this path
     inode_checked: bool = False  # ... and has looked for a move source (move_hint) itself
     move_hint: MoveHint | None = None
+    new_path: bool = False  # not present in the catalog when the caller looked
 
 
 def _same_stat(row: Any, st: os.stat_result) -> bool:
@@ -226,6 +227,7 @@ class Indexer:
                 file_hash=result.sha256,
                 mime_type=result.mime_type,
                 media_type=result.media_type,
+                new_path=req.new_path,
             )
         if result.code in ("vanished", "not_regular"):
             return Observation("gone", req.root.id, req.path, req.job)

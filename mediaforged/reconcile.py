@@ -236,7 +236,7 @@ class Reconciler:
         pop = snapshot.pop
         force = job.full
         by_inode: dict[tuple[int, int], tuple[bytes, int, int, int]] | None = None
-        chunk: list[tuple[bytes, os.stat_result, MoveHint | None]] = []
+        chunk: list[tuple[bytes, os.stat_result, MoveHint | None, bool]] = []
         for path, st in walk(job.path, self._excluded, stats, self.stopping.is_set):
             job.walked += 1
             known = pop(path, None)
@@ -256,7 +256,7 @@ class Reconciler:
                 old = by_inode.get((st.st_dev, st.st_ino))
                 if old is not None and old[2] == st.st_size and old[3] == st.st_mtime_ns:
                     hint = MoveHint(old[1], old[0], st.st_dev, st.st_ino)
-            chunk.append((path, st, hint))
+            chunk.append((path, st, hint, known is None))
             if len(chunk) >= _CHUNK:
                 if not self._hand_over(job, chunk, loop):
                     return
@@ -267,7 +267,7 @@ class Reconciler:
     def _hand_over(
         self,
         job: Job,
-        chunk: list[tuple[bytes, os.stat_result, MoveHint | None]],
+        chunk: list[tuple[bytes, os.stat_result, MoveHint | None, bool]],
         loop: asyncio.AbstractEventLoop,
     ) -> bool:
         future = asyncio.run_coroutine_threadsafe(self._enqueue(job, chunk), loop)
@@ -281,7 +281,7 @@ class Reconciler:
                     return False
 
     async def _enqueue(
-        self, job: Job, chunk: list[tuple[bytes, os.stat_result, MoveHint | None]]
+        self, job: Job, chunk: list[tuple[bytes, os.stat_result, MoveHint | None, bool]]
     ) -> None:
         job.queued += len(chunk)
         # The snapshot of a whole root holds every move source inside it; moves from another
@@ -298,7 +298,8 @@ class Reconciler:
                     prechecked=True,
                     inode_checked=inode_checked,
                     move_hint=hint,
+                    new_path=new,
                 )
-                for path, st, hint in chunk
+                for path, st, hint, new in chunk
             ]
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import operator
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -23,7 +24,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from mediaforged.fsio import display_path, under
+from mediaforged.fsio import StatLike, display_path, under
 from mediaforged.schema import hash_key, media_items, media_metadata
 from mediaforged.state import DaemonState, Job
 
@@ -41,7 +42,7 @@ class Observation:
     root_id: int
     path: bytes
     job: Job | None = None
-    st: os.stat_result | None = None
+    st: StatLike | None = None
     file_hash: str | None = None
     mime_type: str | None = None
     media_type: str = "other"
@@ -49,6 +50,7 @@ class Observation:
     error_code: str | None = None
     error: str | None = None
     sql: Callable[[AsyncConnection], Awaitable[None]] | None = None  # "sql": a write of its own
+    new_path: bool = False  # the reconcile saw no present item at this path
 
 
 def _category(obs: Observation) -> str:
@@ -59,7 +61,8 @@ _INSERT_COLUMNS = [c.name for c in media_items.columns if c.name != "id"]
 
 
 def _datetime_processor(dialect: Dialect) -> Callable[[datetime], Any]:
-    process = media_items.c.created_at.type.bind_processor(dialect)
+    """The dialect's own conversion (on SQLite, SQLAlchemy's ISO text form)."""
+    process = media_items.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
     return process if process is not None else (lambda v: v)
 
 
@@ -96,7 +99,9 @@ class CatalogWriter:
         # True when nothing upstream is about to produce more: commit now rather than wait
         # out the batch interval (keeps a single change's latency low).
         self.upstream_idle: Callable[[], bool] = lambda: False
-        self._missing_possible: bool | None = None  # None: not known yet; ask the catalog
+        # Whether any item is missing or failed (None: not known yet, ask the catalog). While
+        # none is, a path a reconcile saw as new can only be an insert: no lookup needed.
+        self._irregular_possible: bool | None = None
         self._insert_sql: tuple[str, list[str]] | None = None
         self._closing = False
 
@@ -152,12 +157,14 @@ class CatalogWriter:
             async with conn.begin():
                 await self._apply(conn, batch)
         except IntegrityError:
-            # Should not happen; if it does, one bad observation must not cost the batch.
-            log.exception("batch_integrity_error", size=len(batch))
+            # A reconcile and a watch event inserting the same new path at once (the fast
+            # path skipped the lookup), or a bug: redo one by one, with lookups, so one bad
+            # observation never costs the batch.
+            log.warning("batch_retried_one_by_one", size=len(batch))
             for obs in batch:
                 try:
                     async with conn.begin():
-                        await self._apply(conn, [obs])
+                        await self._apply(conn, [obs], fast=False)
                 except IntegrityError as exc:
                     log.error("observation_rejected", path=display_path(obs.path), error=str(exc))
         except DBAPIError:
@@ -173,19 +180,23 @@ class CatalogWriter:
         async with self._flushed:
             self._flushed.notify_all()
 
-    async def _apply(self, conn: AsyncConnection, batch: list[Observation]) -> None:
+    async def _apply(
+        self, conn: AsyncConnection, batch: list[Observation], fast: bool = True
+    ) -> None:
         # Runs of the same kind keep the order of events (a delete then a re-create of the
         # same path must end present) while each run is written in bulk.
         run: list[Observation] = []
         for obs in batch:
             if run and _category(obs) != _category(run[0]):
-                await self._apply_run(conn, run)
+                await self._apply_run(conn, run, fast)
                 run = []
             run.append(obs)
         if run:
-            await self._apply_run(conn, run)
+            await self._apply_run(conn, run, fast)
 
-    async def _apply_run(self, conn: AsyncConnection, run: list[Observation]) -> None:
+    async def _apply_run(
+        self, conn: AsyncConnection, run: list[Observation], fast: bool = True
+    ) -> None:
         if run[0].kind == "gone":
             await self._mark_missing(conn, run)
         elif run[0].kind == "sql":
@@ -193,7 +204,7 @@ class CatalogWriter:
                 assert obs.sql is not None
                 await obs.sql(conn)
         else:
-            await self._upsert(conn, run)
+            await self._upsert(conn, run, fast)
 
     async def _mark_missing(self, conn: AsyncConnection, run: list[Observation]) -> None:
         now = datetime.now(UTC)
@@ -218,7 +229,7 @@ class CatalogWriter:
         result = await conn.execute(stmt, params)
         count = max(result.rowcount, 0)
         if count:
-            self._missing_possible = True
+            self._irregular_possible = True
         self._state.marked_missing += count
         for obs in run:
             if obs.job is not None:
@@ -226,7 +237,9 @@ class CatalogWriter:
         if count:
             log.info("marked_missing", items=count, paths=[display_path(o.path) for o in run[:5]])
 
-    async def _upsert(self, conn: AsyncConnection, run: list[Observation]) -> None:
+    async def _upsert(
+        self, conn: AsyncConnection, run: list[Observation], fast: bool = True
+    ) -> None:
         now = datetime.now(UTC)
         latest: dict[bytes, Observation] = {}
         for obs in run:  # the last word on a path wins
@@ -234,6 +247,9 @@ class CatalogWriter:
             latest[obs.path] = obs
         paths = list(latest)
 
+        irregular = await self._anything_irregular(conn)
+        if fast and not irregular:
+            paths = [p for p, o in latest.items() if not o.new_path]
         by_path: dict[bytes, Any] = {}
         for chunk in _chunks(paths):
             rows = await conn.execute(
@@ -273,7 +289,7 @@ class CatalogWriter:
             if o.path not in by_path and o.file_hash and o.kind == "file"
         ]
         missing_by_hash: dict[tuple[str, int], list[int]] = {}
-        if want_keys and await self._anything_missing(conn):
+        if want_keys and irregular:
             for chunk in _chunks(want_keys):
                 rows = await conn.execute(
                     select(media_items.c.id, media_items.c.file_hash, media_items.c.size)
@@ -336,6 +352,7 @@ class CatalogWriter:
             await conn.execute(media_metadata.delete().where(media_metadata.c.item_id.in_(chunk)))
         for obs in latest.values():
             if obs.kind == "failed":
+                self._irregular_possible = True
                 self._state.failed += 1
                 self._state.record_error(
                     display_path(obs.path), obs.error_code or "error", obs.error or ""
@@ -354,19 +371,23 @@ class CatalogWriter:
             assert compiled.positiontup is not None
             self._insert_sql = (compiled.string, list(compiled.positiontup))
         sql, order = self._insert_sql
-        stamp = _datetime_processor(dialect)
-        now = rows[0]["updated_at"]
-        fixed = {"created_at": stamp(now), "updated_at": stamp(now), "missing_since": None}
-        params = [tuple(fixed[k] if k in fixed else r.get(k) for k in order) for r in rows]
+        now = _datetime_processor(dialect)(rows[0]["updated_at"])  # one value per batch
+        row_tuple = operator.itemgetter(*order)
+        params = []
+        for r in rows:
+            r["created_at"] = r["updated_at"] = now
+            if "file_hash" not in r:  # failed and moved items carry no new hash
+                r["file_hash"] = r["hash_key"] = None
+            params.append(row_tuple(r))
         await conn.exec_driver_sql(sql, params)
 
-    async def _anything_missing(self, conn: AsyncConnection) -> bool:
-        if self._missing_possible is None:
+    async def _anything_irregular(self, conn: AsyncConnection) -> bool:
+        if self._irregular_possible is None:
             found = await conn.execute(
-                select(media_items.c.id).where(media_items.c.status == "missing").limit(1)
+                select(media_items.c.id).where(media_items.c.status != "present").limit(1)
             )
-            self._missing_possible = found.first() is not None
-        return self._missing_possible
+            self._irregular_possible = found.first() is not None
+        return self._irregular_possible
 
     @staticmethod
     def _values(obs: Observation, now: datetime) -> dict[str, Any]:
@@ -388,14 +409,13 @@ class CatalogWriter:
             "missing_since": None,
         }
         if obs.kind == "failed":
-            values.update(mime_type=obs.mime_type, media_type=obs.media_type)
+            values["mime_type"] = obs.mime_type
+            values["media_type"] = obs.media_type
         elif obs.kind == "file":
-            values.update(
-                file_hash=obs.file_hash,
-                hash_key=hash_key(obs.file_hash) if obs.file_hash else None,
-                mime_type=obs.mime_type,
-                media_type=obs.media_type,
-            )
+            values["file_hash"] = obs.file_hash
+            values["hash_key"] = hash_key(obs.file_hash) if obs.file_hash else None
+            values["mime_type"] = obs.mime_type
+            values["media_type"] = obs.media_type
         return values
 
 
