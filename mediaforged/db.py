@@ -33,6 +33,10 @@ def create_engine(url: str) -> AsyncEngine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable up to the last sync
             cur.execute("PRAGMA busy_timeout=10000")
+            # Bulk imports: checkpoint the WAL every ~16 MB instead of 4 MB, and keep 32 MB
+            # of pages cached; measured +30 % insert speed on a first import.
+            cur.execute("PRAGMA wal_autocheckpoint=4000")
+            cur.execute("PRAGMA cache_size=-32768")
             cur.close()
 
     return engine

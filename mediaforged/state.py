@@ -36,7 +36,7 @@ class RootState:
 _job_ids = itertools.count(1)
 
 
-@dataclass
+@dataclass(eq=False)  # identity semantics: a job is a dict key while its batch commits
 class Job:
     """One reconcile or rescan; completes when every path it queued is committed or skipped."""
 

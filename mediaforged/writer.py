@@ -173,9 +173,14 @@ class CatalogWriter:
             log.exception("catalog_write_failed", size=len(batch))
             raise
         self._state.commits += 1
+        done: dict[Job, list[int]] = {}
         for obs in batch:
             if obs.job is not None:
-                obs.job.mark_done(failed=1 if obs.kind == "failed" else 0)
+                counts = done.setdefault(obs.job, [0, 0])
+                counts[0] += 1
+                counts[1] += obs.kind == "failed"
+        for job, (n, failed) in done.items():
+            job.mark_done(n, failed)
         self._committed += len(batch)
         async with self._flushed:
             self._flushed.notify_all()
