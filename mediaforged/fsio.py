@@ -32,6 +32,7 @@ __all__ = [
     "hash_file",
     "under",
     "walk",
+    "walk_folders",
 ]
 
 READ_SIZE = 1 << 20  # 1 MiB reads: hashlib releases the GIL on large updates
@@ -92,14 +93,13 @@ def under(prefix: bytes) -> tuple[bytes, bytes]:
     return prefix + b"/", prefix + b"0"  # "0" is the byte after "/"
 
 
-def exclusion_matcher(patterns: Iterable[str]) -> Callable[[bytes], bool]:
-    """One compiled regex for all glob patterns, matched against a raw file or folder name."""
+def exclusion_matcher(patterns: Iterable[str]) -> Callable[[bytes], object]:
+    """One compiled regex for all glob patterns, matched against a raw file or folder name;
+    the result is truthy for an excluded name (the bound ``match``: no wrapper per call)."""
     parts = [os.fsencode(fnmatch.translate(p)) for p in patterns]
     if not parts:
-        return lambda _name: False
-    regex = re.compile(b"|".join(b"(?:" + p + b")" for p in parts), re.DOTALL)
-    match = regex.match
-    return lambda name: match(name) is not None
+        return lambda _name: None
+    return re.compile(b"|".join(b"(?:" + p + b")" for p in parts), re.DOTALL).match
 
 
 def _problem_from_oserror(exc: OSError, path: bytes) -> FileProblem:
@@ -202,14 +202,27 @@ class WalkStats:
 
 def walk(
     top: bytes,
-    excluded: Callable[[bytes], bool],
+    excluded: Callable[[bytes], object],
     stats: WalkStats,
     cancelled: Callable[[], bool] | None = None,
 ) -> Iterator[tuple[bytes, os.stat_result]]:
-    """Yield (path, lstat) for every regular file below ``top``, depth first.
+    """Yield (path, lstat) for every regular file below ``top``, depth first."""
+    for files in walk_folders(top, excluded, stats, cancelled):
+        yield from files
+
+
+def walk_folders(
+    top: bytes,
+    excluded: Callable[[bytes], object],
+    stats: WalkStats,
+    cancelled: Callable[[], bool] | None = None,
+) -> Iterator[list[tuple[bytes, os.stat_result]]]:
+    """Yield, folder by folder, the (path, lstat) of every regular file below ``top``.
 
     Symlinks are never followed, so a symlink loop or a link out of the root costs
     nothing; folders are also remembered by (dev, inode) so a bind-mount loop ends too.
+    One list per folder keeps the per-file cost of a warm reconcile low (it is mostly
+    this loop).
     """
     seen_dirs: set[tuple[int, int]] = set()
     try:
@@ -235,22 +248,20 @@ def walk(
             stats.unreadable_dirs.append(folder)
             stats.errors.append((folder, _problem_from_oserror(exc, folder).message))
             continue
+        files: list[tuple[bytes, os.stat_result]] = []
         for entry in entries:
-            name = entry.name
-            assert isinstance(name, bytes)
+            name: bytes = entry.name  # bytes in, bytes out
             if excluded(name):
                 stats.excluded += 1
                 continue
-            path = entry.path
-            assert isinstance(path, bytes)
+            path: bytes = entry.path
             try:
                 st = entry.stat(follow_symlinks=False)
             except OSError:
                 continue  # vanished between listing and stat: nothing to catalog
             mode = st.st_mode
             if S_ISREG(mode):
-                stats.files += 1
-                yield path, st
+                files.append((path, st))
             elif S_ISDIR(mode):
                 key = (st.st_dev, st.st_ino)
                 if key not in seen_dirs:
@@ -260,3 +271,6 @@ def walk(
                 stats.skipped_symlinks += 1
             else:
                 stats.skipped_special += 1
+        if files:
+            stats.files += len(files)
+            yield files

@@ -21,7 +21,7 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from mediaforged.fsio import WalkStats, display_path, under, walk
+from mediaforged.fsio import WalkStats, display_path, under, walk_folders
 from mediaforged.indexer import Indexer, IndexRequest, MoveHint
 from mediaforged.schema import media_items, roots
 from mediaforged.state import DaemonState, Job, RootState
@@ -43,7 +43,7 @@ class Reconciler:
         indexer: Indexer,
         writer: CatalogWriter,
         state: DaemonState,
-        excluded: Callable[[bytes], bool],
+        excluded: Callable[[bytes], object],
     ) -> None:
         self._engine = engine
         self._indexer = indexer
@@ -237,30 +237,33 @@ class Reconciler:
         force = job.full
         by_inode: dict[tuple[int, int], tuple[bytes, int, int, int]] | None = None
         chunk: list[tuple[bytes, os.stat_result, MoveHint | None, bool]] = []
-        for path, st in walk(job.path, self._excluded, stats, self.stopping.is_set):
-            job.walked += 1
-            known = pop(path, None)
-            hint: MoveHint | None = None
-            if known is not None:
-                if (
-                    not force
-                    and known[0] == st.st_size
-                    and known[1] == st.st_mtime_ns
-                    and known[2] == st.st_dev
-                    and known[3] == st.st_ino
-                ):
-                    continue
-            elif snapshot and not force:
-                if by_inode is None:  # built once, and only when something new turns up
-                    by_inode = {(v[2], v[3]): (p, v[4], v[0], v[1]) for p, v in snapshot.items()}
-                old = by_inode.get((st.st_dev, st.st_ino))
-                if old is not None and old[2] == st.st_size and old[3] == st.st_mtime_ns:
-                    hint = MoveHint(old[1], old[0], st.st_dev, st.st_ino)
-            chunk.append((path, st, hint, known is None))
-            if len(chunk) >= _CHUNK:
-                if not self._hand_over(job, chunk, loop):
-                    return
-                chunk = []
+        for files in walk_folders(job.path, self._excluded, stats, self.stopping.is_set):
+            job.walked += len(files)
+            for path, st in files:
+                known = pop(path, None)
+                hint: MoveHint | None = None
+                if known is not None:
+                    if (
+                        not force
+                        and known[0] == st.st_size
+                        and known[1] == st.st_mtime_ns
+                        and known[2] == st.st_dev
+                        and known[3] == st.st_ino
+                    ):
+                        continue
+                elif snapshot and not force:
+                    if by_inode is None:  # built once, and only when something new turns up
+                        by_inode = {
+                            (v[2], v[3]): (p, v[4], v[0], v[1]) for p, v in snapshot.items()
+                        }
+                    old = by_inode.get((st.st_dev, st.st_ino))
+                    if old is not None and old[2] == st.st_size and old[3] == st.st_mtime_ns:
+                        hint = MoveHint(old[1], old[0], st.st_dev, st.st_ino)
+                chunk.append((path, st, hint, known is None))
+                if len(chunk) >= _CHUNK:
+                    if not self._hand_over(job, chunk, loop):
+                        return
+                    chunk = []
         if chunk:
             self._hand_over(job, chunk, loop)
 

@@ -127,7 +127,7 @@ class Watcher:
         state: DaemonState,
         settler: Settler,
         reconciler: Reconciler,
-        excluded: Callable[[bytes], bool],
+        excluded: Callable[[bytes], object],
         *,
         debounce_ms: int,
     ) -> None:
