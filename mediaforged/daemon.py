@@ -45,6 +45,7 @@ log = structlog.get_logger("mediaforged")
 
 EXIT_CONFIG = 2  # invalid configuration: restarting will not help
 EXIT_RUNNING = 3  # another daemon owns the socket
+EXIT_FATAL = 1
 READY_TIMEOUT_S = 30.0
 STATUS_INTERVAL_S = 5.0
 
@@ -302,6 +303,11 @@ def main(argv: list[str] | None = None) -> int:
     except AlreadyRunning as exc:
         log.error("already_running", error=str(exc))
         return EXIT_RUNNING
+    except Exception:
+        # A task died: a bug or a dead database. Exit non-zero so that systemd restarts us;
+        # the next start's reconcile redoes whatever was not committed.
+        log.exception("fatal_error")
+        return EXIT_FATAL
 
 
 async def _main(config: Config, overrides: dict[str, Any]) -> int:

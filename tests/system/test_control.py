@@ -209,3 +209,18 @@ def test_systemd_unit_verifies() -> None:
         if line.strip() and "is not executable" not in line  # not installed on this machine
     ]
     assert problems == []
+
+
+def test_a_catalog_that_is_not_a_database_is_kept_and_reported(
+    daemon_factory: Callable[..., Daemon], library: Path
+) -> None:
+    daemon = daemon_factory([library])
+    daemon.state_dir.mkdir()
+    garbage = b"this is not an SQLite database, but it may be someone's only copy\n" * 100
+    catalog = daemon.state_dir / "catalog.db"
+    catalog.write_bytes(garbage)
+    daemon.start(wait_ready=False)
+    assert daemon.wait_exit() == 1
+    assert catalog.read_bytes() == garbage  # never overwritten with an empty catalog
+    fatal = [e for e in daemon.log_events() if e.get("event") == "fatal_error"]
+    assert fatal and "not a database" in fatal[0].get("exception", "")
