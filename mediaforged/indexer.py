@@ -69,6 +69,25 @@ def _guess_type(path: bytes) -> tuple[str | None, str]:
     return mime, major if major in ("image", "audio", "video") else "other"
 
 
+_SHARE_BYTES = 64 << 20  # below this a batch goes to one process: splitting would cost more
+
+
+def _split_by_bytes(requests: list[IndexRequest], ways: int) -> list[list[IndexRequest]]:
+    total = sum(r.st.st_size for r in requests)
+    if ways <= 1 or total < 2 * _SHARE_BYTES:
+        return [requests]
+    share = max(total // ways, _SHARE_BYTES)
+    parts: list[list[IndexRequest]] = [[]]
+    size = 0
+    for req in requests:
+        if size >= share and len(parts) < ways:
+            parts.append([])
+            size = 0
+        parts[-1].append(req)
+        size += req.st.st_size
+    return parts
+
+
 def _confirm_moves(
     maybe_moves: list[tuple[IndexRequest, Any]],
 ) -> tuple[list[tuple[IndexRequest, int]], list[IndexRequest]]:
@@ -210,10 +229,18 @@ class Indexer:
                 ]
             )
         if to_hash:
-            outcomes = await self._pool.hash([(r.path, r.st) for r in to_hash])
-            await self._writer.put_many(
-                [self._observation(req, o) for req, o in zip(to_hash, outcomes, strict=True)]
+            # Split by bytes so that every hashing process gets a share of a batch of big
+            # files (a batch is split only when it holds more than one share of data).
+            parts = _split_by_bytes(to_hash, self._workers)
+            results = await asyncio.gather(
+                *(self._pool.hash([(r.path, r.st) for r in part]) for part in parts)
             )
+            observations = [
+                self._observation(req, outcome)
+                for part, outcomes in zip(parts, results, strict=True)
+                for req, outcome in zip(part, outcomes, strict=True)
+            ]
+            await self._writer.put_many(observations)
 
     def _observation(self, req: IndexRequest, result: HashResult | FileProblem) -> Observation:
         if isinstance(result, HashResult):
