@@ -19,7 +19,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 from rich.text import Text
 
 from mediaforged import __version__
@@ -211,40 +210,25 @@ def status(as_json: JsonOption = False) -> None:
             f"  catalog {size / 1e6:.1f} MB" if size is not None else "",
         )
     )
-    table = Table(show_edge=False, pad_edge=False)
-    for col in (
-        "root",
-        "watch",
-        "items",
-        "image",
-        "audio",
-        "video",
-        "other",
-        "missing",
-        "failed",
-        "last reconcile",
-    ):
-        table.add_column(
-            col, justify="left" if col in ("root", "watch", "last reconcile") else "right"
-        )
+    # A block per root rather than a wide table: paths are long and terminals narrow.
     for root in data["roots"]:
         kinds = root["by_media_type"]
         statuses = root["by_status"]
-        watch = root["watch"] if root["online"] else f"offline: {root['offline_reason']}"
+        if root["online"]:
+            watch = Text(root["watch"], "green" if root["watch"] == "inotify" else "yellow")
+        else:
+            watch = Text.assemble(("offline: ", "red"), safe(root["offline_reason"] or ""))
         last = root["last_reconcile"]
-        last_text = _ago(last["at"])
+        last_text = f"last reconcile {_ago(last['at'])}"
         if last["duration_s"] is not None:
-            last_text += f" ({last['files']} files, {last['duration_s']:.1f}s)"
-        table.add_row(
-            safe(root["path"]),
-            safe(watch),
-            str(root["items"]),
-            *(str(kinds.get(k, 0)) for k in ("image", "audio", "video", "other")),
-            str(statuses.get("missing", 0)),
-            str(statuses.get("failed", 0)),
-            last_text,
+            last_text += f" ({last['files']} files in {last['duration_s']:.1f}s)"
+        out.print(Text.assemble(safe(root["path"]), "  ", watch))
+        counts = ", ".join(f"{kinds.get(k, 0)} {k}" for k in ("image", "audio", "video", "other"))
+        out.print(
+            f"  {root['items']} items: {counts}; {statuses.get('missing', 0)} missing, "
+            f"{statuses.get('failed', 0)} failed"
         )
-    out.print(table)
+        out.print(f"  {last_text}")
     p = data["pending"]
     out.print(
         f"pending: {p['settling']} settling, {p['index_queue'] + p['indexing']} to index, "
@@ -323,7 +307,7 @@ class _progress_display:
         self._interactive = interactive
         self._bar: Progress | None = None
         self._tasks: dict[int, Any] = {}
-        self._last = 0.0
+        self._last = time.monotonic()  # the first line after 5 s: quick rescans print none
 
     def __enter__(self) -> Callable[[dict[str, Any]], None]:
         if self._interactive:

@@ -239,3 +239,21 @@ async def _until(condition: object) -> None:
     assert callable(condition)
     while not condition():  # noqa: ASYNC110 - polls counters owned by the code under test
         await asyncio.sleep(0.02)
+
+
+async def test_a_stale_new_path_hint_falls_back_to_a_lookup(harness: Harness) -> None:
+    """A reconcile saw a path as new while a watch event already inserted it: the fast
+    insert conflicts, and the batch is redone with lookups instead of failing."""
+    path = harness.root.path / "both.jpg"
+    path.write_bytes(b"seen twice")
+    await harness.apply(harness.file(path))
+    first = (await harness.rows())[os.fsencode(path)]
+    path.write_bytes(b"seen twice, then changed")
+    again = harness.file(path)
+    again.new_path = True
+    harness.writer._irregular_possible = False  # the fast path applies
+    await harness.apply(again)
+    rows = await harness.rows()
+    assert len(rows) == 1
+    assert rows[os.fsencode(path)]["id"] == first["id"]
+    assert rows[os.fsencode(path)]["size"] == len(b"seen twice, then changed")
