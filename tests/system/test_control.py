@@ -224,3 +224,31 @@ def test_a_catalog_that_is_not_a_database_is_kept_and_reported(
     assert catalog.read_bytes() == garbage  # never overwritten with an empty catalog
     fatal = [e for e in daemon.log_events() if e.get("event") == "fatal_error"]
     assert fatal and "not a database" in fatal[0].get("exception", "")
+
+
+def test_rescan_streams_progress_before_its_reply(
+    daemon_factory: Callable[..., Daemon], library: Path
+) -> None:
+    for i in range(200):
+        (library / f"{i:03}.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes([i % 256]) * 64)
+    daemon = daemon_factory([library], watch=False).start()
+    daemon.wait_idle()
+    client = RawClient(daemon.socket)
+    client.sock.sendall(b'{"id": "r1", "cmd": "rescan", "args": {"full": true}}\n')
+    lines = []
+    while True:
+        message = client.read()
+        lines.append(message)
+        if "ok" in message:
+            break
+    client.close()
+    progress = [m for m in lines if "progress" in m]
+    assert progress, lines
+    assert all(m["id"] == "r1" for m in lines)
+    job = progress[0]["progress"]["jobs"][0]
+    assert job["kind"] == "rescan" and job["path"] == str(library)
+    final = lines[-1]
+    assert final["ok"] is True
+    assert final["result"]["jobs"][0]["walked"] == 200
+    assert final["result"]["jobs"][0]["done"] == 200  # --full rehashed every file
+    assert daemon.stop() == 0
