@@ -165,7 +165,9 @@ class Watcher:
             armed_at = time.monotonic()
             try:
                 await self._watch_once(root, rearm=failures > 0)
-                return  # awatch ended without error: we are stopping
+                # awatch never ends by itself (we pass no stop event; shutdown cancels us):
+                # if it does, treat it like a failure rather than silently stop watching.
+                raise RuntimeError("the watch ended unexpectedly")
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -318,22 +318,38 @@ class CatalogWriter:
                     stale.append(existing.id)  # new content: its metadata is extracted again
                 continue
             if obs.kind == "move" and obs.move_from_id in moved_rows:
-                if obs.move_from_id in claimed:
-                    continue  # two paths claim one inode in one batch: hard links; first wins
                 row = moved_rows[obs.move_from_id]
-                claimed.add(row.id)
+                # Same inode, same bytes: the item's hash and type hold for this path too.
                 values.update(
                     file_hash=row.file_hash,
                     hash_key=row.hash_key,
                     mime_type=row.mime_type,
                     media_type=row.media_type,
                 )
+                if row.id in claimed:
+                    # Two new paths share the old inode (hard links): the first takes the
+                    # item, this one becomes an item of its own.
+                    inserts.append({**values, "created_at": now})
+                    continue
+                claimed.add(row.id)
                 updates.append({"b_id": row.id, **values})
                 self._state.moved += 1
                 log.info("moved", item=row.id, to=display_path(path))
                 continue
             if obs.kind == "move":
-                continue  # the item vanished meanwhile; the next reconcile hashes this path
+                # The item was purged between the lookup and now: without a hash this path
+                # is recorded as failed, and the next reconcile (which retries failed items)
+                # indexes it.
+                values.update(
+                    mime_type=None,
+                    media_type="other",
+                    status="failed",
+                    error_code="retry",
+                    error="the moved item vanished; indexed again at the next reconcile",
+                )
+                self._irregular_possible = True
+                inserts.append({**values, "created_at": now})
+                continue
             if obs.file_hash and obs.st is not None:
                 candidates = missing_by_hash.get((obs.file_hash, obs.st.st_size), [])
                 restored = next((c for c in candidates if c not in claimed), None)

@@ -257,3 +257,40 @@ async def test_a_stale_new_path_hint_falls_back_to_a_lookup(harness: Harness) ->
     assert len(rows) == 1
     assert rows[os.fsencode(path)]["id"] == first["id"]
     assert rows[os.fsencode(path)]["size"] == len(b"seen twice, then changed")
+
+
+async def test_two_new_links_to_a_moved_inode(harness: Harness) -> None:
+    """The old name is gone and two new hard links remain: one keeps the item, the other
+    becomes an item of its own with the same hash (same inode, same bytes)."""
+    old = harness.root.path / "old.jpg"
+    old.write_bytes(b"one inode")
+    await harness.apply(harness.file(old))
+    item = (await harness.rows())[os.fsencode(old)]
+    a, b = harness.root.path / "a.jpg", harness.root.path / "b.jpg"
+    os.link(old, a)
+    os.link(old, b)
+    old.unlink()
+    moves = [
+        Observation(
+            "move", harness.root.id, os.fsencode(p), st=os.lstat(p), move_from_id=item["id"]
+        )
+        for p in (a, b)
+    ]
+    await harness.apply(*moves)
+    rows = await harness.rows()
+    assert set(rows) == {os.fsencode(a), os.fsencode(b)}
+    assert rows[os.fsencode(a)]["id"] == item["id"]
+    assert rows[os.fsencode(b)]["id"] != item["id"]
+    assert rows[os.fsencode(b)]["file_hash"] == item["file_hash"]
+    assert rows[os.fsencode(b)]["status"] == "present"
+
+
+async def test_a_move_whose_item_vanished_is_retried_later(harness: Harness) -> None:
+    path = harness.root.path / "late.jpg"
+    path.write_bytes(b"late")
+    move = Observation(
+        "move", harness.root.id, os.fsencode(path), st=os.lstat(path), move_from_id=424242
+    )
+    await harness.apply(move)
+    row = (await harness.rows())[os.fsencode(path)]
+    assert row["status"] == "failed" and row["error_code"] == "retry"
