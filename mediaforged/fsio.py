@@ -75,7 +75,7 @@ class FileStat(NamedTuple):
         return cls(st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino)
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs a setattr call per field
 class HashResult:
     sha256: str
     mime_type: str

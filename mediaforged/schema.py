@@ -47,7 +47,8 @@ ITEM_STATUSES = ("present", "missing", "failed")
 
 def hash_key(sha256_hex: str) -> int:
     """The indexed 64-bit key of a SHA-256 (signed: SQL BIGINT is signed)."""
-    return int.from_bytes(bytes.fromhex(sha256_hex[:16]), "big", signed=True)
+    value = int(sha256_hex[:16], 16)
+    return value - (1 << 64) if value >= 1 << 63 else value
 
 
 class RawBytes(TypeDecorator[bytes]):

@@ -350,7 +350,7 @@ class CatalogWriter:
                 self._irregular_possible = True
                 inserts.append({**values, "created_at": now})
                 continue
-            if obs.file_hash and obs.st is not None:
+            if missing_by_hash and obs.file_hash and obs.st is not None:
                 candidates = missing_by_hash.get((obs.file_hash, obs.st.st_size), [])
                 restored = next((c for c in candidates if c not in claimed), None)
                 if restored is not None:

@@ -41,3 +41,16 @@ def test_encode_is_one_ascii_line() -> None:
     assert line.endswith(b"\n") and line.count(b"\n") == 1
     assert line.isascii()
     assert json.loads(line)["path"] == "caf\udce9\n\x1b[31m"
+
+
+def test_hash_key_is_the_signed_first_8_bytes() -> None:
+    import hashlib
+
+    from mediaforged.schema import hash_key
+
+    for i in range(200):
+        digest = hashlib.sha256(str(i).encode()).hexdigest()
+        assert hash_key(digest) == int.from_bytes(bytes.fromhex(digest[:16]), "big", signed=True)
+    assert hash_key("f" * 64) == -1
+    assert hash_key("8" + "0" * 63) == -(1 << 63)
+    assert hash_key("7" + "f" * 63) == (1 << 63) - 1
