@@ -35,8 +35,5 @@ class Notifier:
     def watchdog(self) -> None:
         self._send("WATCHDOG=1")
 
-    def reloading(self) -> None:
-        self._send("RELOADING=1")
-
     def stopping(self) -> None:
         self._send("STOPPING=1")

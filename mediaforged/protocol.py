@@ -36,8 +36,6 @@ class ErrorCode:
     TOO_LARGE = "too_large"
     UNKNOWN_COMMAND = "unknown_command"
     NOT_IN_LIBRARY = "not_in_library"
-    NOT_FOUND = "not_found"
-    SHUTTING_DOWN = "shutting_down"
     INTERNAL = "internal"
 
 

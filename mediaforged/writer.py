@@ -9,7 +9,6 @@ a hash that vanished elsewhere comes back as the same item, anything else is new
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import operator
 import os
 import time
@@ -438,8 +437,3 @@ class CatalogWriter:
             values["mime_type"] = obs.mime_type
             values["media_type"] = obs.media_type
         return values
-
-
-async def close_quietly(engine: AsyncEngine) -> None:
-    with contextlib.suppress(Exception):
-        await engine.dispose()
