@@ -141,7 +141,12 @@ class MetadataStage:
             except Exception as exc:  # a hostile file can make a parser raise anything
                 values = {"extra": {"error": f"{type(exc).__name__}: {exc}"}}
                 self.failed += 1
-                log.debug("extract_failed", path=display_path(path), error=values["extra"]["error"])
+                log.warning(
+                    "extract_failed",
+                    path=display_path(path),
+                    code="extract_failed",
+                    error=values["extra"]["error"],
+                )
             results.append({"item_id": item_id, **values})
         return results
 

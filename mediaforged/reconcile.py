@@ -138,7 +138,9 @@ class Reconciler:
 
         for folder, message in stats.errors:
             self._state.record_error(display_path(folder), "unreadable_dir", message)
-            log.warning("unreadable_dir", path=display_path(folder), error=message)
+            log.warning(
+                "unreadable_dir", path=display_path(folder), code="unreadable_dir", error=message
+            )
         if job.path == root.key and stats.files == 0 and catalogued > 0:
             # An empty mount point where files were: an unmounted share, not a mass deletion.
             root.online = False

@@ -130,21 +130,34 @@ class Daemon:
         lines += [f"{k} = {json.dumps(v)}" for k, v in self.settings.items()]
         self.config_path.write_text("\n".join(lines) + "\n")
 
-    def start(self, *extra: str, wait_ready: bool = True) -> Daemon:
-        self.write_config()
+    def start(
+        self,
+        *extra: str,
+        wait_ready: bool = True,
+        argv: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        preexec_fn: Callable[[], None] | None = None,
+    ) -> Daemon:
+        """Start with the test's config, or with ``argv`` and ``env`` as given (the unit's)."""
+        if argv is None:
+            self.write_config()
+            argv = [PYTHON, "-m", "mediaforged", "--config", str(self.config_path), *extra]
+        if env is None:
+            env = {**os.environ, "MEDIAFORGE_LOG_FORMAT": "json"}
+            env.pop("MEDIAFORGE_CONFIG", None)
         notify_path = self.workdir / "n.sock"
         notify_path.unlink(missing_ok=True)
         self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._notify.bind(str(notify_path))
+        os.chmod(notify_path, 0o777)  # a daemon started as another user must reach it too
         self.notifications = []
-        env = {**os.environ, "NOTIFY_SOCKET": str(notify_path), "MEDIAFORGE_LOG_FORMAT": "json"}
-        env.pop("MEDIAFORGE_CONFIG", None)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [PYTHON, "-m", "mediaforged", "--config", str(self.config_path), *extra],
+            argv,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env=env,
+            env={**env, "NOTIFY_SOCKET": str(notify_path)},
+            preexec_fn=preexec_fn,  # noqa: PLW1509 - the test's sandbox, before any thread
         )
         if wait_ready:
             self.wait_notified("READY=1")
