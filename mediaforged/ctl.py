@@ -373,6 +373,21 @@ def ping(as_json: JsonOption = False) -> None:
 
 
 @app.command()
+def doctor(as_json: JsonOption = False) -> None:
+    """Check the set-up (ffprobe/ffmpeg, roots, inotify limit, catalog, socket, config) and
+    say how to fix each problem. Works with or without a running daemon; exits 1 on a fail."""
+    from mediaforged import doctor as checks_module  # noqa: PLC0415 - only this command needs it
+
+    checks = checks_module.run_checks(_state.get("config"), _state.get("socket"))
+    if as_json:
+        _print_json(checks_module.as_json(checks))
+    else:
+        checks_module.print_report(checks, out)
+    if any(c.status == "fail" for c in checks):
+        raise typer.Exit(EXIT_ERROR)
+
+
+@app.command()
 def version() -> None:
     """Print mediaforgectl's version."""
     out.print(f"mediaforgectl {__version__}")
