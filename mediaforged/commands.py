@@ -47,6 +47,8 @@ class Context:
     reconciler: Reconciler
     settler: Settler
     metadata: MetadataStage
+    # Re-reads the config and applies it (SIGHUP and the reload command).
+    reload: Callable[[], Awaitable[dict[str, Any]]] | None = None
 
 
 def _arg(args: dict[str, Any], name: str, kind: type, default: Any) -> Any:

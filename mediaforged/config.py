@@ -8,6 +8,7 @@ Every setting can be overridden by ``MEDIAFORGE_<NAME>`` (upper case); lists are
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -19,6 +20,7 @@ __all__ = [
     "SETTINGS",
     "Config",
     "ConfigError",
+    "RootOptions",
     "Setting",
     "find_config_file",
     "load_config",
@@ -31,12 +33,24 @@ DEFAULT_EXCLUDES = (
     "$RECYCLE.BIN",
     "System Volume Information",
     "lost+found",
+    "#snapshot",  # Synology/QNAP snapshot folders
+    "Thumbs.db",  # Windows thumbnail caches and folder settings
+    "desktop.ini",
     "*.part",  # partial downloads and copies: indexed once renamed to their final name
     "*.tmp",
     "*.crdownload",
     "*.!qB",
     "*.download",
 )
+
+
+WATCH_MODES = ("auto", "inotify", "poll")
+
+
+@dataclass(frozen=True)
+class RootOptions:
+    watch_mode: str | None = None  # None: the global watch_mode
+    exclude: tuple[str, ...] = ()  # added to the global list
 
 
 class ConfigError(Exception):
@@ -87,7 +101,13 @@ SETTINGS: tuple[Setting, ...] = (
         3.0,
         "A changed file is indexed once its size and mtime were stable this long.",
     ),
-    Setting("workers", int, 2, "Concurrent indexing workers (hashing runs in threads)."),
+    Setting("workers", int, 2, "Concurrent hashing processes (each reads one file at a time)."),
+    Setting(
+        "read_limit_mb",
+        float,
+        0.0,
+        "Cap on the bytes read for hashing, in MB/s across all workers; 0: no cap.",
+    ),
     Setting("batch_size", int, 1000, "Catalog writes committed per transaction at most."),
     Setting(
         "batch_interval", float, 0.5, "Seconds the writer waits to fill a batch before committing."
@@ -104,7 +124,53 @@ SETTINGS: tuple[Setting, ...] = (
         21600.0,
         "Seconds between full reconciles of every root (catches what events missed); 0: never.",
     ),
+    Setting(
+        "quick_reconcile_interval",
+        float,
+        600.0,
+        "Seconds between cheap checks of watched roots (folder mtimes; lists only changed "
+        "folders): catches events the kernel dropped. 0: never.",
+    ),
     Setting("watch", bool, True, "Watch the roots for changes (false: reconcile only)."),
+    Setting(
+        "watch_mode",
+        str,
+        "auto",
+        "inotify, poll, or auto (poll network and FUSE file systems, where inotify sees no "
+        "remote changes; inotify elsewhere).",
+    ),
+    Setting(
+        "poll_interval",
+        float,
+        30.0,
+        "Seconds between checks of polled roots (folder mtimes, then the changed folders).",
+    ),
+    Setting(
+        "missing_grace_days",
+        float,
+        30.0,
+        "Days a missing item (with its tags) is kept so that it can come back; then purged.",
+    ),
+    Setting(
+        "missing_guard_share",
+        float,
+        0.5,
+        "A reconcile that would mark more than this share of a root missing at once waits for "
+        "`mediaforgectl confirm ROOT`; 1.0: never wait.",
+    ),
+    Setting(
+        "missing_guard_min",
+        int,
+        100,
+        "The guard above applies only when at least this many files would go missing.",
+    ),
+    Setting(
+        "root_options",
+        dict,
+        {},
+        "Per-root settings, keyed by root path: watch_mode and exclude (added to the global "
+        "exclude list).",
+    ),
     Setting(
         "watch_debounce_ms", int, 200, "Milliseconds watchfiles groups events before reporting."
     ),
@@ -138,6 +204,14 @@ class Config:
     queue_size: int = 20000
     reconcile_interval: float = 21600.0
     watch: bool = True
+    watch_mode: str = "auto"
+    poll_interval: float = 30.0
+    quick_reconcile_interval: float = 600.0
+    missing_grace_days: float = 30.0
+    missing_guard_share: float = 0.5
+    missing_guard_min: int = 100
+    read_limit_mb: float = 0.0
+    root_options: Mapping[Path, RootOptions] = field(default_factory=dict)
     watch_debounce_ms: int = 200
     log_level: str = "info"
     log_format: str = "auto"
@@ -146,6 +220,14 @@ class Config:
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
+
+    def watch_mode_of(self, root: Path) -> str:
+        options = self.root_options.get(root)
+        return (options.watch_mode if options else None) or self.watch_mode
+
+    def exclude_of(self, root: Path) -> tuple[str, ...]:
+        options = self.root_options.get(root)
+        return self.exclude + (options.exclude if options else ())
 
 
 def find_config_file(explicit: Path | None, env: Mapping[str, str]) -> Path | None:
@@ -200,6 +282,12 @@ def load_config(
 def _from_env(setting: Setting, text: str, env_key: str) -> Any:
     if setting.type is list:
         return [p for p in text.split(":") if p]
+    if setting.type is dict:
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise ConfigError(f"{env_key}: expected a JSON object: {exc}") from None
+        return _check(setting.name, value, f"{env_key}: ")
     if setting.type is bool:
         lowered = text.strip().lower()
         if lowered in ("1", "true", "yes", "on"):
@@ -231,6 +319,32 @@ def _check(key: str, value: Any, where: str) -> Any:
     elif not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
         raise ConfigError(f"{where}{key}: expected {expected.__name__}, got {value!r}")
     return value
+
+
+def _root_options(raw: Mapping[str, Any], roots: list[Path]) -> dict[Path, RootOptions]:
+    out: dict[Path, RootOptions] = {}
+    for key, value in raw.items():
+        where = f"root_options[{key!r}]"
+        path = Path(key).expanduser()
+        if path not in roots:
+            raise ConfigError(f"{where}: not one of the roots ({', '.join(map(str, roots))})")
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table, got {value!r}")
+        unknown = set(value) - {"watch_mode", "exclude"}
+        if unknown:
+            raise ConfigError(
+                f"{where}: unknown key(s) {', '.join(sorted(unknown))} (known: exclude, watch_mode)"
+            )
+        mode = value.get("watch_mode")
+        if mode is not None and mode not in WATCH_MODES:
+            raise ConfigError(
+                f"{where}.watch_mode: expected one of {', '.join(WATCH_MODES)}, got {mode!r}"
+            )
+        exclude = value.get("exclude", [])
+        if not isinstance(exclude, list) or not all(isinstance(p, str) for p in exclude):
+            raise ConfigError(f"{where}.exclude: expected a list of strings, got {exclude!r}")
+        out[path] = RootOptions(mode, tuple(exclude))
+    return out
 
 
 def _default_state_dir(env: Mapping[str, str]) -> Path:
@@ -284,7 +398,24 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str], source: Path | None) 
     if not 0 <= socket_mode <= 0o777:
         raise ConfigError(f"socket_mode: {get('socket_mode')!r} is not a permission mode")
 
-    for name in ("workers", "batch_size", "queue_size"):
+    root_options = _root_options(get("root_options"), roots)
+    if get("watch_mode") not in WATCH_MODES:
+        raise ConfigError(
+            f"watch_mode: expected one of {', '.join(WATCH_MODES)}, got {get('watch_mode')!r}"
+        )
+    for name in ("poll_interval", "quick_reconcile_interval", "missing_grace_days"):
+        if get(name) < 0:
+            raise ConfigError(f"{name}: must not be negative, got {get(name)}")
+    if not 0 < get("missing_guard_share") <= 1:
+        raise ConfigError(
+            f"missing_guard_share: must be above 0 and at most 1, got {get('missing_guard_share')}"
+        )
+    if get("read_limit_mb") < 0:
+        raise ConfigError(f"read_limit_mb: must not be negative, got {get('read_limit_mb')}")
+    if get("poll_interval") == 0:
+        raise ConfigError("poll_interval: must be above 0")
+
+    for name in ("workers", "batch_size", "queue_size", "missing_guard_min"):
         if get(name) < 1:
             raise ConfigError(f"{name}: must be at least 1, got {get(name)}")
     for name in ("settle_seconds", "batch_interval", "reconcile_interval"):
@@ -316,6 +447,14 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str], source: Path | None) 
         queue_size=get("queue_size"),
         reconcile_interval=get("reconcile_interval"),
         watch=get("watch"),
+        watch_mode=get("watch_mode"),
+        poll_interval=get("poll_interval"),
+        quick_reconcile_interval=get("quick_reconcile_interval"),
+        missing_grace_days=get("missing_grace_days"),
+        missing_guard_share=get("missing_guard_share"),
+        missing_guard_min=get("missing_guard_min"),
+        read_limit_mb=get("read_limit_mb"),
+        root_options=root_options,
         watch_debounce_ms=get("watch_debounce_ms"),
         log_level=get("log_level"),
         log_format=get("log_format"),

@@ -14,12 +14,11 @@ import contextlib
 import os
 import signal
 import sys
-from datetime import UTC, datetime
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mediaforged import __version__
@@ -28,14 +27,14 @@ from mediaforged.config import Config, ConfigError, load_config
 from mediaforged.control import AlreadyRunning, ControlServer
 from mediaforged.db import create_engine, database_url, migrate
 from mediaforged.extract import MetadataStage
-from mediaforged.fsio import exclusion_matcher
 from mediaforged.hashpool import HashPool
 from mediaforged.indexer import Indexer
 from mediaforged.logs import configure_logging
 from mediaforged.notify import Notifier
 from mediaforged.reconcile import Reconciler
-from mediaforged.schema import roots as roots_table
-from mediaforged.state import DaemonState, RootState
+from mediaforged.reload import Reloader, configure_root, load_roots, mark_shared_devices
+from mediaforged.scheduler import Scheduler
+from mediaforged.state import DaemonState
 from mediaforged.watcher import Settler, Watcher
 from mediaforged.writer import CatalogWriter
 
@@ -47,54 +46,18 @@ EXIT_CONFIG = 2  # invalid configuration: restarting will not help
 EXIT_RUNNING = 3  # another daemon owns the socket
 EXIT_FATAL = 1
 READY_TIMEOUT_S = 30.0
-STATUS_INTERVAL_S = 5.0
+STATUS_INTERVAL_S = 2.0
 
 
-async def _load_roots(engine: AsyncEngine, config: Config) -> list[RootState]:
-    out: list[RootState] = []
-    async with engine.begin() as conn:
-        for path in config.roots:
-            row = (
-                await conn.execute(select(roots_table).where(roots_table.c.path == str(path)))
-            ).first()
-            if row is None:
-                result = await conn.execute(insert(roots_table).values(path=str(path)))
-                assert result.inserted_primary_key is not None
-                out.append(RootState(result.inserted_primary_key[0], path, os.fsencode(path)))
-                continue
-            at: datetime | None = row.last_reconcile_at
-            if at is not None and at.tzinfo is None:
-                at = at.replace(tzinfo=UTC)  # SQLite hands back naive UTC
-            out.append(
-                RootState(
-                    row.id,
-                    path,
-                    os.fsencode(path),
-                    last_reconcile_at=at.timestamp() if at else None,
-                    last_reconcile_s=row.last_reconcile_s,
-                    last_reconcile_files=row.last_reconcile_files,
-                )
-            )
-    return out
-
-
-def _mark_shared_devices(roots: list[RootState]) -> None:
-    devices: dict[int | None, int] = {}
-    found: dict[int, int | None] = {}
-    for root in roots:
-        try:
-            dev: int | None = os.stat(root.key).st_dev
-        except OSError:
-            dev = None  # offline now: assume the worst
-        found[root.id] = dev
-        devices[dev] = devices.get(dev, 0) + 1
-    for root in roots:
-        dev = found[root.id]
-        root.shares_device = dev is None or devices[dev] > 1
-
-
-async def run(config: Config, stop: asyncio.Event, notifier: Notifier | None = None) -> int:
-    """Run until ``stop`` is set (or, with ``once``, until the first reconcile is done)."""
+async def run(
+    config: Config,
+    stop: asyncio.Event,
+    notifier: Notifier | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    reload: asyncio.Event | None = None,
+) -> int:
+    """Run until ``stop`` is set (or, with ``once``, until the first reconcile is done).
+    Setting ``reload`` re-reads the config (``overrides`` are the command line's)."""
     notifier = notifier or Notifier()
     config.state_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(database_url(config.database_url, config.state_dir))
@@ -102,9 +65,16 @@ async def run(config: Config, stop: asyncio.Event, notifier: Notifier | None = N
         before, after = await migrate(engine)
         if before != after:
             log.info("catalog_migrated", url=engine.url.render_as_string(), from_=before, to=after)
-        state = DaemonState(await _load_roots(engine, config))
-        _mark_shared_devices(state.roots)
-        return await _serve(config, stop, notifier, engine, state)
+        state = DaemonState(await load_roots(engine, config.roots))
+        for root in state.roots:
+            configure_root(root, config)
+            log.info(
+                "root", path=str(root.path), watch_mode=root.watch_mode, why=root.watch_mode_reason
+            )
+        mark_shared_devices(state.roots)
+        return await _serve(
+            config, stop, notifier, engine, state, overrides=overrides, reload=reload
+        )
     finally:
         await engine.dispose()
 
@@ -115,8 +85,10 @@ async def _serve(
     notifier: Notifier,
     engine: AsyncEngine,
     state: DaemonState,
+    *,
+    overrides: Mapping[str, Any] | None,
+    reload: asyncio.Event | None,
 ) -> int:
-    excluded = exclusion_matcher(config.exclude)
     writer = CatalogWriter(
         engine,
         state,
@@ -124,12 +96,19 @@ async def _serve(
         batch_interval=config.batch_interval,
         queue_size=config.queue_size,
     )
-    pool = HashPool(config.workers)
+    pool = HashPool(config.workers, config.read_limit_mb)
     indexer = Indexer(
         engine, writer, state, pool, queue_size=config.queue_size, workers=config.workers
     )
     writer.upstream_idle = lambda: indexer.idle
-    reconciler = Reconciler(engine, indexer, writer, state, excluded)
+    reconciler = Reconciler(
+        engine,
+        indexer,
+        writer,
+        state,
+        guard_share=config.missing_guard_share,
+        guard_min=config.missing_guard_min,
+    )
     settler = Settler(
         state,
         indexer,
@@ -138,13 +117,42 @@ async def _serve(
         settle_seconds=config.settle_seconds,
         limit=config.queue_size,
     )
-    watcher = Watcher(state, settler, reconciler, excluded, debounce_ms=config.watch_debounce_ms)
+    watcher = Watcher(
+        state,
+        settler,
+        reconciler,
+        debounce_ms=config.watch_debounce_ms,
+        poll_interval=config.poll_interval,
+    )
+    reconciler.on_online = watcher.restart if config.watch else None
+    scheduler = Scheduler(
+        state,
+        reconciler,
+        writer,
+        full_interval=config.reconcile_interval,
+        quick_interval=config.quick_reconcile_interval if config.watch else 0.0,
+        poll_interval=config.poll_interval,
+        grace_days=config.missing_grace_days,
+    )
     metadata = MetadataStage(
         engine,
         writer,
         busy=lambda: not indexer.idle or writer.waiting > 0 or reconciler.current is not None,
     )
+    reloader = Reloader(
+        config,
+        overrides or {},
+        engine,
+        state,
+        reconciler,
+        settler,
+        watcher,
+        scheduler,
+        pool,
+        notifier,
+    )
     ctx = Context(config, state, engine, writer, indexer, reconciler, settler, metadata)
+    ctx.reload = reloader
     server = ControlServer(ctx)
     await server.start()
     try:
@@ -172,7 +180,10 @@ async def _serve(
             startup = [reconciler.request(r, None, "startup") for r in state.roots]
             sources.append(tg.create_task(metadata.run(), name="metadata"))
             sources.append(tg.create_task(_after_startup(state, startup, stop, config, metadata)))
-            sources.append(tg.create_task(_periodic(state, reconciler, config.reconcile_interval)))
+            if not config.once:
+                sources.append(tg.create_task(scheduler.run(), name="scheduler"))
+            if reload is not None:
+                sources.append(tg.create_task(_reloads(reload, reloader, ctx), name="reload"))
             sources.append(tg.create_task(_heartbeat(state, ctx, notifier)))
             await stop.wait()
 
@@ -218,13 +229,12 @@ async def _after_startup(
         stop.set()
 
 
-async def _periodic(state: DaemonState, reconciler: Reconciler, interval: float) -> None:
-    if interval <= 0:
-        return
+async def _reloads(requested: asyncio.Event, reloader: Reloader, ctx: Context) -> None:
     while True:
-        await asyncio.sleep(interval)
-        for root in state.roots:
-            reconciler.request(root, None, "periodic")
+        await requested.wait()
+        requested.clear()
+        await reloader()
+        ctx.config = reloader.config
 
 
 async def _heartbeat(state: DaemonState, ctx: Context, notifier: Notifier) -> None:
@@ -327,22 +337,7 @@ async def _main(config: Config, overrides: dict[str, Any]) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_stop, sig.name)
-    loop.add_signal_handler(signal.SIGHUP, _reload, config, overrides)
+    reload = asyncio.Event()
+    loop.add_signal_handler(signal.SIGHUP, reload.set)
     log.info("starting", version=__version__, pid=os.getpid(), config=str(config.source))
-    return await run(config, stop)
-
-
-def _reload(config: Config, overrides: dict[str, Any]) -> None:
-    """SIGHUP: re-read the config; the log level applies now, the rest at the next restart."""
-    try:
-        fresh = load_config(config.source, overrides=overrides)
-    except ConfigError as exc:
-        log.error("reload_failed", error=str(exc))
-        return
-    configure_logging(fresh.log_level, fresh.log_format)
-    changed = sorted(
-        name
-        for name in ("roots", "exclude", "settle_seconds", "workers", "socket_path", "watch")
-        if getattr(fresh, name) != getattr(config, name)
-    )
-    log.info("reloaded", log_level=fresh.log_level, needs_restart=changed or None)
+    return await run(config, stop, overrides=overrides, reload=reload)

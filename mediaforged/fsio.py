@@ -22,14 +22,17 @@ from typing import NamedTuple, Protocol
 from mediaforged.mediatype import SNIFF_BYTES, sniff
 
 __all__ = [
+    "IGNORE_MARKER",
     "FileProblem",
     "FileStat",
     "HashResult",
     "StatLike",
     "WalkStats",
+    "changed_folders",
     "display_path",
     "exclusion_matcher",
     "hash_file",
+    "quick_folders",
     "under",
     "walk",
     "walk_folders",
@@ -137,6 +140,7 @@ def hash_file(
     path: bytes,
     expected: StatLike | None = None,
     cancelled: Callable[[], bool] | None = None,
+    on_read: Callable[[int], None] | None = None,
 ) -> HashResult:
     """SHA-256 and content type of one regular file, or FileProblem saying why not.
 
@@ -164,6 +168,8 @@ def hash_file(
             head = data[:SNIFF_BYTES]
             while data:
                 digest.update(data)
+                if on_read is not None:
+                    on_read(len(data))
                 data = os.read(fd, READ_SIZE + 1)
         else:
             view = _buffer()
@@ -175,6 +181,8 @@ def hash_file(
                     if not head:
                         head = bytes(view[: min(n, SNIFF_BYTES)])
                     digest.update(view[:n])
+                    if on_read is not None:
+                        on_read(n)
                     if cancelled is not None and cancelled():
                         raise FileProblem("cancelled", "hashing was cancelled")
         after = os.fstat(fd)
@@ -198,6 +206,9 @@ class WalkStats:
     # Folders that could not be listed: catalogued items inside them are not "missing".
     unreadable_dirs: list[bytes] = field(default_factory=list)
     errors: list[tuple[bytes, str]] = field(default_factory=list)
+    listed: list[bytes] = field(default_factory=list)  # folders whose files were all seen
+    ignored_dirs: list[bytes] = field(default_factory=list)  # holding .mediaforgeignore
+    gone_dirs: list[bytes] = field(default_factory=list)  # known folders that vanished
 
 
 def walk(
@@ -211,18 +222,27 @@ def walk(
         yield from files
 
 
+IGNORE_MARKER = b".mediaforgeignore"
+
+
 def walk_folders(
     top: bytes,
     excluded: Callable[[bytes], object],
     stats: WalkStats,
     cancelled: Callable[[], bool] | None = None,
+    *,
+    dir_mtimes: dict[bytes, int] | None = None,
+    skip_dir: Callable[[bytes], bool] | None = None,
 ) -> Iterator[list[tuple[bytes, os.stat_result]]]:
     """Yield, folder by folder, the (path, lstat) of every regular file below ``top``.
 
     Symlinks are never followed, so a symlink loop or a link out of the root costs
     nothing; folders are also remembered by (dev, inode) so a bind-mount loop ends too.
     One list per folder keeps the per-file cost of a warm reconcile low (it is mostly
-    this loop).
+    this loop). A folder holding ``.mediaforgeignore`` is skipped with all it contains.
+    ``dir_mtimes`` receives the mtime of every folder listed (taken before the listing,
+    so a change during it shows next time); ``skip_dir`` leaves out known subfolders (the
+    quick reconcile lists only what changed).
     """
     seen_dirs: set[tuple[int, int]] = set()
     try:
@@ -233,13 +253,13 @@ def walk_folders(
         return
     if not stat.S_ISDIR(top_st.st_mode):
         return
-    stack = [top]
+    stack = [(top, top_st.st_mtime_ns)]
     seen_dirs.add((top_st.st_dev, top_st.st_ino))
     S_ISREG, S_ISDIR, S_ISLNK = stat.S_ISREG, stat.S_ISDIR, stat.S_ISLNK
     while stack:
         if cancelled is not None and cancelled():
             return
-        folder = stack.pop()
+        folder, mtime_ns = stack.pop()
         stats.dirs += 1
         try:
             with os.scandir(folder) as it:
@@ -247,6 +267,12 @@ def walk_folders(
         except OSError as exc:
             stats.unreadable_dirs.append(folder)
             stats.errors.append((folder, _problem_from_oserror(exc, folder).message))
+            continue
+        stats.listed.append(folder)
+        if dir_mtimes is not None:
+            dir_mtimes[folder] = mtime_ns
+        if any(entry.name == IGNORE_MARKER for entry in entries):
+            stats.ignored_dirs.append(folder)
             continue
         files: list[tuple[bytes, os.stat_result]] = []
         for entry in entries:
@@ -264,9 +290,9 @@ def walk_folders(
                 files.append((path, st))
             elif S_ISDIR(mode):
                 key = (st.st_dev, st.st_ino)
-                if key not in seen_dirs:
+                if key not in seen_dirs and not (skip_dir is not None and skip_dir(path)):
                     seen_dirs.add(key)
-                    stack.append(path)
+                    stack.append((path, st.st_mtime_ns))
             elif S_ISLNK(mode):
                 stats.skipped_symlinks += 1
             else:
@@ -274,3 +300,48 @@ def walk_folders(
         if files:
             stats.files += len(files)
             yield files
+
+
+def changed_folders(dir_mtimes: dict[bytes, int]) -> tuple[list[bytes], list[bytes]]:
+    """The folders whose mtime moved since the last walk, and those that are gone."""
+    changed: list[bytes] = []
+    gone: list[bytes] = []
+    for folder, mtime_ns in dir_mtimes.items():
+        try:
+            st = os.lstat(folder)
+        except OSError:
+            gone.append(folder)
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            gone.append(folder)
+        elif st.st_mtime_ns != mtime_ns:
+            changed.append(folder)
+    return changed, gone
+
+
+def quick_folders(
+    dir_mtimes: dict[bytes, int],
+    excluded: Callable[[bytes], object],
+    stats: WalkStats,
+    cancelled: Callable[[], bool] | None = None,
+) -> Iterator[list[tuple[bytes, os.stat_result]]]:
+    """Like ``walk_folders``, but list only the folders whose mtime moved since the last
+    walk, and walk whole the folders that are new. Adding, removing or renaming a file
+    changes its folder's mtime; rewriting a file in place does not (the full reconcile
+    catches that). Gone folders are dropped from ``dir_mtimes`` and put in ``stats``."""
+    changed, gone = changed_folders(dir_mtimes)
+    for folder in gone:
+        dir_mtimes.pop(folder, None)
+    stats.gone_dirs.extend(gone)
+    for folder in changed:
+        if folder not in dir_mtimes:
+            continue  # below a folder that vanished meanwhile
+        # The folder itself (shallow) plus any subfolder it did not have before (whole).
+        yield from walk_folders(
+            folder,
+            excluded,
+            stats,
+            cancelled,
+            dir_mtimes=dir_mtimes,
+            skip_dir=dir_mtimes.__contains__,
+        )

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import signal
+import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -20,17 +22,47 @@ import structlog
 
 from mediaforged.fsio import FileProblem, FileStat, HashResult, StatLike, hash_file
 
-__all__ = ["HashPool", "hash_many"]
+__all__ = ["HashPool", "Throttle", "hash_many"]
 
 log = structlog.get_logger("mediaforged.hashpool")
 
 Outcome = HashResult | FileProblem
 _cancel_event: Any = None  # set in each worker process by _init_worker
+_throttle: Throttle | None = None
 
 
-def _init_worker(event: Any) -> None:
-    global _cancel_event  # noqa: PLW0603 - per-process state of a pool worker
+class Throttle:
+    """Caps the read rate of one process: after n bytes, sleep until they fit the rate.
+
+    ``rate`` is read at every call (bytes/s; 0 means no cap), so a reload applies at once.
+    """
+
+    def __init__(
+        self,
+        rate: Callable[[], float],
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._rate = rate
+        self._clock = clock
+        self._sleep = sleep
+        self._due = 0.0  # when the bytes read so far will have been paid for
+
+    def __call__(self, n: int) -> None:
+        rate = self._rate()
+        if rate <= 0:
+            return
+        now = self._clock()
+        self._due = max(self._due, now) + n / rate
+        if self._due > now:
+            self._sleep(self._due - now)
+
+
+def _init_worker(event: Any, limit: Any, processes: int) -> None:
+    global _cancel_event, _throttle  # noqa: PLW0603 - per-process state of a pool worker
     _cancel_event = event
+    # Each worker takes its share of the cap (bytes/s across the pool, shared memory).
+    _throttle = Throttle(lambda: float(limit.value) / processes)
     # The daemon decides when its workers stop (it shuts the pool down); a Ctrl-C or a
     # SIGTERM sent to the whole process group must not kill them mid-batch with a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -48,7 +80,7 @@ def hash_many(
             out.append(("err", "cancelled", "hashing was cancelled", None, None))
             continue
         try:
-            r = hash_file(path, expected, cancelled)
+            r = hash_file(path, expected, cancelled, _throttle)
         except FileProblem as problem:
             out.append(("err", problem.code, problem.message, None, None))
         else:
@@ -63,11 +95,16 @@ def _outcome(t: tuple[str, Any, Any, Any, Any]) -> Outcome:
 
 
 class HashPool:
-    def __init__(self, processes: int) -> None:
+    def __init__(self, processes: int, read_limit_mb: float = 0.0) -> None:
         self._processes = processes
         self._context = multiprocessing.get_context("spawn")  # never fork a threaded process
         self._cancel = self._context.Event()
+        self._limit = self._context.Value("d", read_limit_mb * 1e6, lock=False)
         self._pool: ProcessPoolExecutor | None = None
+
+    def set_read_limit(self, mb_per_s: float) -> None:
+        """The cap on bytes read per second across all workers (0: none); applies at once."""
+        self._limit.value = mb_per_s * 1e6
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -75,7 +112,7 @@ class HashPool:
                 self._processes,
                 mp_context=self._context,
                 initializer=_init_worker,
-                initargs=(self._cancel,),
+                initargs=(self._cancel, self._limit, self._processes),
             )
         return self._pool
 

@@ -1,4 +1,4 @@
-"""sd_notify: READY, STATUS, WATCHDOG and STOPPING for systemd (Type=notify).
+"""sd_notify: READY, STATUS, WATCHDOG, RELOADING and STOPPING for systemd (Type=notify).
 
 Without $NOTIFY_SOCKET (a terminal, Docker, the tests' plain runs) every call does nothing.
 """
@@ -6,6 +6,7 @@ Without $NOTIFY_SOCKET (a terminal, Docker, the tests' plain runs) every call do
 from __future__ import annotations
 
 import os
+import time
 
 import sdnotify
 
@@ -34,6 +35,10 @@ class Notifier:
 
     def watchdog(self) -> None:
         self._send("WATCHDOG=1")
+
+    def reloading(self) -> None:
+        # MONOTONIC_USEC lets Type=notify-reload units match the reload to this message.
+        self._send(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
 
     def stopping(self) -> None:
         self._send("STOPPING=1")

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -20,9 +21,24 @@ class RootState:
     id: int
     path: Path
     key: bytes  # os.fsencode(path): the prefix of every catalogued path below it
-    watch: str = "off"  # off | inotify | failed: why
+    watch: str = "off"  # off | inotify | poll | failed: why
+    watch_mode: str = "inotify"  # the mode chosen for this root: inotify | poll
+    watch_mode_reason: str = ""
+    watch_fallback: str = ""  # why inotify gave way to polling (the watch limit), and the fix
+    excluded: Callable[[bytes], object] = lambda _name: None
     online: bool = True
     offline_reason: str = ""
+    paused: bool = False
+    # The mass-missing guard: why the last reconcile held back, and a one-shot permission.
+    held: str = ""
+    held_missing: int = 0
+    confirmed: bool = False
+    # Folder -> mtime_ns from the last walk: the quick reconcile lists only folders whose
+    # mtime moved (a file added, removed or renamed in them).
+    dir_mtimes: dict[bytes, int] = field(default_factory=dict, repr=False)
+    # Folders holding a .mediaforgeignore marker: excluded with all they contain.
+    ignored_dirs: set[bytes] = field(default_factory=set, repr=False)
+    last_quick_at: float | None = None
     last_reconcile_at: float | None = None  # epoch seconds
     last_reconcile_s: float | None = None
     last_reconcile_files: int | None = None
@@ -40,10 +56,11 @@ _job_ids = itertools.count(1)
 class Job:
     """One reconcile or rescan; completes when every path it queued is committed or skipped."""
 
-    kind: str  # startup | periodic | rescan | watch-dir | watch-error
+    kind: str  # startup | periodic | quick | poll | rescan | confirm | watch-dir | watch-error
     root: RootState
     path: bytes
-    full: bool = False
+    full: bool = False  # rehash even unchanged files (bit rot)
+    quick: bool = False  # list only the folders whose mtime changed since the last walk
     id: int = field(default_factory=lambda: next(_job_ids))
     started: float = field(default_factory=time.monotonic)
     walked: int = 0  # regular files seen by the walk
@@ -109,6 +126,7 @@ class DaemonState:
     skipped_unchanged: int = 0
     moved: int = 0
     marked_missing: int = 0
+    purged: int = 0
     failed: int = 0
     commits: int = 0
     recent_errors: list[dict[str, Any]] = field(default_factory=list)

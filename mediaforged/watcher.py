@@ -18,7 +18,9 @@ from collections.abc import Callable
 import structlog
 from watchfiles import Change, awatch
 
+from mediaforged.fsio import IGNORE_MARKER
 from mediaforged.indexer import Indexer, IndexRequest
+from mediaforged.mounts import inotify_limit_hint
 from mediaforged.reconcile import Reconciler
 from mediaforged.state import DaemonState, RootState
 from mediaforged.writer import CatalogWriter, Observation
@@ -47,7 +49,7 @@ class Settler:
         self._indexer = indexer
         self._writer = writer
         self._reconciler = reconciler
-        self._settle = settle_seconds
+        self.settle_seconds = settle_seconds  # a reload may change it
         self._limit = limit
         # path -> (root, is_new_dir_event, (size, mtime_ns, ino) or None, stable since)
         self._pending: dict[bytes, tuple[RootState, bool, tuple[int, int, int] | None, float]] = {}
@@ -65,16 +67,16 @@ class Settler:
         self._wake.set()
 
     async def run(self) -> None:
-        tick = min(max(self._settle / 4, 0.05), 0.5)
         while True:
             if not self._pending:
                 self._wake.clear()
                 await self._wake.wait()
             await self._check()
-            await asyncio.sleep(tick)
+            await asyncio.sleep(min(max(self.settle_seconds / 4, 0.05), 0.5))
 
     async def _check(self) -> None:
-        paths = list(self._pending)
+        # A paused root's paths wait here (bounded) until it is resumed.
+        paths = [p for p, entry in self._pending.items() if not entry[0].paused]
         stats = await asyncio.to_thread(_lstat_many, paths)
         now = time.monotonic()
         for path, st in zip(paths, stats, strict=True):
@@ -101,9 +103,9 @@ class Settler:
             signature = (st.st_size, st.st_mtime_ns, st.st_ino)
             if signature != seen:
                 self._pending[path] = (root, added, signature, now)
-                if self._settle > 0:
+                if self.settle_seconds > 0:
                     continue
-            elif now - since < self._settle:
+            elif now - since < self.settle_seconds:
                 continue
             del self._pending[path]
             await self._indexer.put(IndexRequest(root, path, st))
@@ -121,40 +123,95 @@ def _lstat_many(paths: list[bytes]) -> list[os.stat_result | None]:
     return out
 
 
+def _is_limit_error(exc: BaseException) -> bool:
+    # notify's MaxFilesWatch surfaces as OSError("OS file watch limit reached ...").
+    return isinstance(exc, OSError) and "watch limit" in str(exc)
+
+
 class Watcher:
+    """One task per root: inotify through watchfiles, or polling (the quick reconcile on an
+    interval) where inotify cannot see changes or ran out of watches."""
+
     def __init__(
         self,
         state: DaemonState,
         settler: Settler,
         reconciler: Reconciler,
-        excluded: Callable[[bytes], object],
         *,
         debounce_ms: int,
+        poll_interval: float,
     ) -> None:
         self._state = state
         self._settler = settler
         self._reconciler = reconciler
-        self._excluded = excluded
         self._debounce = debounce_ms
+        self.poll_interval = poll_interval
         self.armed = asyncio.Event()
         self._armed_roots: set[int] = set()
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._group: asyncio.TaskGroup | None = None
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
-            for root in self._state.roots:
-                tg.create_task(self._watch_root(root))
+            self._group = tg
+            self.sync()
+            await asyncio.Future()  # until shutdown cancels us; the roots' tasks do the work
+
+    def sync(self) -> None:
+        """Start a task for every root that has none; stop those of removed roots."""
+        if self._group is None:
+            return
+        current = {root.id for root in self._state.roots}
+        for root_id in [i for i in self._tasks if i not in current]:
+            self._tasks.pop(root_id).cancel()
+            self._armed_roots.discard(root_id)
+        for root in self._state.roots:
+            if root.id not in self._tasks:
+                self._tasks[root.id] = self._group.create_task(
+                    self._run_root(root), name=f"watch {root.path}"
+                )
+        if not self._state.roots:
+            self.armed.set()
+
+    def restart(self, root: RootState) -> None:
+        """Re-arm ``root`` from scratch: a share mounted again over its mount point is a new
+        directory tree that the old watches do not see."""
+        task = self._tasks.pop(root.id, None)
+        if task is not None:
+            task.cancel()
+        self.sync()
 
     def _mark_armed(self, root: RootState) -> None:
         self._armed_roots.add(root.id)
-        if len(self._armed_roots) == len(self._state.roots):
+        if len(self._armed_roots) >= len(self._state.roots):
             self.armed.set()
+
+    async def _run_root(self, root: RootState) -> None:
+        if root.watch_mode == "poll":
+            await self._poll(root)
+        else:
+            await self._watch_root(root)
+
+    async def _poll(self, root: RootState) -> None:
+        root.watch = "poll"
+        self._mark_armed(root)
+        log.info("polling", root=str(root.path), interval_s=self.poll_interval)
+        while True:
+            await asyncio.sleep(self.poll_interval)
+            if root.online:  # an offline root is rechecked by the scheduler
+                self._reconciler.request(root, None, "poll", quick=True)
 
     def _filter(self, root: RootState) -> Callable[[Change, str], bool]:
         prefix = len(root.key) + 1
 
         def keep(_change: Change, path: str) -> bool:
-            relative = os.fsencode(path)[prefix:]
-            return not any(self._excluded(part) for part in relative.split(b"/"))
+            raw = os.fsencode(path)
+            parts = raw[prefix:].split(b"/")
+            if parts[-1] == IGNORE_MARKER:
+                return True  # excluded by ".*", but it decides what its folder holds
+            if any(root.excluded(part) for part in parts):
+                return False
+            return not any(raw.startswith(d + b"/") for d in root.ignored_dirs)
 
         return keep
 
@@ -171,14 +228,25 @@ class Watcher:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                cause: BaseException = exc
+                if isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+                    cause = exc.exceptions[0]  # anyio wraps watchfiles' error in a group
+                if _is_limit_error(cause):
+                    root.watch_fallback = inotify_limit_hint()
+                    log.warning(
+                        "inotify_limit",
+                        root=str(root.path),
+                        fallback="poll",
+                        fix=root.watch_fallback,
+                    )
+                    self._reconciler.request(root, None, "watch-error")
+                    await self._poll(root)
+                    return
                 # Known case: one non-UTF-8 name ends awatch (WatchfilesRustInternalError) and
                 # loses the rest of that batch; also a root that vanished. Reconcile, re-arm.
                 failures += 1
                 if time.monotonic() - armed_at > _REARM_MAX_S:
                     backoff = 1.0  # it had been working: this is a new incident
-                cause: BaseException = exc
-                if isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-                    cause = exc.exceptions[0]  # anyio wraps watchfiles' error in a group
                 root.watch = f"failed: {type(cause).__name__}: {cause}"
                 root.watch_restarts += 1
                 self._mark_armed(root)  # do not hold READY=1 for a root we cannot watch yet
@@ -206,6 +274,7 @@ class Watcher:
             if pending.done() and pending.exception() is not None:
                 raise pending.exception()  # type: ignore[misc]
             root.watch = "inotify"
+            root.watch_fallback = ""
             self._mark_armed(root)
             log.info("watching", root=str(root.path))
             if rearm:
@@ -218,7 +287,12 @@ class Watcher:
                     return
                 root.last_event_at = time.time()
                 for change, path in changes:
-                    await self._settler.add(root, os.fsencode(path), change == Change.added)
+                    raw = os.fsencode(path)
+                    if raw.endswith(b"/" + IGNORE_MARKER):
+                        # A folder gains or loses its marker: walk it again.
+                        self._reconciler.request(root, os.path.dirname(raw), "marker")
+                        continue
+                    await self._settler.add(root, raw, change == Change.added)
                 pending = asyncio.ensure_future(changes_iter.__anext__())
         finally:
             if not pending.done():
