@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -22,10 +23,11 @@ from mediaforged import __version__
 from mediaforged.config import Config
 from mediaforged.extract import MetadataStage
 from mediaforged.indexer import Indexer
+from mediaforged.mounts import inotify_usage
 from mediaforged.protocol import PROTOCOL_VERSION, ErrorCode, ProtocolError
 from mediaforged.reconcile import Reconciler
 from mediaforged.schema import media_items
-from mediaforged.state import DaemonState, Job
+from mediaforged.state import DaemonState, Job, RootState
 from mediaforged.watcher import Settler
 from mediaforged.writer import CatalogWriter
 
@@ -33,6 +35,8 @@ __all__ = ["COMMANDS", "Context", "Progress"]
 
 Progress = Callable[[dict[str, Any]], Awaitable[None]]
 Command = Callable[["Context", dict[str, Any], Progress], Awaitable[Any]]
+
+log = structlog.get_logger("mediaforged.commands")
 
 PROGRESS_INTERVAL_S = 0.5
 
@@ -102,7 +106,14 @@ async def status(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
                 "online": root.online,
                 "offline_reason": root.offline_reason or None,
                 "watch": root.watch,
+                "watch_mode": root.watch_mode,
+                "watch_mode_reason": root.watch_mode_reason,
+                "watch_fallback": root.watch_fallback or None,
                 "watch_restarts": root.watch_restarts,
+                "paused": root.paused,
+                "held": root.held or None,
+                "held_missing": root.held_missing,
+                "last_quick_check_at": root.last_quick_at,
                 "last_event_at": root.last_event_at,
                 "last_reconcile": {
                     "at": root.last_reconcile_at,
@@ -123,6 +134,7 @@ async def status(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
         "config_file": str(ctx.config.source) if ctx.config.source else None,
         "catalog": {"url": ctx.engine.url.render_as_string(), "bytes": _catalog_bytes(ctx)},
         "roots": roots,
+        "inotify": inotify_usage(),
         "pending": {
             "settling": len(ctx.settler),
             "index_queue": ctx.indexer.waiting,
@@ -139,6 +151,7 @@ async def status(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
             "unchanged": state.skipped_unchanged,
             "moved": state.moved,
             "marked_missing": state.marked_missing,
+            "purged": state.purged,
             "failed": state.failed,
             "commits": state.commits,
         },
@@ -184,17 +197,69 @@ async def rescan(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
     return {"jobs": [j.progress() for j in jobs], "errors": [j.error for j in jobs if j.error]}
 
 
+def _root_arg(ctx: Context, args: dict[str, Any], required: bool) -> RootState | None:
+    """The root named by ``args["root"]`` (its path, as configured), or None for all."""
+    text = _arg(args, "root", str, None)
+    if text is None:
+        if required:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "root is required")
+        return None
+    wanted = os.fsencode(posixpath.normpath(text)) if text else b""
+    for root in ctx.state.roots:
+        if root.key == wanted:
+            return root
+    shown = ", ".join(str(r.path) for r in ctx.state.roots)
+    raise ProtocolError(ErrorCode.NOT_IN_LIBRARY, f"{text} is not a library root ({shown})")
+
+
 async def pause(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
-    """Hold indexing (events still queue up to the bounds; nothing is dropped)."""
+    """Hold indexing of one root, or of all (changes are still noticed; nothing is dropped)."""
+    root = _root_arg(ctx, args, required=False)
+    if root is not None:
+        root.paused = True
+        log.info("paused", root=str(root.path))
+        return {"paused": [str(r.path) for r in ctx.state.roots if r.paused]}
     ctx.state.paused = True
     ctx.indexer.resumed.clear()
+    log.info("paused", root="all")
     return {"state": "paused"}
 
 
 async def resume(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
-    ctx.state.paused = False
-    ctx.indexer.resumed.set()
-    return {"state": ctx.state.phase}
+    root = _root_arg(ctx, args, required=False)
+    for r in [root] if root is not None else ctx.state.roots:
+        if r.paused:
+            r.paused = False
+            ctx.reconciler.resume_root(r)
+    if root is None:
+        ctx.state.paused = False
+        ctx.indexer.resumed.set()
+    log.info("resumed", root=str(root.path) if root else "all")
+    return {"state": ctx.state.phase, "paused": [str(r.path) for r in ctx.state.roots if r.paused]}
+
+
+async def confirm(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
+    """Let the held-back reconcile of a root mark its vanished files missing."""
+    root = _root_arg(ctx, args, required=True)
+    assert root is not None
+    if not root.held:
+        return {"root": str(root.path), "confirmed": False, "reason": "nothing is held back"}
+    held = root.held_missing
+    root.confirmed = True
+    log.info("missing_confirmed", root=str(root.path), missing=held)
+    job = ctx.reconciler.request(root, None, "confirm")
+    await _follow([job], progress)
+    return {"root": str(root.path), "confirmed": True, "missing": job.gone, "held": held}
+
+
+async def reload(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
+    """Re-read the config file and apply it, as SIGHUP does."""
+    if ctx.reload is None:
+        raise ProtocolError(ErrorCode.INTERNAL, "this daemon cannot reload")
+    result = await ctx.reload()
+    if not result.get("ok"):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"invalid configuration: {result['error']}")
+    return result
 
 
 COMMANDS: dict[str, Command] = {
@@ -203,4 +268,6 @@ COMMANDS: dict[str, Command] = {
     "rescan": rescan,
     "pause": pause,
     "resume": resume,
+    "confirm": confirm,
+    "reload": reload,
 }

@@ -218,6 +218,8 @@ def status(as_json: JsonOption = False) -> None:
             watch = Text(root["watch"], "green" if root["watch"] == "inotify" else "yellow")
         else:
             watch = Text.assemble(("offline: ", "red"), safe(root["offline_reason"] or ""))
+        if root.get("paused"):
+            watch.append("  paused", "yellow")
         last = root["last_reconcile"]
         last_text = f"last reconcile {_ago(last['at'])}"
         if last["duration_s"] is not None:
@@ -229,6 +231,10 @@ def status(as_json: JsonOption = False) -> None:
             f"{statuses.get('failed', 0)} failed"
         )
         out.print(f"  {last_text}")
+        if root.get("watch_fallback"):
+            out.print(Text.assemble(("  polling: ", "yellow"), safe(root["watch_fallback"])))
+        if root.get("held"):
+            out.print(Text.assemble(("  held back: ", "red"), safe(root["held"])))
     p = data["pending"]
     out.print(
         f"pending: {p['settling']} settling, {p['index_queue'] + p['indexing']} to index, "
@@ -348,18 +354,68 @@ class _progress_display:
                 )
 
 
-@app.command()
-def pause() -> None:
-    """Hold indexing; changes keep being noticed and are indexed on resume."""
-    _call("pause")
-    out.print("paused")
+RootArgument = Annotated[
+    Path | None,
+    typer.Argument(help="A library root, as configured; default: every root."),
+]
+
+
+def _root_args(root: Path | None) -> dict[str, Any]:
+    return {} if root is None else {"root": os.path.abspath(root)}
 
 
 @app.command()
-def resume() -> None:
+def pause(root: RootArgument = None, as_json: JsonOption = False) -> None:
+    """Hold indexing of a root (or of all); changes keep being noticed and wait for resume."""
+    data = _call("pause", _root_args(root))
+    if as_json:
+        _print_json(data)
+    else:
+        out.print(Text.assemble("paused ", safe(str(root)) if root else Text("every root")))
+
+
+@app.command()
+def resume(root: RootArgument = None, as_json: JsonOption = False) -> None:
     """Resume indexing after pause."""
-    data = _call("resume")
-    out.print(f"resumed ({data['state']})")
+    data = _call("resume", _root_args(root))
+    if as_json:
+        _print_json(data)
+    else:
+        out.print(f"resumed ({data['state']})")
+
+
+@app.command()
+def confirm(
+    root: Annotated[Path, typer.Argument(help="The library root whose files really went.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Let a reconcile that was held back (too many files vanished at once) mark them missing.
+
+    Only do this when the files were deleted on purpose: if a share or disk is merely not
+    mounted, mount it instead and the daemon picks the files up again by itself.
+    """
+    data = _call("confirm", {"root": os.path.abspath(root)}, timeout=None)
+    if as_json:
+        _print_json(data)
+    elif data["confirmed"]:
+        out.print(Text.assemble(safe(data["root"]), f": {data['missing']} files marked missing"))
+    else:
+        out.print(Text.assemble(safe(data["root"]), f": {data['reason']}"))
+
+
+@app.command()
+def reload(as_json: JsonOption = False) -> None:
+    """Re-read the config file and apply it (roots, excludes, watch modes, limits)."""
+    data = _call("reload")
+    if as_json:
+        _print_json(data)
+        return
+    out.print("reloaded")
+    for key, label in (("roots_added", "added"), ("roots_removed", "removed")):
+        for path in data[key]:
+            out.print(Text.assemble(f"  root {label}: ", safe(path)))
+    if data["needs_restart"]:
+        out.print("  needs a restart to apply: " + ", ".join(data["needs_restart"]))
 
 
 @app.command()

@@ -18,6 +18,7 @@ __all__ = [
     "Mount",
     "in_container",
     "inotify_limit_hint",
+    "inotify_usage",
     "is_remote",
     "mount_of",
     "read_mounts",
@@ -144,3 +145,28 @@ def inotify_limit_hint() -> str:
     if in_container():
         hint += "; inside a container this must be done on the host"
     return hint
+
+
+def inotify_usage() -> dict[str, int | None]:
+    """Inotify watches this process holds, and the per-user limit (the lower of the
+    sysctl and the user namespace's own limit)."""
+    used = 0
+    try:
+        fds = os.listdir("/proc/self/fd")
+    except OSError:
+        fds = []
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") != "anon_inode:inotify":
+                continue
+            with open(f"/proc/self/fdinfo/{fd}", encoding="ascii") as info:
+                used += sum(1 for line in info if line.startswith("inotify wd:"))
+        except OSError:
+            continue  # closed meanwhile
+    limits: list[int] = []
+    for source in ("/proc/sys/fs/inotify/max_user_watches", "/proc/sys/user/max_inotify_watches"):
+        try:
+            limits.append(int(Path(source).read_text()))
+        except (OSError, ValueError):
+            continue
+    return {"watches": used, "limit": min(limits) if limits else None}

@@ -5,6 +5,7 @@ Without $NOTIFY_SOCKET (a terminal, Docker, the tests' plain runs) every call do
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
@@ -17,6 +18,10 @@ class Notifier:
     def __init__(self) -> None:
         self.enabled = bool(os.environ.get("NOTIFY_SOCKET"))
         self._sd = sdnotify.SystemdNotifier() if self.enabled else None
+        if self._sd is not None and self._sd.socket is not None:
+            # Never block the event loop on a notify socket that nobody reads: a full
+            # queue drops the message (the next STATUS or WATCHDOG follows soon).
+            self._sd.socket.setblocking(False)
         usec = os.environ.get("WATCHDOG_USEC", "")
         pid = os.environ.get("WATCHDOG_PID", "")
         ours = not pid or pid == str(os.getpid())
@@ -24,8 +29,9 @@ class Notifier:
         self.watchdog_interval = int(usec) / 2e6 if usec.isdigit() and ours else None
 
     def _send(self, text: str) -> None:
-        if self._sd is not None:
-            self._sd.notify(text)
+        if self._sd is not None and self._sd.socket is not None:
+            with contextlib.suppress(OSError):  # full queue, or systemd went away
+                self._sd.socket.send(text.encode("utf-8", "surrogateescape"))
 
     def ready(self) -> None:
         self._send(f"READY=1\nMAINPID={os.getpid()}")

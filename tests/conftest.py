@@ -107,6 +107,14 @@ class Catalog:
         return rows[0] if rows else None
 
 
+def _toml(value: Any) -> str:
+    """A TOML value: JSON's form of strings, numbers, booleans and lists is valid TOML;
+    tables need TOML's own inline form."""
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + " }"
+    return json.dumps(value)
+
+
 class Daemon:
     """mediaforged as a subprocess, with its own NOTIFY_SOCKET to learn when it is ready."""
 
@@ -122,12 +130,14 @@ class Daemon:
         self.proc: subprocess.Popen[bytes] | None = None
         self._notify: socket.socket | None = None
         self.notifications: list[str] = []
+        self.env: dict[str, str] = {}  # extra environment for the daemon
+        self.wrapper: list[str] = []  # a command the daemon runs under (unshare, ...)
 
     def write_config(self) -> None:
         lines = [f"roots = {json.dumps([str(r) for r in self.roots])}"]
         lines.append(f"state_dir = {json.dumps(str(self.state_dir))}")
         lines.append(f"socket_path = {json.dumps(str(self.socket))}")
-        lines += [f"{k} = {json.dumps(v)}" for k, v in self.settings.items()]
+        lines += [f"{k} = {_toml(v)}" for k, v in self.settings.items()]
         self.config_path.write_text("\n".join(lines) + "\n")
 
     def start(
@@ -145,6 +155,7 @@ class Daemon:
         if env is None:
             env = {**os.environ, "MEDIAFORGE_LOG_FORMAT": "json"}
             env.pop("MEDIAFORGE_CONFIG", None)
+            env.update(self.env)
         notify_path = self.workdir / "n.sock"
         notify_path.unlink(missing_ok=True)
         self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -153,7 +164,7 @@ class Daemon:
         self.notifications = []
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            argv,
+            [*self.wrapper, *argv],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env={**env, "NOTIFY_SOCKET": str(notify_path)},
@@ -179,6 +190,18 @@ class Daemon:
                 self.notifications.append(self._notify.recv(65536).decode())
             except TimeoutError:
                 continue
+
+    def count_notified(self, text: str, seconds: float = 0.2) -> int:
+        """Collect notifications for ``seconds``; how many so far contain ``text``."""
+        assert self._notify is not None
+        deadline = time.monotonic() + seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            self._notify.settimeout(remaining)
+            try:
+                self.notifications.append(self._notify.recv(65536).decode())
+            except TimeoutError:
+                break
+        return sum(text in n for n in self.notifications)
 
     def log_tail(self, n: int = 40) -> str:
         if not self.log_path.exists():

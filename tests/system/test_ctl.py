@@ -17,7 +17,7 @@ def test_pause_resume_ping_version(daemon_factory: Callable[..., Daemon], librar
     assert json.loads(daemon.ctl("ping", "--json").stdout)["pong"] is True
     assert daemon.ctl("version").stdout.startswith("mediaforgectl 0.1.0")
 
-    assert daemon.ctl("pause").stdout.strip() == "paused"
+    assert daemon.ctl("pause").stdout.strip() == "paused every root"
     assert daemon.status()["state"] == "paused"
     held = library / "while-paused.jpg"
     held.write_bytes(b"\xff\xd8\xff\xe0 held")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import tomllib
 from pathlib import Path
 
@@ -112,3 +114,44 @@ def test_missing_explicit_file(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.toml", env={"HOME": str(tmp_path)})
     with pytest.raises(ConfigError, match="MEDIAFORGE_CONFIG"):
         load_config(None, env={"HOME": str(tmp_path), "MEDIAFORGE_CONFIG": "/nope.toml"})
+
+
+def test_root_options(tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    path = _write(
+        tmp_path,
+        f'roots = ["{lib}"]\n[root_options."{lib}"]\nwatch_mode = "poll"\nexclude = ["*.nfo"]\n',
+    )
+    config = load_config(path, env={"HOME": str(tmp_path)})
+    assert config.watch_mode_of(lib) == "poll"
+    assert config.exclude_of(lib)[-1] == "*.nfo"
+    assert config.watch_mode_of(tmp_path / "other") == "auto"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ('[root_options."/elsewhere"]\nwatch_mode = "poll"\n', "not one of the roots"),
+        ('[root_options."{lib}"]\nwatch_mode = "sometimes"\n', "watch_mode: expected one of"),
+        ('[root_options."{lib}"]\nexclude = "*.nfo"\n', "exclude: expected a list"),
+        ('[root_options."{lib}"]\nspeed = 3\n', "unknown key(s) speed"),
+    ],
+)
+def test_bad_root_options_name_the_problem(tmp_path: Path, options: str, message: str) -> None:
+    lib = tmp_path / "lib"
+    text = f'roots = ["{lib}"]\n' + options.replace("{lib}", str(lib))
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(_write(tmp_path, text), env={"HOME": str(tmp_path)})
+
+
+def test_root_options_from_the_environment(tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    env = {
+        "HOME": str(tmp_path),
+        "MEDIAFORGE_ROOTS": str(lib),
+        "MEDIAFORGE_ROOT_OPTIONS": json.dumps({str(lib): {"watch_mode": "inotify"}}),
+    }
+    assert load_config(None, env=env).watch_mode_of(lib) == "inotify"
+    env["MEDIAFORGE_ROOT_OPTIONS"] = "{not json"
+    with pytest.raises(ConfigError, match="MEDIAFORGE_ROOT_OPTIONS: expected a JSON object"):
+        load_config(None, env=env)

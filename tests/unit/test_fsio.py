@@ -192,3 +192,32 @@ def test_under_bounds_and_display() -> None:
     assert not (low <= b"/lib/ab" < high)
     assert not (low <= b"/lib/a" < high)
     assert display_path(b"/x/\xff.jpg") == "/x/\\xff.jpg"
+
+
+def test_quick_folders_lists_only_what_changed(tmp_path: Path) -> None:
+    from mediaforged.fsio import WalkStats, quick_folders, walk_folders
+
+    for name in ("a", "b", "b/c"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "x.jpg").write_bytes(b"x")
+    mtimes: dict[bytes, int] = {}
+    top = os.fsencode(tmp_path)
+    list(walk_folders(top, lambda _n: None, WalkStats(), dir_mtimes=mtimes))
+    assert len(mtimes) == 4
+
+    stats = WalkStats()
+    assert list(quick_folders(mtimes, lambda _n: None, stats)) == []
+    assert stats.listed == []  # nothing changed: no folder listed
+
+    (tmp_path / "a" / "y.jpg").write_bytes(b"y")
+    (tmp_path / "a" / "new").mkdir()
+    (tmp_path / "a" / "new" / "z.jpg").write_bytes(b"z")
+    shutil.rmtree(tmp_path / "b" / "c")
+    stats = WalkStats()
+    seen = {p for files in quick_folders(mtimes, lambda _n: None, stats) for p, _ in files}
+    a = os.fsencode(tmp_path / "a")
+    b = os.fsencode(tmp_path / "b")
+    assert seen == {a + b"/x.jpg", a + b"/y.jpg", a + b"/new/z.jpg", b + b"/x.jpg"}
+    assert set(stats.listed) == {a, a + b"/new", b}
+    assert stats.gone_dirs == [os.fsencode(tmp_path / "b" / "c")]
+    assert os.fsencode(tmp_path / "b" / "c") not in mtimes
