@@ -3,8 +3,9 @@
 Each check gives pass, warn or fail, what was found, and the fix. It needs no running
 daemon (the socket check says whether one answers). What it reads of the system can be
 pointed elsewhere, which is how the tests stand in a network mount or a low limit:
-``$MEDIAFORGE_MOUNTINFO`` (the mount table, /proc/self/mountinfo) and
-``$MEDIAFORGE_INOTIFY_LIMIT_FILE`` (/proc/sys/fs/inotify/max_user_watches).
+``$MEDIAFORGE_MOUNTINFO`` (the mount table, /proc/self/mountinfo, read by
+``mediaforged.mounts`` as the daemon reads it) and ``$MEDIAFORGE_INOTIFY_LIMIT_FILE``
+(/proc/sys/fs/inotify/max_user_watches).
 """
 
 from __future__ import annotations
@@ -26,16 +27,11 @@ from rich.text import Text
 
 from mediaforged.config import Config, ConfigError, find_config_file, load_config
 from mediaforged.fsio import exclusion_matcher
+from mediaforged.mounts import Mount, in_container, is_remote, mount_of, read_mounts, watch_mode_for
 
 __all__ = ["Check", "Sources", "as_json", "print_report", "run_checks", "summary"]
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
-# File systems where SQLite's locking is unreliable and inotify misses other machines'
-# changes. TODO: use mediaforged.mounts (issue 4's reader) once it is on main.
-REMOTE_FS = frozenset(
-    {"nfs", "nfs4", "cifs", "smb3", "smbfs", "ncpfs", "afs", "9p", "virtiofs", "ceph",
-     "glusterfs", "lustre", "gpfs", "beegfs", "davfs", "fuse", "sshfs"}
-)  # fmt: skip
 MIN_FREE = 100 * 2**20  # below this the next batch of commits may fail
 LOW_FREE = 2**30
 TOOL_TIMEOUT_S = 10.0
@@ -83,11 +79,16 @@ def run_checks(
         checks.append(_check_tool(tool, sources.path))
     if config is None:
         return checks
-    mounts = _read_mounts(sources.mountinfo)
+    mounts = read_mounts(str(sources.mountinfo))
     for root in config.roots:
         checks.append(_check_root(root, config, mounts))
-    if config.watch and config.roots:
-        checks.append(_check_inotify(config, sources.inotify_limit, env))
+    inotify_roots = [
+        r
+        for r in config.roots
+        if watch_mode_for(r, config.watch_mode_of(r), mounts)[0] == "inotify"
+    ]
+    if config.watch and inotify_roots:
+        checks.append(_check_inotify(config, inotify_roots, sources.inotify_limit))
     checks.append(_check_catalog(config, mounts))
     checks.append(_check_socket(socket_path or config.socket_path))
     return checks
@@ -154,41 +155,6 @@ def _check_tool(name: str, search_path: str) -> Check:
     return Check(name, found, PASS, first.split(" Copyright")[0])
 
 
-# --- mounts -----------------------------------------------------------------------------------
-
-
-def _read_mounts(path: Path) -> list[tuple[str, str]]:
-    """(mount point, file system type) from a mountinfo file; [] if it cannot be read."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="surrogateescape")
-    except OSError:
-        return []
-    out = []
-    for line in text.splitlines():
-        left, sep, right = line.partition(" - ")
-        fields, after = left.split(), right.split()
-        if sep and len(fields) >= 5 and after:
-            point = fields[4]
-            for code in ("\\040", "\\011", "\\012", "\\134"):  # mountinfo's escapes
-                point = point.replace(code, chr(int(code[1:], 8)))
-            out.append((point, after[0]))
-    return out
-
-
-def _fs_type(path: Path, mounts: list[tuple[str, str]]) -> tuple[str, str] | None:
-    text = os.path.abspath(path)
-    best: tuple[str, str] | None = None
-    for point, fs in mounts:
-        inside = point in ("/", text) or text.startswith(point.rstrip("/") + "/")
-        if inside and (best is None or len(point) >= len(best[0])):
-            best = (point, fs)
-    return best
-
-
-def _is_remote(fs: str) -> bool:
-    return any(part in REMOTE_FS for part in (fs, *fs.split(".")))
-
-
 # --- roots ------------------------------------------------------------------------------------
 
 
@@ -199,7 +165,7 @@ def _whoami() -> str:
         return str(os.geteuid())
 
 
-def _check_root(root: Path, config: Config, mounts: list[tuple[str, str]]) -> Check:
+def _check_root(root: Path, config: Config, mounts: list[Mount]) -> Check:
     where = f"in {config.source}" if config.source else "in the config"
     try:
         st = os.stat(root)
@@ -226,19 +192,20 @@ def _check_root(root: Path, config: Config, mounts: list[tuple[str, str]]) -> Ch
             f"{_whoami()} cannot read it: {exc.strerror}",
             _access_fix(root),
         )
-    mount = _fs_type(root, mounts)
-    fs = f"{mount[1]} at {mount[0]}" if mount else "file system unknown (mount table unreadable)"
-    watch = "inotify" if config.watch else "none (watch = false: reconciles only)"
-    detail = f"readable by {_whoami()}; {fs}; watch: {watch}"
-    if mount and _is_remote(mount[1]) and config.watch:
-        hours = config.reconcile_interval / 3600
+    mount = mount_of(root, mounts)
+    fs = f"{mount.fs_type} at {mount.mount_point}" if mount else "file system unknown"
+    mode, why = watch_mode_for(root, config.watch_mode_of(root), mounts)
+    if not config.watch:
+        mode, why = "none", "watch = false: reconciles only"
+    detail = f"readable by {_whoami()}; {fs}; watch: {mode} ({why})"
+    if mount and is_remote(mount.fs_type) and mode == "inotify":
         return Check(
             "root",
             str(root),
             WARN,
-            detail + f"; inotify does not see changes other machines make on {mount[1]}",
-            f"they are found by the periodic reconcile (every {hours:g} h): lower "
-            "reconcile_interval, or run `mediaforgectl rescan` after copying from elsewhere",
+            detail + f"; inotify does not see changes other machines make on {mount.fs_type}",
+            'set watch_mode = "auto" or "poll" for it ([root_options."..."]), or run '
+            "`mediaforgectl rescan` after copying from elsewhere",
         )
     if os.geteuid() == 0:
         detail += " (checked as root, who reads everything: run doctor as the service's user)"
@@ -273,17 +240,10 @@ def _count_dirs(top: Path, excluded: Callable[[bytes], object]) -> Iterator[int]
             continue
 
 
-def _in_container(env: Mapping[str, str]) -> bool:
-    # Docker and podman leave a marker file; systemd-nspawn and podman set $container.
-    markers = ("/.dockerenv", "/run/.containerenv")
-    return any(Path(p).exists() for p in markers) or bool(env.get("container"))
-
-
-def _check_inotify(config: Config, source: Path, env: Mapping[str, str]) -> Check:
-    excluded = exclusion_matcher(config.exclude)
+def _check_inotify(config: Config, roots: list[Path], source: Path) -> Check:
     dirs = 0
-    for root in config.roots:
-        for n in _count_dirs(root, excluded):
+    for root in roots:
+        for n in _count_dirs(root, exclusion_matcher(config.exclude_of(root))):
             dirs += n
             if dirs >= COUNT_LIMIT:
                 break
@@ -297,12 +257,16 @@ def _check_inotify(config: Config, source: Path, env: Mapping[str, str]) -> Chec
         f"raise it: `sysctl fs.inotify.max_user_watches={want}`, and keep it with "
         f"`echo fs.inotify.max_user_watches={want} > /etc/sysctl.d/90-mediaforge.conf`"
     )
-    if _in_container(env):
+    if in_container():
         fix += " (in a container: on the host; the limit is the host's)"
     detail = f"{dirs} folders under the roots, limit {limit} watches per user"
     if dirs > limit:
         return Check(
-            "inotify", subject, FAIL, detail + ": the folders beyond it are not watched", fix
+            "inotify",
+            subject,
+            FAIL,
+            detail + ": the daemon falls back to polling, which notices changes later",
+            fix,
         )
     if dirs > limit * 0.8:
         return Check("inotify", subject, WARN, detail + ": little room to grow", fix)
@@ -321,21 +285,21 @@ def _catalog_dir(config: Config) -> Path | None:
     return None  # a server database: not a file here
 
 
-def _check_catalog(config: Config, mounts: list[tuple[str, str]]) -> Check:
+def _check_catalog(config: Config, mounts: list[Mount]) -> Check:
     folder = _catalog_dir(config)
     if folder is None:
         return Check("catalog", "database_url", PASS, "a database server: nothing to check here")
     existing = folder
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
-    mount = _fs_type(folder, mounts)
-    if mount and _is_remote(mount[1]):
+    mount = mount_of(folder, mounts)
+    if mount and is_remote(mount.fs_type):
         return Check(
             "catalog",
             str(folder),
             FAIL,
-            f"on {mount[1]} ({mount[0]}): SQLite's locking is unreliable on network file "
-            "systems and the catalog can be corrupted",
+            f"on {mount.fs_type} ({mount.mount_point}): SQLite's locking is unreliable on "
+            "network file systems and the catalog can be corrupted",
             "put state_dir (or database_url) on a local disk; the library may stay remote",
         )
     try:
@@ -344,7 +308,7 @@ def _check_catalog(config: Config, mounts: list[tuple[str, str]]) -> Check:
         return Check("catalog", str(folder), WARN, f"cannot measure free space: {exc.strerror}")
     catalog = folder / "catalog.db"
     size = catalog.stat().st_size if catalog.exists() else 0
-    fs = f"{mount[1]}, " if mount else ""
+    fs = f"{mount.fs_type}, " if mount else ""
     detail = f"{fs}{free / 2**30:.1f} GiB free; catalog {size / 2**20:.1f} MiB"
     fix = f"free space on {existing} or move state_dir to a larger disk"
     if free < MIN_FREE:

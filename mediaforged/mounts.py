@@ -111,11 +111,13 @@ def is_remote(fs_type: str) -> bool:
     return fs_type in _REMOTE or base[0] in _REMOTE or (len(base) == 2 and base[1] in _REMOTE)
 
 
-def watch_mode_for(path: Path, configured: str) -> tuple[str, str]:
-    """The watch mode to use for a root, and why (for status and the log)."""
+def watch_mode_for(
+    path: Path, configured: str, mounts: list[Mount] | None = None
+) -> tuple[str, str]:
+    """The watch mode to use for a root, and why (for status, the log and doctor)."""
     if configured != "auto":
         return configured, f"watch_mode = {configured!r} in the config"
-    mount = mount_of(path)
+    mount = mount_of(path, mounts)
     if mount is None:
         return "inotify", "mount table unreadable; assuming a local file system"
     if is_remote(mount.fs_type):

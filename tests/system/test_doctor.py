@@ -132,7 +132,7 @@ def test_broken_setup_fails_with_fixes(setup: Setup, short_tmp: Path) -> None:
     ffmpeg = subprocess.run(["which", "ffmpeg"], capture_output=True, text=True).stdout.strip()
     (bin_dir / "ffmpeg").symlink_to(ffmpeg)
     setup.limit.write_text("3\n")  # fewer watches than the 4 folders
-    setup.mounts(state_fs="nfs4", library_fs="cifs")
+    setup.mounts(state_fs="nfs4", library_fs="ext4")
     code, checks = setup.checks(PATH=str(bin_dir), container="docker")
     assert code == 1
     assert checks["ffprobe"]["status"] == "fail"
@@ -145,9 +145,21 @@ def test_broken_setup_fails_with_fixes(setup: Setup, short_tmp: Path) -> None:
     assert "on the host" in checks["inotify"]["fix"]  # $container says we are in one
     assert checks["catalog"]["status"] == "fail"
     assert "nfs4" in checks["catalog"]["detail"] and "local disk" in checks["catalog"]["fix"]
-    # A library on a share is allowed, with a warning about what inotify cannot see.
-    assert checks["root"]["status"] == "warn"
-    assert "cifs" in checks["root"]["detail"] and "reconcile_interval" in checks["root"]["fix"]
+
+
+def test_library_on_a_share_is_polled(setup: Setup) -> None:
+    setup.mounts(state_fs="ext4", library_fs="cifs")
+    code, checks = setup.checks()
+    assert code == 0
+    assert checks["root"]["status"] == "pass"
+    assert "cifs at" in checks["root"]["detail"] and "watch: poll" in checks["root"]["detail"]
+    assert "inotify" not in checks  # a polled root needs no inotify watches
+    # Forcing inotify there is allowed, with a warning about what inotify cannot see.
+    setup.write_config(watch_mode="inotify")
+    code, checks = setup.checks()
+    assert (code, checks["root"]["status"]) == (0, "warn")
+    assert "watch_mode" in checks["root"]["fix"]
+    assert checks["inotify"]["status"] == "pass"
 
 
 def test_near_the_limit_warns(setup: Setup) -> None:
