@@ -18,6 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -160,6 +161,9 @@ class Daemon:
         notify_path.unlink(missing_ok=True)
         self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._notify.bind(str(notify_path))
+        # Read it all the time, as systemd does: the daemon drops messages to a full queue.
+        self._notify.settimeout(0.1)
+        self._reader = threading.Thread(target=self._read_notifications, args=(self._notify,))
         os.chmod(notify_path, 0o777)  # a daemon started as another user must reach it too
         self.notifications = []
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
@@ -170,37 +174,36 @@ class Daemon:
             env={**env, "NOTIFY_SOCKET": str(notify_path)},
             preexec_fn=preexec_fn,  # noqa: PLW1509 - the test's sandbox, before any thread
         )
+        self._reader.start()
         if wait_ready:
             self.wait_notified("READY=1")
         return self
 
+    def _read_notifications(self, sock: socket.socket) -> None:
+        while True:
+            try:
+                self.notifications.append(sock.recv(65536).decode())
+            except TimeoutError:
+                if self.proc is None or self.proc.poll() is not None:
+                    return  # the daemon is gone and its last messages are in
+            except OSError:
+                return  # closed
+
     def wait_notified(self, text: str, timeout: float = DEFAULT_TIMEOUT) -> None:
-        assert self._notify is not None and self.proc is not None
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while not any(text in n for n in self.notifications):
             if self.proc.poll() is not None:
                 raise AssertionError(
                     f"daemon exited with {self.proc.returncode} before {text}:\n{self.log_tail()}"
                 )
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if time.monotonic() > deadline:
                 raise AssertionError(f"no {text} within {timeout}s:\n{self.log_tail()}")
-            self._notify.settimeout(min(remaining, 0.2))
-            try:
-                self.notifications.append(self._notify.recv(65536).decode())
-            except TimeoutError:
-                continue
+            time.sleep(0.02)
 
     def count_notified(self, text: str, seconds: float = 0.2) -> int:
-        """Collect notifications for ``seconds``; how many so far contain ``text``."""
-        assert self._notify is not None
-        deadline = time.monotonic() + seconds
-        while (remaining := deadline - time.monotonic()) > 0:
-            self._notify.settimeout(remaining)
-            try:
-                self.notifications.append(self._notify.recv(65536).decode())
-            except TimeoutError:
-                break
+        """How many notifications so far contain ``text``, after waiting ``seconds``."""
+        time.sleep(seconds)
         return sum(text in n for n in self.notifications)
 
     def log_tail(self, n: int = 40) -> str:
@@ -282,13 +285,7 @@ class Daemon:
 
     def _collect_notifications(self) -> None:
         if self._notify is not None:
-            # Collect what was sent on the way out (STOPPING=1).
-            self._notify.setblocking(False)
-            while True:
-                try:
-                    self.notifications.append(self._notify.recv(65536).decode())
-                except BlockingIOError:
-                    break
+            self._reader.join(5)  # it returns once the daemon exited and the queue is empty
             self._notify.close()
             self._notify = None
 
