@@ -71,8 +71,9 @@ SETTINGS: tuple[Setting, ...] = (
         "state_dir",
         str,
         "",
-        "Where the catalog lives. Empty: $STATE_DIRECTORY (systemd), else "
-        "$XDG_STATE_HOME/mediaforge, else ~/.local/state/mediaforge.",
+        "Where the catalog lives. Empty: $STATE_DIRECTORY (systemd; /var/lib/mediaforge "
+        "with /etc/mediaforge/mediaforge.toml), else $XDG_STATE_HOME/mediaforge, else "
+        "~/.local/state/mediaforge.",
     ),
     Setting(
         "database_url",
@@ -84,7 +85,8 @@ SETTINGS: tuple[Setting, ...] = (
         "socket_path",
         str,
         "",
-        "Control socket. Empty: $RUNTIME_DIRECTORY/mediaforged.sock (systemd), else "
+        "Control socket. Empty: $RUNTIME_DIRECTORY/mediaforged.sock (systemd; "
+        "/run/mediaforge/ with /etc/mediaforge/mediaforge.toml), else "
         "$XDG_RUNTIME_DIR/mediaforge/mediaforged.sock, else <state_dir>/mediaforged.sock.",
     ),
     Setting("socket_mode", str, "0660", "Permission bits of the control socket (octal)."),
@@ -242,10 +244,7 @@ def find_config_file(explicit: Path | None, env: Mapping[str, str]) -> Path | No
             raise ConfigError(f"MEDIAFORGE_CONFIG: config file {path} does not exist")
         return path
     xdg = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".config")
-    for candidate in (
-        Path(xdg) / "mediaforge" / "mediaforge.toml",
-        Path("/etc/mediaforge/mediaforge.toml"),
-    ):
+    for candidate in (Path(xdg) / "mediaforge" / "mediaforge.toml", SYSTEM_CONFIG):
         if candidate.is_file():
             return candidate
     return None
@@ -347,6 +346,16 @@ def _root_options(raw: Mapping[str, Any], roots: list[Path]) -> dict[Path, RootO
     return out
 
 
+# The system service's config and directories (systemd/mediaforged.service). A config read
+# from SYSTEM_CONFIG means that service: mediaforgectl and doctor, which systemd does not
+# start, then default to its catalog and socket as if systemd had set the variables.
+SYSTEM_CONFIG = Path("/etc/mediaforge/mediaforge.toml")
+SYSTEM_DIRECTORIES = {
+    "STATE_DIRECTORY": "/var/lib/mediaforge",
+    "RUNTIME_DIRECTORY": "/run/mediaforge",
+}
+
+
 def _default_state_dir(env: Mapping[str, str]) -> Path:
     if env.get("STATE_DIRECTORY"):  # set by systemd's StateDirectory=
         return Path(env["STATE_DIRECTORY"].split(":")[0])
@@ -380,6 +389,8 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str], source: Path | None) 
             if a != b and b.is_relative_to(a):
                 raise ConfigError(f"roots: {b} is inside {a}; list only the outer folder")
 
+    if source == SYSTEM_CONFIG:
+        env = {**SYSTEM_DIRECTORIES, **env}
     state_dir = Path(get("state_dir")).expanduser() if get("state_dir") else None
     state_dir = (state_dir or _default_state_dir(env)).absolute()
     socket_text = get("socket_path")

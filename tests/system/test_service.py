@@ -256,6 +256,7 @@ def test_daemon_runs_as_the_unit_starts_it(
     (reload_line,) = service.unit["ExecReload"]
     assert d.proc is not None
     subprocess.run(reload_line.replace("$MAINPID", str(d.proc.pid)).split(), check=True)
+    d.wait_notified("RELOADING=1")
     wait_for(
         lambda: any(e["event"] == "reloaded" for _, e in journal_lines(d.log_path)),
         what="the reload",
@@ -319,3 +320,34 @@ def test_ffprobe_and_ffmpeg_run_under_the_units_sandbox(short_tmp: Path) -> None
     forbidden = run(sys.executable, "-c", probe_code)
     assert forbidden.stdout.split("\n")[:2] == ["inet 97", "wx 1"]
     assert forbidden.returncode == -signal.SIGSYS  # setuid is outside the allow list: killed
+
+
+def test_the_system_config_leads_mediaforgectl_to_the_service(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mediaforgectl and doctor are not started by systemd: reading the service's config,
+    they default to the directories the unit gives the daemon."""
+    from mediaforged import config as config_module
+
+    system = tmp_path / "etc" / "mediaforge.toml"
+    system.parent.mkdir()
+    system.write_text('roots = ["/srv/media"]\n')
+    monkeypatch.setattr(config_module, "SYSTEM_CONFIG", system)
+    home = tmp_path / "home"
+    env = {"HOME": str(home), "XDG_RUNTIME_DIR": str(tmp_path / "xdg")}
+    service = unitfile.parse_unit()
+    (runtime,) = service["RuntimeDirectory"]
+    (state,) = service["StateDirectory"]
+
+    config = config_module.load_config(None, env)
+    assert config.source == system
+    assert config.socket_path == Path("/run") / runtime / "mediaforged.sock"
+    assert config.state_dir == Path("/var/lib") / state
+
+    # A user's own config (the user unit's) keeps the XDG folders.
+    user = home / ".config" / "mediaforge" / "mediaforge.toml"
+    user.parent.mkdir(parents=True)
+    user.write_text('roots = ["/srv/media"]\n')
+    config = config_module.load_config(None, env)
+    assert config.socket_path == tmp_path / "xdg" / "mediaforge" / "mediaforged.sock"
+    assert config.state_dir == home / ".local" / "state" / "mediaforge"
