@@ -28,6 +28,7 @@ from mediaforged.protocol import PROTOCOL_VERSION, ErrorCode, ProtocolError
 from mediaforged.reconcile import Reconciler
 from mediaforged.schema import media_items
 from mediaforged.state import DaemonState, Job, RootState
+from mediaforged.thumbnails import ThumbnailStage
 from mediaforged.watcher import Settler
 from mediaforged.writer import CatalogWriter
 
@@ -51,6 +52,7 @@ class Context:
     reconciler: Reconciler
     settler: Settler
     metadata: MetadataStage
+    thumbnails: ThumbnailStage | None = None  # None: thumbnails are off
     # Re-reads the config and applies it (SIGHUP and the reload command).
     reload: Callable[[], Awaitable[dict[str, Any]]] | None = None
 
@@ -142,8 +144,16 @@ async def status(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
             "write_queue": ctx.writer.waiting,
             "reconciles_queued": ctx.reconciler.queued,
             "metadata": await ctx.metadata.pending(),
+            "thumbnails": await ctx.thumbnails.pending() if ctx.thumbnails else 0,
         },
         "metadata": {"extracted": ctx.metadata.done, "failed": ctx.metadata.failed},
+        "thumbnails": {
+            "enabled": ctx.thumbnails is not None,
+            "made": ctx.thumbnails.made if ctx.thumbnails else 0,
+            "shared": ctx.thumbnails.shared if ctx.thumbnails else 0,
+            "failed": ctx.thumbnails.failed if ctx.thumbnails else 0,
+            "removed": ctx.thumbnails.removed if ctx.thumbnails else 0,
+        },
         "jobs": jobs,
         "totals": {
             "indexed": state.indexed,
@@ -180,6 +190,7 @@ async def rescan(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
     full = bool(_arg(args, "full", bool, False))
     jobs: list[Job] = []
     if path_text is None:
+        await ctx.metadata.retry_failed(None)  # a rescan asks failed extractions again
         jobs = [ctx.reconciler.request(r, None, "rescan", full) for r in ctx.state.roots]
     else:
         if not posixpath.isabs(path_text):
@@ -191,6 +202,7 @@ async def rescan(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
             raise ProtocolError(
                 ErrorCode.NOT_IN_LIBRARY, f"{path_text} is not inside a library root ({shown})"
             )
+        await ctx.metadata.retry_failed(path)
         jobs = [ctx.reconciler.request(root, path, "rescan", full)]
     await progress({"jobs": [j.progress() for j in jobs]})
     await _follow(jobs, progress)

@@ -176,6 +176,30 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "watch_debounce_ms", int, 200, "Milliseconds watchfiles groups events before reporting."
     ),
+    Setting(
+        "extract_timeout",
+        float,
+        30.0,
+        "Seconds one file's metadata extraction may take; beyond it the file is recorded as "
+        "failed (timeout) and ffprobe is killed.",
+    ),
+    Setting("extract_workers", int, 2, "Files whose metadata is extracted at once."),
+    Setting(
+        "image_max_pixels",
+        int,
+        178956970,
+        "Largest image (width x height) that is opened; bigger ones are recorded as "
+        "decompression bombs.",
+    ),
+    Setting("thumbnail_dir", str, "", "Where thumbnails are kept. Empty: <state_dir>/thumbnails."),
+    Setting("thumbnail_size", int, 320, "Long edge of a thumbnail, in pixels; 0: no thumbnails."),
+    Setting("thumbnail_workers", int, 1, "Thumbnails made at once."),
+    Setting(
+        "thumbnail_timeout",
+        float,
+        60.0,
+        "Seconds one thumbnail may take (ffmpeg is killed beyond it).",
+    ),
     Setting("log_level", str, "info", "debug, info, warning or error."),
     Setting(
         "log_format",
@@ -217,6 +241,13 @@ class Config:
     watch_debounce_ms: int = 200
     log_level: str = "info"
     log_format: str = "auto"
+    extract_timeout: float = 30.0
+    extract_workers: int = 2
+    image_max_pixels: int = 178956970
+    thumbnail_dir: Path | None = None  # None: <state_dir>/thumbnails
+    thumbnail_size: int = 320
+    thumbnail_workers: int = 1
+    thumbnail_timeout: float = 60.0
     source: Path | None = None  # the file it was read from, for logs and status
     once: bool = False  # a run-time mode (--once), not a setting
 
@@ -426,6 +457,14 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str], source: Path | None) 
     if get("poll_interval") == 0:
         raise ConfigError("poll_interval: must be above 0")
 
+    for name in ("extract_workers", "thumbnail_workers", "image_max_pixels"):
+        if get(name) < 1:
+            raise ConfigError(f"{name}: must be at least 1, got {get(name)}")
+    for name in ("extract_timeout", "thumbnail_timeout"):
+        if get(name) <= 0:
+            raise ConfigError(f"{name}: must be above 0, got {get(name)}")
+    if not 0 <= get("thumbnail_size") <= 4096:
+        raise ConfigError(f"thumbnail_size: must be 0 to 4096, got {get('thumbnail_size')}")
     for name in ("workers", "batch_size", "queue_size", "missing_guard_min"):
         if get(name) < 1:
             raise ConfigError(f"{name}: must be at least 1, got {get(name)}")
@@ -469,5 +508,16 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str], source: Path | None) 
         watch_debounce_ms=get("watch_debounce_ms"),
         log_level=get("log_level"),
         log_format=get("log_format"),
+        extract_timeout=get("extract_timeout"),
+        extract_workers=get("extract_workers"),
+        image_max_pixels=get("image_max_pixels"),
+        thumbnail_dir=(
+            Path(get("thumbnail_dir")).expanduser().absolute()
+            if get("thumbnail_dir")
+            else state_dir / "thumbnails"
+        ),
+        thumbnail_size=get("thumbnail_size"),
+        thumbnail_workers=get("thumbnail_workers"),
+        thumbnail_timeout=get("thumbnail_timeout"),
         source=source,
     )

@@ -239,7 +239,7 @@ def status(as_json: JsonOption = False) -> None:
     out.print(
         f"pending: {p['settling']} settling, {p['index_queue'] + p['indexing']} to index, "
         f"{p['write_queue']} to write, {p['reconciles_queued']} reconciles queued, "
-        f"{p['metadata']} awaiting metadata"
+        f"{p['metadata']} awaiting metadata, {p.get('thumbnails', 0)} thumbnails pending"
     )
     for job in data["jobs"]:
         if not job["complete"]:

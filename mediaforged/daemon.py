@@ -35,6 +35,7 @@ from mediaforged.reconcile import Reconciler
 from mediaforged.reload import Reloader, configure_root, load_roots, mark_shared_devices
 from mediaforged.scheduler import Scheduler
 from mediaforged.state import DaemonState
+from mediaforged.thumbnails import ThumbnailStage
 from mediaforged.watcher import Settler, Watcher
 from mediaforged.writer import CatalogWriter
 
@@ -134,10 +135,28 @@ async def _serve(
         poll_interval=config.poll_interval,
         grace_days=config.missing_grace_days,
     )
+
+    def indexing_busy() -> bool:
+        return not indexer.idle or writer.waiting > 0 or reconciler.current is not None
+
     metadata = MetadataStage(
         engine,
         writer,
-        busy=lambda: not indexer.idle or writer.waiting > 0 or reconciler.current is not None,
+        busy=indexing_busy,
+        timeout_s=config.extract_timeout,
+        workers=config.extract_workers,
+        max_pixels=config.image_max_pixels,
+    )
+    assert config.thumbnail_dir is not None
+    thumbnails = ThumbnailStage(
+        engine,
+        writer,
+        config.thumbnail_dir,
+        # Behind the metadata: a library is searchable before its thumbnails are done.
+        busy=lambda: indexing_busy() or not metadata.idle.is_set(),
+        size=config.thumbnail_size,
+        workers=config.thumbnail_workers,
+        timeout_s=config.thumbnail_timeout,
     )
     reloader = Reloader(
         config,
@@ -152,6 +171,7 @@ async def _serve(
         notifier,
     )
     ctx = Context(config, state, engine, writer, indexer, reconciler, settler, metadata)
+    ctx.thumbnails = thumbnails if config.thumbnail_size else None
     ctx.reload = reloader
     server = ControlServer(ctx)
     await server.start()
@@ -179,7 +199,13 @@ async def _serve(
             state.phase = "scanning"
             startup = [reconciler.request(r, None, "startup") for r in state.roots]
             sources.append(tg.create_task(metadata.run(), name="metadata"))
-            sources.append(tg.create_task(_after_startup(state, startup, stop, config, metadata)))
+            if ctx.thumbnails is not None:
+                sources.append(tg.create_task(ctx.thumbnails.run(), name="thumbnails"))
+            sources.append(
+                tg.create_task(
+                    _after_startup(state, startup, stop, config, (metadata, ctx.thumbnails))
+                )
+            )
             if not config.once:
                 sources.append(tg.create_task(scheduler.run(), name="scheduler"))
             if reload is not None:
@@ -218,13 +244,21 @@ async def _after_startup(
     jobs: list[Any],
     stop: asyncio.Event,
     config: Config,
-    metadata: MetadataStage,
+    stages: tuple[MetadataStage, ThumbnailStage | None],
 ) -> None:
     await asyncio.gather(*(j.wait() for j in jobs))
     state.phase = "watching" if config.watch else "idle"
     log.info("startup_reconcile_done", roots=len(jobs))
     if config.once:
-        await metadata.idle.wait()  # a one-shot run leaves no metadata behind
+        # A one-shot run leaves no metadata (and no thumbnails) behind. Pending counts a
+        # batch until it is committed, so zero means done.
+        metadata, thumbnails = stages
+
+        async def pending() -> int:
+            return await metadata.pending() + (await thumbnails.pending() if thumbnails else 0)
+
+        while await pending():  # noqa: ASYNC110 - the catalog, not an event, says "done"
+            await asyncio.sleep(0.2)
         log.info("metadata_done", extracted=metadata.done, failed=metadata.failed)
         stop.set()
 

@@ -4,56 +4,63 @@ The catalog itself is the queue: an item of a media type that has an extractor a
 metadata row is pending (the writer deletes the row when an item's content changes). So the
 stage never slows indexing, survives restarts without losing work, and uses no memory for
 its backlog. It works only while indexing is idle: a library is searchable first, richer
-later. Extractors are plain functions (path -> column values) run in a thread with a
-timeout; a failure is stored on the item's metadata row (``extra.error``), never fatal.
+later.
 
-This release has one extractor (image dimensions, with Pillow's decompression-bomb guard);
-the video/audio/EXIF extractors and thumbnails plug in here.
+Images (Pillow) and audio (mutagen) are read in threads, video by ffprobe in a subprocess;
+every file has its own timeout. A file that fails gets a metadata row that records the
+error (so it is not tried again) and the error on its item (``media_items.error_code`` /
+``error``; the item stays ``present``: it is catalogued, only its metadata is missing).
+It is tried again when its content changes or when a rescan covers it (``retry_failed``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import warnings
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from PIL import Image
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from mediaforged.fsio import display_path
+from mediaforged.extractors.audio import extract_audio
+from mediaforged.extractors.common import ExtractError
+from mediaforged.extractors.image import extract_image, guard_bombs
+from mediaforged.extractors.video import extract_video
+from mediaforged.fsio import display_path, under
 from mediaforged.schema import media_items, media_metadata
 from mediaforged.writer import CatalogWriter, Observation
 
-__all__ = ["EXTRACTORS", "MetadataStage", "image_basics"]
+__all__ = ["MetadataStage", "extract_one"]
 
 log = structlog.get_logger("mediaforged.extract")
 
-Extractor = Callable[[bytes], dict[str, Any]]
-
 _BATCH = 64
 _IDLE_POLL_S = 1.0
+MEDIA_TYPES = ("image", "audio", "video")
+_COLUMNS = {c.name for c in media_metadata.columns}
 
 
-def image_basics(path: bytes) -> dict[str, Any]:
-    """Width and height from the image header (no pixel decoding)."""
-    with warnings.catch_warnings():
-        # A decompression bomb warning is an error here: it is recorded, not decoded.
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(os.fsdecode(path)) as img:
-            width, height = img.size
-            return {
-                "width": width,
-                "height": height,
-                "extra": {"format": img.format, "frames": getattr(img, "n_frames", 1)},
-            }
-
-
-EXTRACTORS: dict[str, Extractor] = {"image": image_basics}
+async def extract_one(
+    path: bytes,
+    media_type: str,
+    time_limit: float,
+    executor: ThreadPoolExecutor | None = None,
+) -> dict[str, Any]:
+    """One file's column values; ExtractError when it cannot be read."""
+    if media_type == "video":
+        return await extract_video(path, time_limit)
+    function = extract_image if media_type == "image" else extract_audio
+    loop = asyncio.get_running_loop()
+    try:
+        # A thread cannot be killed: at the timeout the file is recorded as failed and the
+        # thread is left to finish (Pillow and mutagen read bounded headers; the bomb guard
+        # and the format allow-list keep them from decoding anything big).
+        return await asyncio.wait_for(loop.run_in_executor(executor, function, path), time_limit)
+    except TimeoutError:
+        raise ExtractError("timeout", f"reading took longer than {time_limit:g}s") from None
 
 
 class MetadataStage:
@@ -64,13 +71,16 @@ class MetadataStage:
         *,
         busy: Callable[[], bool],
         timeout_s: float = 30.0,
-        extractors: dict[str, Extractor] | None = None,
+        workers: int = 2,
+        max_pixels: int = 178956970,
     ) -> None:
         self._engine = engine
         self._writer = writer
         self._busy = busy
         self._timeout = timeout_s
-        self._extractors = EXTRACTORS if extractors is None else extractors
+        self._workers = workers
+        self._limit = asyncio.Semaphore(workers)
+        guard_bombs(max_pixels)
         self.done = 0
         self.failed = 0
         self.idle = asyncio.Event()  # set while nothing is pending
@@ -83,7 +93,7 @@ class MetadataStage:
             .where(
                 m.item_id.is_(None),
                 i.status == "present",
-                i.media_type.in_(list(self._extractors)),
+                i.media_type.in_(MEDIA_TYPES),
             )
             .order_by(i.id)
         )
@@ -94,6 +104,12 @@ class MetadataStage:
             return int((await conn.execute(query)).scalar_one())
 
     async def run(self) -> None:
+        # Threads of our own: a file that hangs past its timeout holds one of these, never
+        # a thread of the loop's default executor that the hashing or the writer need.
+        with ThreadPoolExecutor(self._workers + 2, thread_name_prefix="extract") as executor:
+            await self._run(executor)
+
+    async def _run(self, executor: ThreadPoolExecutor) -> None:
         after = 0
         while True:
             if self._busy():
@@ -114,41 +130,60 @@ class MetadataStage:
                 continue
             after = rows[-1].id
             self.idle.clear()
-            items = [(r.id, r.path_key, r.media_type) for r in rows]
-            try:
-                results = await asyncio.wait_for(
-                    asyncio.to_thread(self._extract_batch, items), self._timeout * len(items)
-                )
-            except TimeoutError:
-                # One thread hop per batch keeps the stage cheap; per-file isolation and
-                # timeouts come with the subprocess extractors (ffprobe, ffmpeg).
-                error = f"extraction batch took longer than {self._timeout * len(items)}s"
-                results = [{"item_id": i, "extra": {"error": error}} for i, _, _ in items]
-                self.failed += len(items)
+            results = await asyncio.gather(
+                *(self._extract(r.id, r.path_key, r.media_type, executor) for r in rows)
+            )
             await self._writer.put(
                 Observation("sql", 0, b"", sql=_store(results))  # root 0: not a path write
             )
             await self._writer.flush()  # the next query must see these rows as done
 
-    def _extract_batch(self, items: list[tuple[int, bytes, str]]) -> list[dict[str, Any]]:
-        """In a thread: run each item's extractor; a failure is data, never an exception."""
-        results = []
-        for item_id, path, media_type in items:
-            values: dict[str, Any]
-            try:
-                values = self._extractors[media_type](path)
-                self.done += 1
-            except Exception as exc:  # a hostile file can make a parser raise anything
-                values = {"extra": {"error": f"{type(exc).__name__}: {exc}"}}
-                self.failed += 1
-                log.warning(
-                    "extract_failed",
-                    path=display_path(path),
-                    code="extract_failed",
-                    error=values["extra"]["error"],
-                )
-            results.append({"item_id": item_id, **values})
-        return results
+    async def _extract(
+        self, item_id: int, path: bytes, media_type: str, executor: ThreadPoolExecutor
+    ) -> dict[str, Any]:
+        """A failure is data, never an exception."""
+        try:
+            async with self._limit:
+                values = await extract_one(path, media_type, self._timeout, executor)
+            self.done += 1
+            return {"item_id": item_id, **values}
+        except ExtractError as exc:
+            code, message = exc.code, exc.message
+        except OSError as exc:
+            code, message = "unreadable", f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # a hostile file can make a parser raise anything
+            code, message = "corrupt", f"{type(exc).__name__}: {exc}"
+        self.failed += 1
+        log.info("extract_failed", path=display_path(path), code=code, error=message)
+        return {"item_id": item_id, "error_code": code, "error": message}
+
+    async def retry_failed(self, path: bytes | None) -> None:
+        """A rescan asks again: forget the failed extractions under ``path`` (None: all)."""
+        await self._writer.put(Observation("sql", 0, b"", sql=_forget_failed(path)))
+
+
+def _forget_failed(path: bytes | None) -> Callable[[AsyncConnection], Awaitable[None]]:
+    async def apply(conn: AsyncConnection) -> None:
+        i = media_items.c
+        failed = select(i.id).where(i.error_code.is_not(None), i.status == "present")
+        if path is not None:
+            low, high = under(path)
+            inside = and_(i.path_key >= low, i.path_key < high)
+            failed = failed.where(or_(i.path_key == path, inside))
+        await conn.execute(delete(media_metadata).where(media_metadata.c.item_id.in_(failed)))
+
+    return apply
+
+
+def _row(result: dict[str, Any], now: datetime) -> dict[str, Any]:
+    row = {k: v for k, v in result.items() if k in _COLUMNS}
+    if "error_code" in result:
+        row["extra"] = {"error": result["error"], "error_code": result["error_code"]}
+        row["thumb_status"] = "none"  # nothing to make a thumbnail from
+    elif result.get("has_cover") is False and result.get("video_streams") is None:
+        row["thumb_status"] = "none"  # audio without a cover
+    row["extracted_at"] = now
+    return row
 
 
 def _store(results: list[dict[str, Any]]) -> Callable[[AsyncConnection], Awaitable[None]]:
@@ -166,12 +201,31 @@ def _store(results: list[dict[str, Any]]) -> Callable[[AsyncConnection], Awaitab
             ).scalars()
         )
         await conn.execute(media_metadata.delete().where(media_metadata.c.item_id.in_(ids)))
-        rows = [{**r, "extracted_at": now} for r in results if r["item_id"] in alive]
+        rows = [_row(r, now) for r in results if r["item_id"] in alive]
         keys = {k for row in rows for k in row}
         for row in rows:  # executemany needs one key set per statement
             for key in keys:
                 row.setdefault(key, None)
         if rows:
             await conn.execute(media_metadata.insert(), rows)
+        errors = [
+            {"b_id": r["item_id"], "error_code": r["error_code"], "error": r["error"][:1000]}
+            for r in results
+            if "error_code" in r and r["item_id"] in alive
+        ]
+        succeeded = [r["item_id"] for r in results if "error_code" not in r]
+        if succeeded:  # an earlier failed extraction is over
+            await conn.execute(
+                update(media_items)
+                .where(media_items.c.id.in_(succeeded), media_items.c.error_code.is_not(None))
+                .values(error_code=None, error=None)
+            )
+        if errors:
+            await conn.execute(
+                update(media_items)
+                .where(media_items.c.id == bindparam("b_id"))
+                .values(error_code=bindparam("error_code"), error=bindparam("error")),
+                errors,
+            )
 
     return apply

@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -155,6 +156,36 @@ media_metadata = Table(
     Column("gps_longitude", Float),
     Column("extra", JSON),
     Column("extracted_at", DateTime(timezone=True)),
+    # Added by 0002_metadata. taken_at is the wall-clock time where it was taken (EXIF
+    # DateTimeOriginal; a video's creation time in UTC) and taken_offset its UTC offset
+    # ("+02:00") when known; extra["taken_at"] holds the full ISO 8601 text.
+    Column("taken_offset", String(8)),
+    Column("container", String(64)),
+    Column("display_aspect", String(16)),
+    Column("rotation", Integer),
+    Column("video_streams", Integer),
+    Column("audio_streams", Integer),
+    Column("subtitle_streams", Integer),
+    Column("track_total", Integer),
+    Column("disc_total", Integer),
+    Column("date", String(32)),  # the tagged release date as written (ISO 8601, maybe partial)
+    Column("composer", Text),
+    Column("bits_per_sample", Integer),
+    Column("lossless", Boolean),
+    Column("has_cover", Boolean),
+    Column("orientation", Integer),  # EXIF 1-8
+    Column("display_width", Integer),  # after the EXIF orientation
+    Column("display_height", Integer),
+    Column("lens", Text),
+    Column("exposure_time", Float),  # seconds
+    Column("f_number", Float),
+    Column("iso", Integer),
+    Column("focal_length", Float),  # mm
+    Column("gps_altitude", Float),  # metres above sea level
+    Column("frame_count", Integer),
+    # Thumbnail stage: NULL pending, then "ok", "none" (nothing to show) or "failed".
+    Column("thumb_status", String(16)),
+    Column("thumb_error", Text),
     Index(None, "taken_at"),
     Index(None, "artist", "album", "title"),
 )

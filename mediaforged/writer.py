@@ -257,9 +257,12 @@ class CatalogWriter:
         by_path: dict[bytes, Any] = {}
         for chunk in _chunks(paths):
             rows = await conn.execute(
-                select(media_items.c.id, media_items.c.path_key, media_items.c.file_hash).where(
-                    media_items.c.path_key.in_(chunk)
-                )
+                select(
+                    media_items.c.id,
+                    media_items.c.path_key,
+                    media_items.c.file_hash,
+                    media_items.c.error_code,
+                ).where(media_items.c.path_key.in_(chunk))
             )
             by_path.update({r.path_key: r for r in rows})
 
@@ -313,8 +316,11 @@ class CatalogWriter:
                     obs.kind = "file"
                     values = self._values(obs, now)
                 updates.append({"b_id": existing.id, **values})
-                if obs.kind == "file" and existing.file_hash != obs.file_hash:
-                    stale.append(existing.id)  # new content: its metadata is extracted again
+                if obs.kind == "file" and (
+                    existing.file_hash != obs.file_hash or existing.error_code is not None
+                ):
+                    # New content, or a file that failed and changed: extracted again.
+                    stale.append(existing.id)
                 continue
             if obs.kind == "move" and obs.move_from_id in moved_rows:
                 row = moved_rows[obs.move_from_id]

@@ -1,0 +1,333 @@
+"""Thumbnails: WebP, long edge ``size`` px, named by the file's SHA-256, made in their own stage.
+
+``<dir>/ab/cd/abcd....webp``: duplicates share one file and a rename costs nothing. Each is
+written to a temporary name and renamed into place, so a reader never sees half a file.
+The stage runs after the metadata stage has nothing left (a library is searchable first),
+one bounded batch at a time; ``media_metadata.thumb_status`` is its queue (NULL: pending).
+Files no item refers to any more are removed when the stage runs dry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import os
+import uuid
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import mutagen
+import structlog
+from mutagen.flac import Picture
+from PIL import Image, ImageOps
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from mediaforged.extractors.common import ExtractError
+from mediaforged.extractors.image import open_image
+from mediaforged.extractors.tools import file_url, run_tool
+from mediaforged.fsio import display_path
+from mediaforged.schema import hash_key, media_items, media_metadata
+from mediaforged.writer import CatalogWriter, Observation
+
+__all__ = [
+    "ThumbnailStage",
+    "cover_art",
+    "image_thumbnail",
+    "thumbnail_path",
+    "video_frame",
+]
+
+log = structlog.get_logger("mediaforged.thumbnails")
+
+_BATCH = 32
+_IDLE_POLL_S = 1.0
+_COVER_FORMATS = ["JPEG", "PNG", "GIF", "WEBP", "BMP"]
+_WEBP_QUALITY = 80
+
+
+def thumbnail_path(folder: Path, sha256: str) -> Path:
+    return folder / sha256[:2] / sha256[2:4] / f"{sha256}.webp"
+
+
+def _fit(img: Image.Image, size: int) -> Image.Image:
+    img = ImageOps.exif_transpose(img)  # as it is shown, not as it is stored
+    img.thumbnail((size, size), Image.Resampling.LANCZOS)
+    has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
+    return img.convert("RGBA" if has_alpha else "RGB")
+
+
+def save_webp(img: Image.Image, dest: Path) -> None:
+    """Atomically: a temporary name in the same folder, then a rename."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        img.save(tmp, "WEBP", quality=_WEBP_QUALITY, method=4)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def image_thumbnail(path: bytes, size: int) -> Image.Image:
+    """The first frame, oriented and shrunk; JPEGs decoded at a reduced scale (draft)."""
+    with open_image(path) as img:
+        if img.format in ("JPEG", "MPO"):
+            # Draft mode lets libjpeg decode at 1/2, 1/4 or 1/8 scale: a 24 MP photo costs a
+            # fraction of a full decode. It keeps at least the requested size.
+            img.draft("RGB", (size, size))
+        img.load()
+        return _fit(img, size)
+
+
+def cover_art(path: bytes) -> bytes | None:
+    """The embedded front cover (or first picture) of an audio file, if any."""
+    audio = mutagen.File(path)
+    if audio is None:
+        return None
+    pictures = getattr(audio, "pictures", None)  # FLAC
+    if pictures:
+        return bytes(pictures[0].data)
+    tags = getattr(audio, "tags", None)
+    if not tags:
+        return None
+    for key in list(tags.keys()):
+        name = str(key).lower()
+        value = tags[key]
+        if name.startswith("apic"):  # ID3
+            return bytes(value.data)
+        if name == "covr" and value:  # MP4
+            return bytes(value[0])
+        if name == "metadata_block_picture" and value:  # Ogg: base64 FLAC picture block
+            picture = Picture(base64.b64decode(value[0]))  # type: ignore[no-untyped-call]
+            return bytes(picture.data)
+        if name == "cover art (front)":  # APEv2: "name\0data"
+            return bytes(value.value).split(b"\x00", 1)[-1]
+    return None
+
+
+def cover_thumbnail(data: bytes, size: int) -> Image.Image:
+    try:
+        with Image.open(io.BytesIO(data), formats=_COVER_FORMATS) as img:
+            img.draft("RGB", (size, size))
+            img.load()
+            return _fit(img, size)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ExtractError("decompression_bomb", f"cover art: {exc}") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ExtractError("corrupt", f"cover art: {type(exc).__name__}: {exc}") from exc
+
+
+async def video_frame(
+    path: bytes, size: int, duration: float | None, time_limit: float, ffmpeg: str = "ffmpeg"
+) -> Image.Image:
+    """A representative frame: ffmpeg's ``thumbnail`` filter picks the most typical of a run
+    of frames (not a black fade-in), taken a little way into the video."""
+    scale = (
+        f"thumbnail=30,scale='min({size},iw)':'min({size},ih)':force_original_aspect_ratio=decrease"
+    )
+    starts = [min(duration * 0.1, 30.0), 0.0] if duration and duration > 2 else [0.0]
+    for start in starts:
+        args: list[str | bytes] = [ffmpeg, "-v", "error", "-nostdin", "-hide_banner"]
+        args += ["-ss", f"{start:.3f}", "-i", file_url(path), "-an", "-sn", "-dn"]
+        args += ["-vf", scale, "-frames:v", "1", "-f", "image2pipe", "-c:v", "png", "-"]
+        png = await run_tool(args, time_limit)
+        if png:
+            with Image.open(io.BytesIO(png), formats=["PNG"]) as img:
+                img.load()
+                return img.convert("RGB")
+    raise ExtractError("no_frame", "ffmpeg produced no video frame")
+
+
+class ThumbnailStage:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        writer: CatalogWriter,
+        folder: Path,
+        *,
+        busy: Callable[[], bool],
+        size: int = 320,
+        workers: int = 1,
+        timeout_s: float = 60.0,
+    ) -> None:
+        self._engine = engine
+        self._writer = writer
+        self.folder = folder
+        self._busy = busy
+        self._size = size
+        self._workers = workers
+        self._limit = asyncio.Semaphore(workers)
+        self._timeout = timeout_s
+        self.made = 0
+        self.shared = 0  # a duplicate's thumbnail already existed
+        self.failed = 0
+        self.removed = 0
+        self.idle = asyncio.Event()
+
+    def _pending_query(self) -> Any:
+        i, m = media_items.c, media_metadata.c
+        return (
+            select(i.id, i.path_key, i.media_type, i.file_hash, m.duration_s)
+            .select_from(media_items.join(media_metadata, m.item_id == i.id))
+            .where(m.thumb_status.is_(None), i.status == "present", i.file_hash.is_not(None))
+            .order_by(i.id)
+        )
+
+    async def pending(self) -> int:
+        async with self._engine.connect() as conn:
+            query = self._pending_query().with_only_columns(func.count())
+            return int((await conn.execute(query)).scalar_one())
+
+    async def run(self) -> None:
+        with ThreadPoolExecutor(self._workers + 1, thread_name_prefix="thumb") as executor:
+            await self._run(executor)
+
+    async def _run(self, executor: ThreadPoolExecutor) -> None:
+        after = 0
+        worked = True  # sweep orphans at start, and each time the stage runs dry
+        while True:
+            if self._busy():
+                self.idle.clear()
+                await asyncio.sleep(_IDLE_POLL_S)
+                continue
+            query = self._pending_query().where(media_items.c.id > after).limit(_BATCH)
+            async with self._engine.connect() as conn:
+                rows = (await conn.execute(query)).all()
+            if not rows:
+                if after:
+                    after = 0
+                    continue
+                if worked:
+                    await self.remove_orphans(executor)
+                    worked = False
+                self.idle.set()
+                await asyncio.sleep(_IDLE_POLL_S)
+                continue
+            after = rows[-1].id
+            self.idle.clear()
+            worked = True
+            by_hash: dict[str, asyncio.Task[tuple[str, str | None]]] = {}
+
+            results = []
+            async with asyncio.TaskGroup() as tg:
+                for row in rows:  # duplicates in one batch share one job
+                    if row.file_hash not in by_hash:
+                        by_hash[row.file_hash] = tg.create_task(self._make(row, executor))
+                    results.append((row.id, by_hash[row.file_hash]))
+            done = [
+                {"b_id": item_id, "status": task.result()[0], "error": task.result()[1]}
+                for item_id, task in results
+            ]
+            await self._writer.put(Observation("sql", 0, b"", sql=_store(done)))
+            await self._writer.flush()
+
+    async def _make(self, row: Any, executor: ThreadPoolExecutor) -> tuple[str, str | None]:
+        async with self._limit:
+            return await self._make_one(row, executor)
+
+    async def _make_one(self, row: Any, executor: ThreadPoolExecutor) -> tuple[str, str | None]:
+        dest = thumbnail_path(self.folder, row.file_hash)
+        if dest.exists():
+            self.shared += 1
+            return "ok", None
+        loop = asyncio.get_running_loop()
+        try:
+            img: Image.Image | None
+            if row.media_type == "video":
+                img = await video_frame(row.path_key, self._size, row.duration_s, self._timeout)
+            else:
+                make = image_thumbnail if row.media_type == "image" else _audio_thumbnail
+                img = await asyncio.wait_for(
+                    loop.run_in_executor(executor, make, row.path_key, self._size),
+                    self._timeout,
+                )
+            if img is None:
+                return "none", None
+            await loop.run_in_executor(executor, save_webp, img, dest)
+            self.made += 1
+            return "ok", None
+        except TimeoutError:
+            error = f"timeout: longer than {self._timeout:g}s"
+        except ExtractError as exc:
+            error = f"{exc.code}: {exc.message}"
+        except Exception as exc:  # a hostile file can make a decoder raise anything
+            error = f"{type(exc).__name__}: {exc}"
+        self.failed += 1
+        log.info("thumbnail_failed", path=display_path(row.path_key), error=error)
+        return "failed", error[:1000]
+
+    async def remove_orphans(self, executor: ThreadPoolExecutor | None = None) -> int:
+        """Delete thumbnails (and stray temporary files) that no item refers to."""
+        loop = asyncio.get_running_loop()
+        removed = 0
+        for folder, names in await loop.run_in_executor(executor, _listing, self.folder):
+            hashes = {n[:-5] for n in names if n.endswith(".webp") and len(n) == 69}
+            keep = await self._referenced(hashes)
+            doomed = [folder / n for n in names if n.startswith(".") or n[:-5] not in keep]
+            if doomed:
+                removed += await loop.run_in_executor(executor, _unlink_all, doomed)
+        if removed:
+            self.removed += removed
+            log.info("thumbnails_removed", count=removed)
+        return removed
+
+    async def _referenced(self, hashes: set[str]) -> set[str]:
+        if not hashes:
+            return set()
+        good = []
+        for h in hashes:
+            try:
+                good.append((h, hash_key(h)))
+            except ValueError:
+                continue  # not a hash we wrote: an orphan
+        c = media_items.c
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(c.file_hash).where(c.hash_key.in_([k for _, k in good]))
+            )
+            return {r.file_hash for r in rows} & hashes
+
+
+def _audio_thumbnail(path: bytes, size: int) -> Image.Image | None:
+    data = cover_art(path)
+    return None if data is None else cover_thumbnail(data, size)
+
+
+def _listing(folder: Path) -> list[tuple[Path, list[str]]]:
+    out: list[tuple[Path, list[str]]] = []
+    if not folder.is_dir():
+        return out
+    for first in os.scandir(folder):
+        if not first.is_dir(follow_symlinks=False):
+            continue
+        for second in os.scandir(first.path):
+            if second.is_dir(follow_symlinks=False):
+                out.append((Path(second.path), os.listdir(second.path)))
+    return out
+
+
+def _unlink_all(paths: list[Path]) -> int:
+    count = 0
+    for path in paths:
+        try:
+            path.unlink()
+            count += 1
+        except FileNotFoundError:
+            continue
+    return count
+
+
+def _store(done: list[dict[str, Any]]) -> Callable[[AsyncConnection], Awaitable[None]]:
+    async def apply(conn: AsyncConnection) -> None:
+        m = media_metadata.c
+        await conn.execute(
+            update(media_metadata)
+            .where(m.item_id == bindparam("b_id"))
+            .values(thumb_status=bindparam("status"), thumb_error=bindparam("error")),
+            done,
+        )
+
+    return apply
