@@ -214,7 +214,9 @@ class ThumbnailStage:
             results = []
             async with asyncio.TaskGroup() as tg:
                 for row in rows:  # duplicates in one batch share one job
-                    if row.file_hash not in by_hash:
+                    if row.file_hash in by_hash:
+                        self.shared += 1
+                    else:
                         by_hash[row.file_hash] = tg.create_task(self._make(row, executor))
                     results.append((row.id, by_hash[row.file_hash]))
             done = [

@@ -6,10 +6,12 @@ through ``clean_text`` (NUL padding, UTF-8 stored as Latin-1). Runs in a thread.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import mutagen
 from mutagen import MutagenError
+from mutagen.apev2 import APEv2
 
 from mediaforged.extractors.common import (
     ExtractError,
@@ -65,7 +67,11 @@ def extract_audio(path: bytes) -> dict[str, Any]:
         raise ExtractError("corrupt", f"{type(exc).__name__}: {exc}") from exc
     if audio is None:
         raise ExtractError("not_audio", "not an audio format mutagen reads")
-    tags = _flatten(audio)
+    tags = _flatten(audio.tags)
+    if _first(tags, _KEYS["title"]) is None and _first(tags, _KEYS["artist"]) is None:
+        # MP3 and TrueAudio files may carry APEv2 tags instead of (or beside) ID3.
+        with contextlib.suppress(MutagenError, ValueError, OSError):
+            tags = {**_flatten(APEv2(path)), **tags}  # type: ignore[no-untyped-call]
     values: dict[str, Any] = {
         key: clean_text(_first(tags, names))
         for key, names in _KEYS.items()
@@ -101,11 +107,10 @@ def extract_audio(path: bytes) -> dict[str, Any]:
     return values
 
 
-def _flatten(audio: Any) -> dict[str, Any]:
+def _flatten(tags: Any) -> dict[str, Any]:
     """Every tag as lower-case key -> first value. ID3's TXXX:desc and MP4's ----:mean:name
     become their description, so "MusicBrainz Album Id" is found whatever the container."""
     out: dict[str, Any] = {}
-    tags = getattr(audio, "tags", None)
     if not tags:
         return out
     try:
@@ -166,7 +171,8 @@ def _stream(audio: Any) -> dict[str, Any]:
     return {
         "duration_s": to_float(getattr(info, "length", None)),
         "bit_rate": to_int(getattr(info, "bitrate", None)) or None,
-        "sample_rate": to_int(getattr(info, "sample_rate", None)) or None,
+        # Opus always decodes at 48 kHz (its header's input rate is informational).
+        "sample_rate": 48000 if codec == "opus" else to_int(getattr(info, "sample_rate", None)),
         "channels": to_int(getattr(info, "channels", None)) or None,
         "bits_per_sample": bits or None,
         "audio_codec": codec,

@@ -178,6 +178,8 @@ def _extract_raw(path: bytes) -> dict[str, Any]:
         endian = "<" if header[:2] == b"II" else ">"
         prefix = header[:2]  # the byte order; the magic number is what RAW formats change
         ifd0 = _load_ifd(f, prefix, struct.unpack(endian + "I", header[4:8])[0])
+        if not ifd0:
+            raise ExtractError("corrupt", "RAW: the first IFD is empty or out of the file")
         sub = _load_ifd(f, prefix, ifd0.get(_EXIF_IFD)) if _EXIF_IFD in ifd0 else {}
         gps = _load_ifd(f, prefix, ifd0.get(_GPS_IFD)) if _GPS_IFD in ifd0 else {}
     values = _fields(ifd0, sub, gps)
@@ -187,8 +189,9 @@ def _extract_raw(path: bytes) -> dict[str, Any]:
 
 
 def _load_ifd(f: IO[bytes], prefix: bytes, offset: Any) -> dict[int, Any]:
-    if not isinstance(offset, int):
-        raise ExtractError("corrupt", f"RAW: bad IFD offset {offset!r}")
+    size = os.fstat(f.fileno()).st_size
+    if not isinstance(offset, int) or not 8 <= offset < size:
+        raise ExtractError("corrupt", f"RAW: IFD offset {offset!r} is outside the file")
     ifd = TiffImagePlugin.ImageFileDirectory_v2(prefix=prefix)
     ifd._tag_data_limit = 1 << 24  # no tag may make it read more than 16 MiB
     try:
