@@ -111,6 +111,8 @@ async def status(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
                 "watch_mode": root.watch_mode,
                 "watch_mode_reason": root.watch_mode_reason,
                 "watch_fallback": root.watch_fallback or None,
+                "watch_folders": root.watch_folders,
+                "unwatched_folders": root.watch_undecodable,
                 "watch_restarts": root.watch_restarts,
                 "paused": root.paused,
                 "held": root.held or None,

@@ -25,6 +25,8 @@ class RootState:
     watch_mode: str = "inotify"  # the mode chosen for this root: inotify | poll
     watch_mode_reason: str = ""
     watch_fallback: str = ""  # why inotify gave way to polling (the watch limit), and the fix
+    watch_folders: int = 0  # folders with an inotify watch
+    watch_undecodable: int = 0  # folders not watchable (name not UTF-8): the quick check covers
     excluded: Callable[[bytes], object] = lambda _name: None
     online: bool = True
     offline_reason: str = ""

@@ -16,9 +16,10 @@ import time
 from collections.abc import Callable
 
 import structlog
-from watchfiles import Change, awatch
+from watchfiles import Change
 
-from mediaforged.fsio import IGNORE_MARKER
+from mediaforged.folderwatch import FolderWatch
+from mediaforged.fsio import IGNORE_MARKER, display_path
 from mediaforged.indexer import Indexer, IndexRequest
 from mediaforged.mounts import inotify_limit_hint
 from mediaforged.reconcile import Reconciler
@@ -257,47 +258,60 @@ class Watcher:
     async def _watch_once(self, root: RootState, rearm: bool) -> None:
         if not await asyncio.to_thread(os.path.isdir, root.key):
             raise FileNotFoundError(f"{root.path} is not reachable")
-        changes_iter = awatch(
-            root.path,
-            watch_filter=self._filter(root),
-            debounce=self._debounce,
-            step=min(50, self._debounce),
-            recursive=True,
-            force_polling=False,
-        ).__aiter__()
-        pending = asyncio.ensure_future(changes_iter.__anext__())
+        watch = FolderWatch(root.key, root.excluded)
+        keep = self._filter(root)
         try:
-            # The first step of the generator arms the watches synchronously (RustNotify) and
-            # then waits in a thread; a few loop turns later the root is watched.
-            for _ in range(3):
-                await asyncio.sleep(0)
-            if pending.done() and pending.exception() is not None:
-                raise pending.exception()  # type: ignore[misc]
+            await watch.arm()
             root.watch = "inotify"
             root.watch_fallback = ""
+            root.watch_folders = watch.folders
+            self._note_undecodable(root, watch)
             self._mark_armed(root)
-            log.info("watching", root=str(root.path))
+            log.info("watching", root=str(root.path), folders=watch.folders)
             if rearm:
                 # Whatever changed while we were not watching.
                 self._reconciler.request(root, None, "watch-error")
+            step = min(50, self._debounce)
             while True:
-                try:
-                    changes = await pending
-                except StopAsyncIteration:
-                    return
+                raw = await watch.changes(self._debounce, step)
                 root.last_event_at = time.time()
+                changes = [(Change(c), p) for c, p in raw if keep(Change(c), p)]
+                new_dirs = await asyncio.to_thread(_new_folders, changes)
+                if new_dirs:
+                    # Watch them before they are scanned (the settler asks for that scan),
+                    # so that nothing created in them falls between the scan and the watch.
+                    await watch.add(new_dirs)
+                    root.watch_folders = watch.folders
+                    self._note_undecodable(root, watch)
                 for change, path in changes:
-                    raw = os.fsencode(path)
-                    if raw.endswith(b"/" + IGNORE_MARKER):
+                    encoded = os.fsencode(path)
+                    if encoded.endswith(b"/" + IGNORE_MARKER):
                         # A folder gains or loses its marker: walk it again.
-                        self._reconciler.request(root, os.path.dirname(raw), "marker")
+                        self._reconciler.request(root, os.path.dirname(encoded), "marker")
                         continue
-                    await self._settler.add(root, raw, change == Change.added)
-                pending = asyncio.ensure_future(changes_iter.__anext__())
+                    await self._settler.add(root, encoded, change == Change.added)
         finally:
-            if not pending.done():
-                pending.cancel()
-                with contextlib.suppress(BaseException):
-                    await pending
-            with contextlib.suppress(BaseException):
-                await changes_iter.aclose()  # type: ignore[attr-defined]
+            await watch.close()
+
+    @staticmethod
+    def _note_undecodable(root: RootState, watch: FolderWatch) -> None:
+        if watch.undecodable and len(watch.undecodable) != root.watch_undecodable:
+            root.watch_undecodable = len(watch.undecodable)
+            log.warning(
+                "folders_not_watched",
+                root=str(root.path),
+                folders=[display_path(f) for f in watch.undecodable[:5]],
+                count=len(watch.undecodable),
+                why="not valid UTF-8; found by the quick reconcile instead",
+            )
+
+
+def _new_folders(changes: list[tuple[Change, str]]) -> list[bytes]:
+    out = []
+    for change, path in changes:
+        if change == Change.added:
+            encoded = os.fsencode(path)
+            with contextlib.suppress(OSError):
+                if stat.S_ISDIR(os.lstat(encoded).st_mode):
+                    out.append(encoded)
+    return out
