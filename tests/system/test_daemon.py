@@ -241,7 +241,8 @@ def test_sigterm_commits_what_it_indexed(
         (folder / f"{i}.bin").write_bytes(os.urandom(64) * 16)
     # A long batch window: SIGTERM arrives while the writer holds uncommitted work.
     daemon = daemon_factory([library], batch_size=100000, batch_interval=60.0).start()
-    wait_for(lambda: any(j["walked"] for j in daemon.status()["jobs"]), what="the scan to start")
+    # Stop once some files are hashed (what the writer holds then must be committed).
+    wait_for(lambda: daemon.status()["totals"]["hashed_bytes"] > 0, what="the first files hashed")
     assert daemon.stop() == 0
     stopped = [e for e in daemon.log_events() if e.get("event") == "stopped"]
     assert stopped, daemon.log_tail()
