@@ -136,7 +136,11 @@ async def status(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
         "pid": os.getpid(),
         "uptime_s": round(time.time() - state.started_at, 1),
         "config_file": str(ctx.config.source) if ctx.config.source else None,
-        "catalog": {"url": ctx.engine.url.render_as_string(), "bytes": _catalog_bytes(ctx)},
+        "catalog": {
+            "url": ctx.engine.url.render_as_string(),
+            "bytes": _catalog_bytes(ctx),
+            "problem": state.catalog_problem or None,
+        },
         "roots": roots,
         "inotify": inotify_usage(),
         "pending": {

@@ -210,6 +210,8 @@ def status(as_json: JsonOption = False) -> None:
             f"  catalog {size / 1e6:.1f} MB" if size is not None else "",
         )
     )
+    if data["catalog"].get("problem"):
+        out.print(Text.assemble(("catalog: ", "red"), safe(data["catalog"]["problem"])))
     # A block per root rather than a wide table: paths are long and terminals narrow.
     for root in data["roots"]:
         kinds = root["by_media_type"]

@@ -25,7 +25,13 @@ from mediaforged import __version__
 from mediaforged.commands import Context
 from mediaforged.config import Config, ConfigError, load_config
 from mediaforged.control import AlreadyRunning, ControlServer
-from mediaforged.db import create_engine, database_url, migrate
+from mediaforged.db import (
+    CatalogCorrupt,
+    check_and_backup,
+    create_engine,
+    database_url,
+    migrate,
+)
 from mediaforged.extract import MetadataStage
 from mediaforged.hashpool import HashPool
 from mediaforged.indexer import Indexer
@@ -46,6 +52,7 @@ log = structlog.get_logger("mediaforged")
 EXIT_CONFIG = 2  # invalid configuration: restarting will not help
 EXIT_RUNNING = 3  # another daemon owns the socket
 EXIT_FATAL = 1
+EXIT_CORRUPT = 4  # the catalog fails its integrity check: restarting will not help
 READY_TIMEOUT_S = 30.0
 STATUS_INTERVAL_S = 2.0
 
@@ -63,6 +70,9 @@ async def run(
     config.state_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(database_url(config.database_url, config.state_dir))
     try:
+        backup = await check_and_backup(engine, config.state_dir / "backups")
+        if backup is not None:
+            log.info("catalog_backed_up", path=str(backup))
         before, after = await migrate(engine)
         if before != after:
             log.info("catalog_migrated", url=engine.url.render_as_string(), from_=before, to=after)
@@ -278,6 +288,8 @@ async def _heartbeat(state: DaemonState, ctx: Context, notifier: Notifier) -> No
         notifier.watchdog()
         running = [j for j in state.jobs.values() if not j.complete]
         text = f"{state.phase}; {state.indexed} indexed"
+        if state.catalog_problem:
+            text = f"{state.catalog_problem}; " + text
         if running:
             p = running[0].progress()
             text += f"; {p['kind']} {p['root']}: {p['done']}/{p['queued']} ({p['walked']} seen)"
@@ -347,6 +359,11 @@ def main(argv: list[str] | None = None) -> int:
     except AlreadyRunning as exc:
         log.error("already_running", error=str(exc))
         return EXIT_RUNNING
+    except CatalogCorrupt as exc:
+        # Never start on (and never overwrite) a damaged catalog: a person decides.
+        log.error("catalog_corrupt", error=str(exc), fix="restore the backup or move the file away")
+        print(f"mediaforged: {exc}", file=sys.stderr)
+        return EXIT_CORRUPT
     except Exception:
         # A task died: a bug or a dead database. Exit non-zero so that systemd restarts us;
         # the next start's reconcile redoes whatever was not committed.

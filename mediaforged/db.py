@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +15,23 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-__all__ = ["MIGRATIONS_DIR", "create_engine", "current_revision", "head_revision", "migrate"]
+__all__ = [
+    "MIGRATIONS_DIR",
+    "CatalogCorrupt",
+    "check_and_backup",
+    "create_engine",
+    "current_revision",
+    "head_revision",
+    "migrate",
+]
+
+BACKUPS_KEPT = 3
+BACKUP_EVERY_S = 86400.0
+
+
+class CatalogCorrupt(Exception):
+    """The catalog fails SQLite's integrity check: the daemon must not touch it."""
+
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -28,6 +47,10 @@ def create_engine(url: str) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # The sqlite3 module commits before every DDL statement on its own, so a
+            # migration cut short (kill -9) would leave half a schema (our fault suite
+            # caught it). Take transactions out of its hands: we emit BEGIN ourselves.
+            dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
             cur.execute("PRAGMA foreign_keys=ON")
@@ -38,6 +61,10 @@ def create_engine(url: str) -> AsyncEngine:
             cur.execute("PRAGMA wal_autocheckpoint=4000")
             cur.execute("PRAGMA cache_size=-32768")
             cur.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN")
 
     return engine
 
@@ -72,3 +99,60 @@ async def migrate(engine: AsyncEngine) -> tuple[str | None, str]:
         after = await conn.run_sync(_current)
     assert after is not None
     return before, after
+
+
+def _backups(backup_dir: Path) -> list[Path]:
+    if not backup_dir.exists():
+        return []
+    return sorted(backup_dir.glob("catalog-*.db"), key=lambda p: p.stat().st_mtime)
+
+
+def _has_data(database: str) -> bool:
+    path = Path(database)
+    return path.exists() and path.stat().st_size > 0
+
+
+async def check_and_backup(engine: AsyncEngine, backup_dir: Path) -> Path | None:
+    """Before anything writes: the catalog must pass ``PRAGMA quick_check`` (else
+    CatalogCorrupt, naming the newest backup; the file is left as it is), and it is backed
+    up with ``VACUUM INTO`` when a migration is due or the last backup is a day old. The
+    newest few backups are kept. Returns the backup made, if any."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database:
+        return None
+    return await asyncio.to_thread(_check_and_backup, database, backup_dir)
+
+
+def _check_and_backup(database: str, backup_dir: Path) -> Path | None:
+    if not _has_data(database):
+        return None
+    backups = _backups(backup_dir)
+    latest = f"the newest backup is {backups[-1]}" if backups else "there is no backup yet"
+    # Its own plain connection: the engine's would switch a damaged file to WAL first.
+    conn = sqlite3.connect(f"file:{database}?mode=rw", uri=True, timeout=30)
+    try:
+        try:
+            rows = [r[0] for r in conn.execute("PRAGMA quick_check")]
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+            revision = None
+            if "alembic_version" in tables:
+                row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+                revision = row[0] if row else None
+        except sqlite3.DatabaseError as exc:
+            raise CatalogCorrupt(f"{database} cannot be read: {exc}; {latest}") from exc
+        if rows != ["ok"]:
+            shown = "; ".join(str(r) for r in rows[:3])
+            raise CatalogCorrupt(f"{database} fails its integrity check ({shown}); {latest}")
+        due = not backups or time.time() - backups[-1].stat().st_mtime > BACKUP_EVERY_S
+        if revision is None or (revision == head_revision() and not due):
+            return None
+        backup_dir.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        target = backup_dir / f"catalog-{stamp}-rev{revision}.db"
+        # A consistent copy, written while the catalog stays as it is.
+        conn.execute("VACUUM INTO ?", (str(target),))
+    finally:
+        conn.close()
+    for old in _backups(backup_dir)[:-BACKUPS_KEPT]:
+        old.unlink(missing_ok=True)
+    return target

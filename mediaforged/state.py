@@ -132,6 +132,8 @@ class DaemonState:
     failed: int = 0
     commits: int = 0
     recent_errors: list[dict[str, Any]] = field(default_factory=list)
+    # Why the catalog cannot be written right now (disk full, read-only), or "".
+    catalog_problem: str = ""
 
     def root_for(self, path: bytes) -> RootState | None:
         for root in self.roots:

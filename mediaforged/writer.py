@@ -9,6 +9,7 @@ a hash that vanished elsewhere comes back as the same item, anything else is new
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import operator
 import os
 import time
@@ -32,6 +33,7 @@ __all__ = ["CatalogWriter", "Observation"]
 log = structlog.get_logger("mediaforged.writer")
 
 ObservationKind = Literal["file", "move", "failed", "gone", "sql"]
+_RETRY_MAX_S = 30.0  # longest wait between attempts to write an unwritable catalog
 _IN_CHUNK = 400  # bound parameters per IN (...): well under SQLite's limit
 
 
@@ -50,6 +52,19 @@ class Observation:
     error: str | None = None
     sql: Callable[[AsyncConnection], Awaitable[None]] | None = None  # "sql": a write of its own
     new_path: bool = False  # the reconcile saw no present item at this path
+
+
+def _storage_problem(exc: DBAPIError) -> str | None:
+    """What stops the catalog from being written, when it is the storage and not a bug."""
+    name = getattr(exc.orig, "sqlite_errorname", "") or ""
+    text = str(exc.orig)
+    if name.startswith("SQLITE_FULL") or "disk is full" in text:
+        return "catalog disk full"
+    if name.startswith("SQLITE_READONLY") or "readonly database" in text:
+        return "catalog is read-only"
+    if name.startswith(("SQLITE_IOERR", "SQLITE_CANTOPEN")) or "disk I/O error" in text:
+        return "catalog I/O error"
+    return None
 
 
 def _category(obs: Observation) -> str:
@@ -103,6 +118,7 @@ class CatalogWriter:
         self._irregular_possible: bool | None = None
         self._insert_sql: tuple[str, list[str]] | None = None
         self._closing = False
+        self._close_requested = asyncio.Event()
 
     async def put(self, obs: Observation) -> None:
         await self.put_many([obs])
@@ -149,9 +165,53 @@ class CatalogWriter:
     async def close(self) -> None:
         """The shutdown path: no cancellation, so the batch in hand is always committed."""
         self._closing = True
+        self._close_requested.set()  # ends a wait for catalog space
         await self.queue.put([])  # wakes a writer that waits on an empty queue
 
     async def _commit(self, conn: AsyncConnection, batch: list[Observation]) -> None:
+        """Commit a batch; while the catalog cannot be written (disk full, read-only, I/O
+        errors) keep it, say so in status and retry, so indexing pauses by back-pressure and
+        resumes by itself when space returns."""
+        delay = 1.0
+        while True:
+            try:
+                await self._commit_once(conn, batch)
+            except DBAPIError as exc:
+                problem = _storage_problem(exc)
+                if problem is None:
+                    # A dead database or a bug: let the task fail so the daemon exits and is
+                    # restarted; the next reconcile redoes the uncommitted batch.
+                    log.exception("catalog_write_failed", size=len(batch))
+                    raise
+                if not self._state.catalog_problem:
+                    log.error("catalog_unwritable", problem=problem, error=str(exc.orig))
+                self._state.catalog_problem = f"{problem} ({exc.orig}); indexing waits for it"
+                if self._closing:
+                    # Shutting down: nothing to wait for; the next start's reconcile redoes it.
+                    log.error("batch_not_committed", size=len(batch), problem=problem)
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._close_requested.wait(), delay)
+                delay = min(delay * 2, _RETRY_MAX_S)
+                continue
+            if self._state.catalog_problem:
+                log.info("catalog_writable_again", after=self._state.catalog_problem)
+                self._state.catalog_problem = ""
+            break
+        self._state.commits += 1
+        done: dict[Job, list[int]] = {}
+        for obs in batch:
+            if obs.job is not None:
+                counts = done.setdefault(obs.job, [0, 0])
+                counts[0] += 1
+                counts[1] += obs.kind == "failed"
+        for job, (n, failed) in done.items():
+            job.mark_done(n, failed)
+        self._committed += len(batch)
+        async with self._flushed:
+            self._flushed.notify_all()
+
+    async def _commit_once(self, conn: AsyncConnection, batch: list[Observation]) -> None:
         try:
             async with conn.begin():
                 await self._apply(conn, batch)
@@ -166,23 +226,6 @@ class CatalogWriter:
                         await self._apply(conn, [obs], fast=False)
                 except IntegrityError as exc:
                     log.error("observation_rejected", path=display_path(obs.path), error=str(exc))
-        except DBAPIError:
-            # A dead or full database: let the task fail so the daemon exits and is restarted;
-            # the next reconcile redoes the uncommitted batch.
-            log.exception("catalog_write_failed", size=len(batch))
-            raise
-        self._state.commits += 1
-        done: dict[Job, list[int]] = {}
-        for obs in batch:
-            if obs.job is not None:
-                counts = done.setdefault(obs.job, [0, 0])
-                counts[0] += 1
-                counts[1] += obs.kind == "failed"
-        for job, (n, failed) in done.items():
-            job.mark_done(n, failed)
-        self._committed += len(batch)
-        async with self._flushed:
-            self._flushed.notify_all()
 
     async def _apply(
         self, conn: AsyncConnection, batch: list[Observation], fast: bool = True

@@ -220,10 +220,10 @@ def test_a_catalog_that_is_not_a_database_is_kept_and_reported(
     catalog = daemon.state_dir / "catalog.db"
     catalog.write_bytes(garbage)
     daemon.start(wait_ready=False)
-    assert daemon.wait_exit() == 1
+    assert daemon.wait_exit() == 4  # EXIT_CORRUPT: restarting cannot help
     assert catalog.read_bytes() == garbage  # never overwritten with an empty catalog
-    fatal = [e for e in daemon.log_events() if e.get("event") == "fatal_error"]
-    assert fatal and "not a database" in fatal[0].get("exception", "")
+    corrupt = [e for e in daemon.log_events() if e.get("event") == "catalog_corrupt"]
+    assert corrupt and "not a database" in corrupt[0]["error"]
 
 
 def test_rescan_streams_progress_before_its_reply(
