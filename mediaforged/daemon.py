@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mediaforged import __version__
@@ -27,10 +28,12 @@ from mediaforged.config import Config, ConfigError, load_config
 from mediaforged.control import AlreadyRunning, ControlServer
 from mediaforged.db import (
     CatalogCorrupt,
+    CatalogUnwritable,
     check_and_backup,
     create_engine,
     database_url,
     migrate,
+    storage_error,
 )
 from mediaforged.extract import MetadataStage
 from mediaforged.hashpool import HashPool
@@ -53,6 +56,7 @@ EXIT_CONFIG = 2  # invalid configuration: restarting will not help
 EXIT_RUNNING = 3  # another daemon owns the socket
 EXIT_FATAL = 1
 EXIT_CORRUPT = 4  # the catalog fails its integrity check: restarting will not help
+EXIT_STORAGE = 5  # the catalog's file system is read-only or full at start
 READY_TIMEOUT_S = 30.0
 STATUS_INTERVAL_S = 2.0
 
@@ -73,7 +77,12 @@ async def run(
         backup = await check_and_backup(engine, config.state_dir / "backups")
         if backup is not None:
             log.info("catalog_backed_up", path=str(backup))
-        before, after = await migrate(engine)
+        try:
+            before, after = await migrate(engine)
+        except DBAPIError as exc:
+            if exc.orig is not None and storage_error(exc.orig):
+                raise CatalogUnwritable(f"{engine.url.database}: {exc.orig}") from exc
+            raise
         if before != after:
             log.info("catalog_migrated", url=engine.url.render_as_string(), from_=before, to=after)
         state = DaemonState(await load_roots(engine, config.roots))
@@ -359,6 +368,12 @@ def main(argv: list[str] | None = None) -> int:
     except AlreadyRunning as exc:
         log.error("already_running", error=str(exc))
         return EXIT_RUNNING
+    except CatalogUnwritable as exc:
+        # A read-only or full disk under the state directory: restarting in a loop cannot
+        # fix it; the message says where, and the next start picks up where it left off.
+        log.error("catalog_unwritable", error=str(exc), fix="make the state directory writable")
+        print(f"mediaforged: the catalog cannot be written: {exc}", file=sys.stderr)
+        return EXIT_STORAGE
     except CatalogCorrupt as exc:
         # Never start on (and never overwrite) a damaged catalog: a person decides.
         log.error("catalog_corrupt", error=str(exc), fix="restore the backup or move the file away")

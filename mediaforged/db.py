@@ -18,11 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 __all__ = [
     "MIGRATIONS_DIR",
     "CatalogCorrupt",
+    "CatalogUnwritable",
     "check_and_backup",
     "create_engine",
     "current_revision",
     "head_revision",
     "migrate",
+    "storage_error",
 ]
 
 BACKUPS_KEPT = 3
@@ -31,6 +33,25 @@ BACKUP_EVERY_S = 86400.0
 
 class CatalogCorrupt(Exception):
     """The catalog fails SQLite's integrity check: the daemon must not touch it."""
+
+
+class CatalogUnwritable(Exception):
+    """The catalog's file system is read-only, full or failing at start."""
+
+
+_STORAGE_ERRORS = (
+    "SQLITE_READONLY",
+    "SQLITE_CANTOPEN",
+    "SQLITE_FULL",
+    "SQLITE_IOERR",
+    "SQLITE_PERM",
+)
+
+
+def storage_error(exc: BaseException) -> bool:
+    """Whether an SQLite error is about the storage (not the file's content or a bug)."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    return name.startswith(_STORAGE_ERRORS)
 
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -129,7 +150,10 @@ def _check_and_backup(database: str, backup_dir: Path) -> Path | None:
     backups = _backups(backup_dir)
     latest = f"the newest backup is {backups[-1]}" if backups else "there is no backup yet"
     # Its own plain connection: the engine's would switch a damaged file to WAL first.
-    conn = sqlite3.connect(f"file:{database}?mode=rw", uri=True, timeout=30)
+    try:
+        conn = sqlite3.connect(f"file:{database}?mode=rw", uri=True, timeout=30)
+    except sqlite3.OperationalError as exc:
+        raise CatalogUnwritable(f"{database}: {exc}") from exc
     try:
         try:
             rows = [r[0] for r in conn.execute("PRAGMA quick_check")]
@@ -139,6 +163,8 @@ def _check_and_backup(database: str, backup_dir: Path) -> Path | None:
                 row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
                 revision = row[0] if row else None
         except sqlite3.DatabaseError as exc:
+            if storage_error(exc):
+                raise CatalogUnwritable(f"{database}: {exc}") from exc
             raise CatalogCorrupt(f"{database} cannot be read: {exc}; {latest}") from exc
         if rows != ["ok"]:
             shown = "; ".join(str(r) for r in rows[:3])
