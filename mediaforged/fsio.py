@@ -192,6 +192,14 @@ def hash_file(
         os.close(fd)
     if not _same_file(before, after):
         raise FileProblem("changed_during_read", f"{display_path(path)} changed while read")
+    try:
+        now = os.lstat(path)
+    except OSError as exc:
+        raise _problem_from_oserror(exc, path) from None
+    if (now.st_dev, now.st_ino) != (after.st_dev, after.st_ino):
+        # Deleted or replaced while it was read (an open file can still be read to the
+        # end): these bytes are no longer at this path.
+        raise FileProblem("vanished", f"{display_path(path)} was replaced or deleted while read")
     mime_type, media_type = sniff(head, os.path.basename(path))
     return HashResult(digest.hexdigest(), mime_type, media_type, FileStat.of(after))
 

@@ -73,19 +73,24 @@ _SHARE_BYTES = 64 << 20  # below this a batch goes to one process: splitting wou
 
 
 def _split_by_bytes(requests: list[IndexRequest], ways: int) -> list[list[IndexRequest]]:
-    total = sum(r.st.st_size for r in requests)
+    """Parts of a batch for the hashing processes: every big file alone (a huge one never
+    holds the small files of its batch back), the small ones shared when there are enough
+    bytes to be worth it."""
+    big = [[r] for r in requests if r.st.st_size >= _SHARE_BYTES]
+    small = [r for r in requests if r.st.st_size < _SHARE_BYTES]
+    total = sum(r.st.st_size for r in small)
     if ways <= 1 or total < 2 * _SHARE_BYTES:
-        return [requests]
+        return ([small] if small else []) + big
     share = max(total // ways, _SHARE_BYTES)
     parts: list[list[IndexRequest]] = [[]]
     size = 0
-    for req in requests:
+    for req in small:
         if size >= share and len(parts) < ways:
             parts.append([])
             size = 0
         parts[-1].append(req)
         size += req.st.st_size
-    return parts
+    return parts + big
 
 
 def _confirm_moves(
@@ -231,16 +236,16 @@ class Indexer:
         if to_hash:
             # Split by bytes so that every hashing process gets a share of a batch of big
             # files (a batch is split only when it holds more than one share of data).
-            parts = _split_by_bytes(to_hash, self._workers)
-            results = await asyncio.gather(
-                *(self._pool.hash([(r.path, r.st) for r in part]) for part in parts)
+            # Each part goes to the writer as soon as it is hashed.
+            await asyncio.gather(
+                *(self._hash_part(part) for part in _split_by_bytes(to_hash, self._workers))
             )
-            observations = [
-                self._observation(req, outcome)
-                for part, outcomes in zip(parts, results, strict=True)
-                for req, outcome in zip(part, outcomes, strict=True)
-            ]
-            await self._writer.put_many(observations)
+
+    async def _hash_part(self, part: list[IndexRequest]) -> None:
+        outcomes = await self._pool.hash([(r.path, r.st) for r in part])
+        await self._writer.put_many(
+            [self._observation(req, out) for req, out in zip(part, outcomes, strict=True)]
+        )
 
     def _observation(self, req: IndexRequest, result: HashResult | FileProblem) -> Observation:
         if isinstance(result, HashResult):

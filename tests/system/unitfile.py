@@ -251,3 +251,23 @@ def sandbox(
         seccomp.load()
 
     return apply
+
+
+def unprivileged(uid: int, gid: int) -> Callable[[], None]:
+    """A preexec_fn that only drops to ``uid``/``gid``, with the interpreter reachable
+    (the same private mount namespace as ``sandbox``), for tests that need a daemon that
+    cannot read everything."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    prefix = Path(sys.base_prefix).resolve()
+    closed = closed_ancestor(prefix)
+
+    def apply() -> None:  # pragma: no cover - runs in the forked child only
+        if closed is not None:
+            if libc.unshare(_CLONE_NEWNS) != 0:
+                os._exit(120)
+            _expose(libc, closed, prefix)
+        os.setgroups([])
+        os.setgid(gid)
+        os.setuid(uid)
+
+    return apply

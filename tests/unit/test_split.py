@@ -23,13 +23,20 @@ def _requests(sizes: list[int]) -> list[IndexRequest]:
 def test_small_batches_stay_whole() -> None:
     reqs = _requests([10 * MIB] * 5)
     assert _split_by_bytes(reqs, 2) == [reqs]
-    assert _split_by_bytes(_requests([500 * MIB] * 4), 1) == [_requests([500 * MIB] * 4)]
+    assert _split_by_bytes(_requests([20 * MIB] * 8), 1) == [_requests([20 * MIB] * 8)]
 
 
-def test_big_files_are_shared_between_processes() -> None:
-    reqs = _requests([100 * MIB] * 10)
+def test_a_big_file_never_holds_back_the_small_ones() -> None:
+    reqs = _requests([1 << 40, 100, 200])  # a terabyte first, then two small files
+    assert _split_by_bytes(reqs, 2) == [reqs[1:], reqs[:1]]
+    assert _split_by_bytes(reqs, 1) == [reqs[1:], reqs[:1]]
+
+
+def test_big_files_go_alone_and_small_ones_are_shared() -> None:
+    reqs = _requests([100 * MIB] * 3 + [40 * MIB] * 10)
     parts = _split_by_bytes(reqs, 2)
-    assert len(parts) == 2
-    assert [r for part in parts for r in part] == reqs  # nothing lost, order kept
-    sizes = [sum(r.st.st_size for r in part) for part in parts]
-    assert abs(sizes[0] - sizes[1]) <= 100 * MIB
+    assert parts[-3:] == [[r] for r in reqs[:3]]  # each big file on its own
+    assert len(parts) == 5
+    assert [r for part in parts[:2] for r in part] == reqs[3:]  # nothing lost, order kept
+    sizes = [sum(r.st.st_size for r in part) for part in parts[:2]]
+    assert abs(sizes[0] - sizes[1]) <= 40 * MIB
