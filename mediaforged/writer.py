@@ -133,6 +133,17 @@ class CatalogWriter:
         self.waiting -= len(observations)
         return observations
 
+    @property
+    def commit_count(self) -> int:
+        return self._state.commits
+
+    async def wait_for_commit(self, after: int, at_most_s: float) -> None:
+        """Until a commit beyond number ``after`` (``commit_count``), or ``at_most_s`` seconds:
+        the later stages sleep on this instead of polling the catalog."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(at_most_s), self._flushed:
+                await self._flushed.wait_for(lambda: self._state.commits > after)
+
     async def flush(self) -> None:
         """Wait until everything put so far is committed."""
         target = self._received
