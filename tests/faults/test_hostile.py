@@ -186,3 +186,53 @@ def test_unreadable_files_and_folders_as_an_unprivileged_daemon(
     assert daemon.proc is not None
     daemon.proc.send_signal(signal.SIGTERM)
     assert daemon.stop() == 0
+
+
+def _children(pid: int) -> list[str]:
+    """The command names and states of a process's descendants (zombies included)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            name = Path(f"/proc/{entry}/comm").read_text().strip()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(f"{name}:{fields[0]}")
+            out += _children(int(entry))
+    return out
+
+
+def test_an_ffprobe_that_never_returns(
+    daemon_factory: Callable[..., Daemon], library: Path, tmp_path: Path, tally: Counter[str]
+) -> None:
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "ffprobe").write_text("#!/bin/sh\nexec sleep 3600\n")
+    (fake / "ffprobe").chmod(0o755)
+    video = library / "clip.mp4"
+    video.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(2000))  # looks like an MP4
+    daemon = daemon_factory([library], extract_timeout=1.0)
+    daemon.env["PATH"] = f"{fake}:{os.environ['PATH']}"
+    daemon.start()
+    tally["faults"] += 1
+    item = wait_for(
+        lambda: (r := daemon.catalog.item(video)) is not None and r["error_code"] and r,
+        timeout=60,
+        what="the hung probe to be recorded",
+    )
+    assert item["error_code"] == "timeout"
+    assert daemon.proc is not None
+    left = wait_for(
+        lambda: (
+            not [c for c in _children(daemon.proc.pid) if c.startswith(("sleep", "ffprobe"))]
+            or None
+        ),
+        timeout=10,
+        what="the probe and its children to be gone",
+    )
+    assert left is True
+    assert not [c for c in _children(daemon.proc.pid) if c.endswith(":Z")]  # no zombie
+    assert daemon.stop() == 0
