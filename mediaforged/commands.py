@@ -152,7 +152,11 @@ async def status(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
             "metadata": await ctx.metadata.pending(),
             "thumbnails": await ctx.thumbnails.pending() if ctx.thumbnails else 0,
         },
-        "metadata": {"extracted": ctx.metadata.done, "failed": ctx.metadata.failed},
+        "metadata": {
+            "extracted": ctx.metadata.done,
+            "failed": ctx.metadata.failed,
+            "failed_items": await ctx.metadata.failed_items(),
+        },
         "thumbnails": {
             "enabled": ctx.thumbnails is not None,
             "made": ctx.thumbnails.made if ctx.thumbnails else 0,

@@ -33,7 +33,7 @@ from mediaforged.fsio import display_path, under
 from mediaforged.schema import media_items, media_metadata
 from mediaforged.writer import CatalogWriter, Observation
 
-__all__ = ["MetadataStage", "extract_one"]
+__all__ = ["MetadataStage", "extract_one", "reader_for"]
 
 log = structlog.get_logger("mediaforged.extract")
 
@@ -44,6 +44,56 @@ MEDIA_TYPES = ("image", "audio", "video")
 _COLUMNS = {c.name for c in media_metadata.columns}
 
 
+# Image types Pillow reads for us (plus RAW files built on TIFF IFDs); other images (PSD,
+# JPEG XL, JPEG 2000, SVG, CR3, RAF, ...) are catalogued without metadata and without an error.
+_IMAGE_MIMES = frozenset(
+    {
+        "image/jpeg",
+        "image/png",
+        "image/gif",
+        "image/webp",
+        "image/tiff",
+        "image/bmp",
+        "image/vnd.microsoft.icon",
+        "image/avif",
+        "image/heic",
+        "image/heif",
+        "image/heic-sequence",
+        "image/x-adobe-dng",
+        "image/x-canon-cr2",
+        "image/x-nikon-nef",
+        "image/x-nikon-nrw",
+        "image/x-sony-arw",
+        "image/x-sony-srf",
+        "image/x-sony-sr2",
+        "image/x-olympus-orf",
+        "image/x-panasonic-rw2",
+        "image/x-panasonic-raw",
+        "image/x-leica-rwl",
+        "image/x-pentax-pef",
+        "image/x-samsung-srw",
+        "image/x-hasselblad-3fr",
+        "image/x-epson-erf",
+        "image/x-kodak-kdc",
+        "image/x-kodak-dcr",
+        "image/x-phaseone-iiq",
+    }
+)
+# Audio that mutagen does not read but ffprobe does (Matroska/WebM audio, AMR, CAF, au).
+_FFPROBE_AUDIO = frozenset(
+    {"audio/x-matroska", "audio/webm", "audio/amr", "audio/x-caf", "audio/basic"}
+)
+
+
+def reader_for(media_type: str, mime_type: str | None) -> str | None:
+    """Which extractor reads this item ("image", "audio", "video"), or None: no metadata."""
+    if media_type == "image":
+        return "image" if mime_type in _IMAGE_MIMES else None
+    if media_type == "audio":
+        return "video" if mime_type in _FFPROBE_AUDIO else "audio"
+    return "video" if media_type == "video" else None
+
+
 async def extract_one(
     path: bytes,
     media_type: str,
@@ -51,7 +101,7 @@ async def extract_one(
     executor: ThreadPoolExecutor | None = None,
 ) -> dict[str, Any]:
     """One file's column values; ExtractError when it cannot be read."""
-    if media_type == "video":
+    if media_type == "video":  # ffprobe: any container, with or without a picture
         return await extract_video(path, time_limit)
     function = extract_image if media_type == "image" else extract_audio
     loop = asyncio.get_running_loop()
@@ -89,7 +139,7 @@ class MetadataStage:
     def _pending_query(self) -> Any:
         i, m = media_items.c, media_metadata.c
         return (
-            select(i.id, i.path_key, i.media_type)
+            select(i.id, i.path_key, i.media_type, i.mime_type)
             .select_from(media_items.outerjoin(media_metadata, m.item_id == i.id))
             .where(
                 m.item_id.is_(None),
@@ -135,7 +185,10 @@ class MetadataStage:
             after = rows[-1].id
             self.idle.clear()
             results = await asyncio.gather(
-                *(self._extract(r.id, r.path_key, r.media_type, executor) for r in rows)
+                *(
+                    self._extract(r.id, r.path_key, r.media_type, r.mime_type, executor)
+                    for r in rows
+                )
             )
             await self._writer.put(
                 Observation("sql", 0, b"", sql=_store(results))  # root 0: not a path write
@@ -143,12 +196,20 @@ class MetadataStage:
             await self._writer.flush()  # the next query must see these rows as done
 
     async def _extract(
-        self, item_id: int, path: bytes, media_type: str, executor: ThreadPoolExecutor
+        self,
+        item_id: int,
+        path: bytes,
+        media_type: str,
+        mime_type: str | None,
+        executor: ThreadPoolExecutor,
     ) -> dict[str, Any]:
         """A failure is data, never an exception."""
+        reader = reader_for(media_type, mime_type)
+        if reader is None:  # a format we do not read: catalogued, no metadata, no error
+            return {"item_id": item_id, "extra": {"unread": mime_type}, "thumb_status": "none"}
         try:
             async with self._limit:
-                values = await extract_one(path, media_type, self._timeout, executor)
+                values = await extract_one(path, reader, self._timeout, executor)
             self.done += 1
             return {"item_id": item_id, **values}
         except ExtractError as exc:
@@ -160,6 +221,13 @@ class MetadataStage:
         self.failed += 1
         log.info("extract_failed", path=display_path(path), code=code, error=message)
         return {"item_id": item_id, "error_code": code, "error": message}
+
+    async def failed_items(self) -> int:
+        """Catalogued items whose metadata could not be read (the error is on the item)."""
+        i = media_items.c
+        query = select(func.count()).where(i.status == "present", i.error_code.is_not(None))
+        async with self._engine.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
 
     async def retry_failed(self, path: bytes | None) -> None:
         """A rescan asks again: forget the failed extractions under ``path`` (None: all)."""

@@ -406,6 +406,8 @@ def build(folder: Path) -> MediaSet:
         make_audio(path, args)
         tag_audio(path)
         media.audio.append(path)
+    make_audio(folder / "song.mka", ["-c:a", "libvorbis"])  # audio mutagen cannot read
+    (folder / "layers.psd").write_bytes(b"8BPS\x00\x01" + bytes(200))  # an image we do not read
     media.expected["legacy.mp3"] = {"title": TAGS["title"], "artist": "Björk"}
     make_images(folder, media)
     hostile = folder / "hostile"

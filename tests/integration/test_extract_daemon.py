@@ -3,6 +3,7 @@ broken files recorded once, retried on change or rescan, orphans removed."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +32,8 @@ def _library(media: MediaSet, root: Path) -> None:
         shutil.copy(media.hostile[key], root / name)
     shutil.copy(media.hostile["dash_name"], root / "-h.mp4")  # same bytes as clip.mp4
     (root / "notes.txt").write_text("catalogued, never extracted")
+    for name in ("song.mka", "layers.psd"):
+        shutil.copy(media.folder / name, root / name)
 
 
 def _rows(daemon: Daemon) -> dict[str, dict[str, Any]]:
@@ -65,6 +68,13 @@ def test_metadata_then_thumbnails_with_errors_on_items(
     assert abs(rows["clip.mp4"]["duration_s"] - 1.0) <= 0.1
     assert rows["-h.mp4"]["video_codec"] == "h264"
     assert rows["notes.txt"]["item_id"] is None and rows["notes.txt"]["error_code"] is None
+    # Matroska audio: mutagen cannot read it, ffprobe does.
+    assert abs(rows["song.mka"]["duration_s"] - 1.0) <= 0.1
+    assert rows["song.mka"]["audio_codec"] == "vorbis"
+    # An image format we do not read: catalogued, no metadata, no error, nothing pending.
+    assert json.loads(rows["layers.psd"]["extra"]) == {"unread": "image/vnd.adobe.photoshop"}
+    assert rows["layers.psd"]["error_code"] is None
+    assert rows["layers.psd"]["thumb_status"] == "none"
 
     # Broken files: present (catalogued), with the reason on the item; the daemon goes on.
     for name, (_, codes) in BROKEN.items():
@@ -72,7 +82,7 @@ def test_metadata_then_thumbnails_with_errors_on_items(
         assert rows[name]["error_code"] in codes, (name, rows[name]["error"])
         assert rows[name]["error"]
         assert rows[name]["thumb_status"] == "none"
-    assert status["metadata"]["failed"] == len(BROKEN)
+    assert status["metadata"]["failed"] == status["metadata"]["failed_items"] == len(BROKEN)
 
     # Thumbnails: content-addressed, WebP, oriented, long edge at most 320, shared by dups.
     folder = daemon.state_dir / "thumbnails"
