@@ -11,8 +11,6 @@ import contextlib
 import os
 import posixpath
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -20,52 +18,39 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mediaforged import __version__
-from mediaforged.config import Config
-from mediaforged.extract import MetadataStage
-from mediaforged.indexer import Indexer
+from mediaforged.context import Context, Progress, Spec, arg, path_arg
 from mediaforged.mounts import inotify_usage
 from mediaforged.protocol import PROTOCOL_VERSION, ErrorCode, ProtocolError
-from mediaforged.reconcile import Reconciler
 from mediaforged.schema import media_items
-from mediaforged.state import DaemonState, Job, RootState
-from mediaforged.thumbnails import ThumbnailStage
-from mediaforged.watcher import Settler
-from mediaforged.writer import CatalogWriter
+from mediaforged.state import Job, RootState
 
-__all__ = ["COMMANDS", "Context", "Progress"]
-
-Progress = Callable[[dict[str, Any]], Awaitable[None]]
-Command = Callable[["Context", dict[str, Any], Progress], Awaitable[Any]]
+__all__ = ["COMMANDS", "Context", "Progress", "Spec"]
 
 log = structlog.get_logger("mediaforged.commands")
 
 PROGRESS_INTERVAL_S = 0.5
 
 
-@dataclass
-class Context:
-    config: Config
-    state: DaemonState
-    engine: AsyncEngine
-    writer: CatalogWriter
-    indexer: Indexer
-    reconciler: Reconciler
-    settler: Settler
-    metadata: MetadataStage
-    thumbnails: ThumbnailStage | None = None  # None: thumbnails are off
-    # Re-reads the config and applies it (SIGHUP and the reload command).
-    reload: Callable[[], Awaitable[dict[str, Any]]] | None = None
-
-
-def _arg(args: dict[str, Any], name: str, kind: type, default: Any) -> Any:
-    value = args.get(name, default)
-    if value is not None and not isinstance(value, kind):
-        raise ProtocolError(ErrorCode.BAD_REQUEST, f"{name} must be a {kind.__name__}")
-    return value
-
-
 async def ping(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
     return {"pong": True, "version": __version__, "protocol": PROTOCOL_VERSION}
+
+
+async def hello(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
+    """The client says which protocol it speaks; the daemon says what it offers."""
+    wanted = arg(args, "protocol", int, PROTOCOL_VERSION)
+    if wanted != PROTOCOL_VERSION:
+        raise ProtocolError(
+            ErrorCode.UNSUPPORTED_PROTOCOL,
+            f"this mediaforged speaks protocol {PROTOCOL_VERSION}, not {wanted}: "
+            "use the mediaforgectl of the same version",
+        )
+    arg(args, "client", str)
+    return {
+        "server": "mediaforged",
+        "version": __version__,
+        "protocol": PROTOCOL_VERSION,
+        "commands": sorted(COMMANDS),
+    }
 
 
 async def _counts(engine: AsyncEngine) -> dict[int, dict[str, dict[str, int]]]:
@@ -196,22 +181,14 @@ async def _follow(jobs: list[Job], progress: Progress) -> None:
 
 async def rescan(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
     """Reconcile a root, a subtree or one file (or every root) and wait until it is committed."""
-    path_text = _arg(args, "path", str, None)
-    full = bool(_arg(args, "full", bool, False))
+    path_text = arg(args, "path", str)
+    full = bool(arg(args, "full", bool, False))
     jobs: list[Job] = []
     if path_text is None:
         await ctx.metadata.retry_failed(None)  # a rescan asks failed extractions again
         jobs = [ctx.reconciler.request(r, None, "rescan", full) for r in ctx.state.roots]
     else:
-        if not posixpath.isabs(path_text):
-            raise ProtocolError(ErrorCode.BAD_REQUEST, "path must be absolute")
-        path = os.fsencode(posixpath.normpath(path_text))
-        root = ctx.state.root_for(path)
-        if root is None:
-            shown = ", ".join(str(r.path) for r in ctx.state.roots)
-            raise ProtocolError(
-                ErrorCode.NOT_IN_LIBRARY, f"{path_text} is not inside a library root ({shown})"
-            )
+        path, root = path_arg(ctx, path_text)
         await ctx.metadata.retry_failed(path)
         jobs = [ctx.reconciler.request(root, path, "rescan", full)]
     await progress({"jobs": [j.progress() for j in jobs]})
@@ -221,7 +198,7 @@ async def rescan(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
 
 def _root_arg(ctx: Context, args: dict[str, Any], required: bool) -> RootState | None:
     """The root named by ``args["root"]`` (its path, as configured), or None for all."""
-    text = _arg(args, "root", str, None)
+    text = arg(args, "root", str)
     if text is None:
         if required:
             raise ProtocolError(ErrorCode.BAD_REQUEST, "root is required")
@@ -284,12 +261,16 @@ async def reload(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
     return result
 
 
-COMMANDS: dict[str, Command] = {
-    "ping": ping,
-    "status": status,
-    "rescan": rescan,
-    "pause": pause,
-    "resume": resume,
-    "confirm": confirm,
-    "reload": reload,
+CORE: dict[str, Spec] = {
+    "hello": Spec(hello, ("protocol", "client")),
+    "ping": Spec(ping),
+    "status": Spec(status),
+    "rescan": Spec(rescan, ("path", "full"), changes=True, streams=True),
+    "pause": Spec(pause, ("root",), changes=True),
+    "resume": Spec(resume, ("root",), changes=True),
+    "confirm": Spec(confirm, ("root",), changes=True, streams=True),
+    "reload": Spec(reload, changes=True),
 }
+
+
+COMMANDS: dict[str, Spec] = {**CORE}

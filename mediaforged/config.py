@@ -92,6 +92,29 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("socket_mode", str, "0660", "Permission bits of the control socket (octal)."),
     Setting("socket_group", str, "", "Group that owns the control socket. Empty: unchanged."),
     Setting(
+        "control_users",
+        list,
+        [],
+        "Users (names or numeric uids) who may run commands that change things (rescan, "
+        "pause, tag, ...); everyone else who can reach the socket may only query. Root and "
+        "the daemon's own user always may.",
+    ),
+    Setting(
+        "control_groups",
+        list,
+        [],
+        "Groups (names or numeric gids) whose members may run commands that change things.",
+    ),
+    Setting(
+        "control_idle_timeout",
+        float,
+        300.0,
+        "Seconds a control connection may stay silent between requests before it is closed.",
+    ),
+    Setting(
+        "control_max_clients", int, 128, "Control connections at once at most; more are refused."
+    ),
+    Setting(
         "exclude",
         list,
         list(DEFAULT_EXCLUDES),
@@ -222,6 +245,10 @@ class Config:
     socket_path: Path = Path("mediaforged.sock")
     socket_mode: int = 0o660
     socket_group: str = ""
+    control_users: tuple[str, ...] = ()
+    control_groups: tuple[str, ...] = ()
+    control_idle_timeout: float = 300.0
+    control_max_clients: int = 128
     exclude: tuple[str, ...] = DEFAULT_EXCLUDES
     settle_seconds: float = 3.0
     workers: int = 2
@@ -465,12 +492,16 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str], source: Path | None) 
             raise ConfigError(f"{name}: must be above 0, got {get(name)}")
     if not 0 <= get("thumbnail_size") <= 4096:
         raise ConfigError(f"thumbnail_size: must be 0 to 4096, got {get('thumbnail_size')}")
-    for name in ("workers", "batch_size", "queue_size", "missing_guard_min"):
+    for name in ("workers", "batch_size", "queue_size", "missing_guard_min", "control_max_clients"):
         if get(name) < 1:
             raise ConfigError(f"{name}: must be at least 1, got {get(name)}")
     for name in ("settle_seconds", "batch_interval", "reconcile_interval"):
         if get(name) < 0:
             raise ConfigError(f"{name}: must not be negative, got {get(name)}")
+    if get("control_idle_timeout") <= 0:
+        raise ConfigError(
+            f"control_idle_timeout: must be above 0, got {get('control_idle_timeout')}"
+        )
     if get("watch_debounce_ms") < 1:
         raise ConfigError(f"watch_debounce_ms: must be at least 1, got {get('watch_debounce_ms')}")
     if get("log_level") not in _LOG_LEVELS:
@@ -489,6 +520,10 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str], source: Path | None) 
         socket_path=socket_path,
         socket_mode=socket_mode,
         socket_group=get("socket_group"),
+        control_users=tuple(get("control_users")),
+        control_groups=tuple(get("control_groups")),
+        control_idle_timeout=get("control_idle_timeout"),
+        control_max_clients=get("control_max_clients"),
         exclude=tuple(get("exclude")),
         settle_seconds=get("settle_seconds"),
         workers=get("workers"),

@@ -1,7 +1,9 @@
 """The control socket: a Unix stream server that frames requests and dispatches commands.
 
-Bad input (invalid JSON, wrong types, unknown commands, an over-long line) gets an error
-reply with a stable code; it never reaches the daemon's state.
+Bad input (invalid JSON, wrong types, unknown commands or arguments, an over-long line) gets
+an error reply with a stable code; it never reaches the daemon's state. Every connection is
+logged with the peer's pid/uid/gid (SO_PEERCRED); only trusted peers may run commands that
+change things. Silent connections time out, and the number of connections is capped.
 """
 
 from __future__ import annotations
@@ -17,15 +19,16 @@ from typing import Any
 import structlog
 
 from mediaforged import __version__
+from mediaforged.access import Peer, may_change, peer_of
 from mediaforged.commands import COMMANDS, Context
 from mediaforged.protocol import (
     MAX_LINE,
-    PROTOCOL_VERSION,
     ErrorCode,
     ProtocolError,
     decode_request,
     encode,
     error_reply,
+    hello_line,
     ok_reply,
     progress_line,
 )
@@ -98,15 +101,51 @@ class ControlServer:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._clients.add(task)
+        config = self._ctx.config
         try:
+            peer = peer_of(writer.get_extra_info("socket"))
+        except OSError:
+            peer = Peer(0, -1, -1, frozenset())  # cannot happen on Linux; trust nobody then
+        trusted = may_change(peer, config.control_users, config.control_groups)
+        access = "full" if trusted else "read-only"
+        if len(self._clients) >= config.control_max_clients:
+            log.warning("client_refused_busy", pid=peer.pid, uid=peer.uid, gid=peer.gid)
             await self._send(
                 writer,
-                {"hello": "mediaforged", "version": __version__, "protocol": PROTOCOL_VERSION},
+                error_reply(
+                    None,
+                    ErrorCode.BUSY,
+                    f"mediaforged serves {config.control_max_clients} connections at most "
+                    "(control_max_clients); try again shortly",
+                ),
             )
+            writer.close()
+            return
+        self._clients.add(task)
+        log.info(
+            "client_connected",
+            pid=peer.pid,
+            uid=peer.uid,
+            gid=peer.gid,
+            user=peer.user,
+            access=access,
+            clients=len(self._clients),
+        )
+        try:
+            await self._send(writer, hello_line(__version__, access))
             while not self.closing:
                 try:
-                    line = await reader.readline()
+                    line = await asyncio.wait_for(reader.readline(), config.control_idle_timeout)
+                except TimeoutError:
+                    await self._send(
+                        writer,
+                        error_reply(
+                            None,
+                            ErrorCode.IDLE_TIMEOUT,
+                            f"no request for {config.control_idle_timeout:g}s: closing",
+                        ),
+                    )
+                    return
                 except ValueError:  # longer than MAX_LINE: the stream cannot be trusted further
                     await self._send(
                         writer,
@@ -119,41 +158,62 @@ class ControlServer:
                     return
                 if not line.strip():
                     continue
-                await self._serve_one(line, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass  # the client went away; nothing to answer
+                await self._serve_one(line, writer, peer, trusted)
+        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
+            pass  # the client went away or stopped reading; nothing to answer
         finally:
             self._clients.discard(task)
+            log.debug("client_disconnected", pid=peer.pid, uid=peer.uid)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    async def _serve_one(self, line: bytes, writer: asyncio.StreamWriter) -> None:
+    async def _serve_one(
+        self, line: bytes, writer: asyncio.StreamWriter, peer: Peer, trusted: bool
+    ) -> None:
         request_id: Any = None
         try:
             request_id, cmd, args = decode_request(line)
-            command = COMMANDS.get(cmd)
-            if command is None:
+            spec = COMMANDS.get(cmd)
+            if spec is None:
                 known = ", ".join(sorted(COMMANDS))
                 raise ProtocolError(
                     ErrorCode.UNKNOWN_COMMAND, f"unknown command {cmd!r} (known: {known})"
                 )
+            unknown = sorted(set(args) - set(spec.args))
+            if unknown:
+                takes = ", ".join(spec.args) or "no arguments"
+                raise ProtocolError(
+                    ErrorCode.BAD_REQUEST,
+                    f"{cmd} does not take {', '.join(unknown)} (it takes: {takes})",
+                )
+            if spec.changes and not trusted:
+                log.warning("command_forbidden", cmd=cmd, uid=peer.uid, user=peer.user)
+                raise ProtocolError(
+                    ErrorCode.FORBIDDEN,
+                    f"{cmd} changes things, and user {peer.user} (uid {peer.uid}) may only "
+                    "query: use sudo, or add the user or one of its groups to control_users "
+                    "or control_groups in the daemon's config",
+                )
+            if spec.changes:
+                log.info("command", cmd=cmd, uid=peer.uid, user=peer.user)
 
             async def progress(data: dict[str, Any]) -> None:
                 await self._send(writer, progress_line(request_id, data))
 
-            result = await command(self._ctx, args, progress)
+            result = await spec.fn(self._ctx, args, progress)
             reply = ok_reply(request_id, result)
         except ProtocolError as exc:
-            reply = error_reply(request_id, exc.code, exc.message)
-        except (ConnectionError, asyncio.CancelledError):
+            reply = error_reply(request_id or exc.request_id, exc.code, exc.message)
+        except (ConnectionError, asyncio.CancelledError, TimeoutError):
             raise
         except Exception as exc:  # a bug in a command must not take the daemon down
             log.exception("command_failed", request=line[:200].decode(errors="replace"))
             reply = error_reply(request_id, ErrorCode.INTERNAL, f"internal error: {exc}")
         await self._send(writer, reply)
 
-    @staticmethod
-    async def _send(writer: asyncio.StreamWriter, message: dict[str, Any]) -> None:
+    async def _send(self, writer: asyncio.StreamWriter, message: dict[str, Any]) -> None:
+        """Write one line; a client that stops reading for the idle timeout is dropped
+        (TimeoutError ends its connection) rather than holding a command forever."""
         writer.write(encode(message))
-        await writer.drain()
+        await asyncio.wait_for(writer.drain(), self._ctx.config.control_idle_timeout)

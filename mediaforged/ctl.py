@@ -1,7 +1,9 @@
 """mediaforgectl: talk to a running mediaforged over its Unix socket.
 
 Exit codes: 0 done; 1 the daemon answered with an error; 2 bad usage or config;
-69 no daemon is running (nothing listens on the socket); 77 no permission on the socket.
+69 no daemon is running (nothing listens on the socket); 75 the daemon is busy (too many
+connections: try again); 77 no permission (on the socket, or to run a command that changes
+things).
 """
 
 from __future__ import annotations
@@ -23,13 +25,14 @@ from rich.text import Text
 
 from mediaforged import __version__
 from mediaforged.config import ConfigError, load_config
-from mediaforged.protocol import MAX_LINE, encode
+from mediaforged.protocol import MAX_LINE, PROTOCOL_VERSION, ErrorCode, decode_reply, encode
 
 __all__ = ["Client", "DaemonUnavailable", "main"]
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 69  # sysexits EX_UNAVAILABLE
+EXIT_TEMPFAIL = 75  # sysexits EX_TEMPFAIL
 EXIT_NOPERM = 77  # sysexits EX_NOPERM
 
 app = typer.Typer(
@@ -80,14 +83,28 @@ class Client:
         self._file = self._sock.makefile("rb")
         self._ids = itertools.count(1)
         self.hello = self._read()
+        if self.hello.get("ok") is False:  # refused at once: too many connections
+            self.close()
+            error = self.hello.get("error") or {}
+            raise DaemonUnavailable(f"mediaforged is busy: {error.get('message')}", EXIT_TEMPFAIL)
+        if self.hello.get("protocol") != PROTOCOL_VERSION:
+            self.close()
+            raise DaemonUnavailable(
+                f"mediaforged {self.hello.get('version')} speaks protocol "
+                f"{self.hello.get('protocol')}, this mediaforgectl {PROTOCOL_VERSION}: "
+                "use the mediaforgectl installed with the daemon",
+                EXIT_USAGE,
+            )
+        self.read_only = self.hello.get("access") == "read-only"
 
     def _read(self) -> dict[str, Any]:
         line = self._file.readline(MAX_LINE + 1)
         if not line:
             raise DaemonUnavailable("mediaforged closed the connection", EXIT_UNAVAILABLE)
-        message = json.loads(line)
-        assert isinstance(message, dict)
-        return message
+        try:
+            return decode_reply(line)
+        except ValueError as exc:
+            raise DaemonUnavailable(f"not a mediaforged reply: {exc}", EXIT_UNAVAILABLE) from None
 
     def call(
         self,
@@ -159,7 +176,10 @@ def _call(cmd: str, args: dict[str, Any] | None = None, **kw: Any) -> Any:
         return client.call(cmd, args, **kw)
     except CommandFailed as exc:
         err.print(f"mediaforgectl: {cmd} failed: {exc} [{exc.code}]")
-        raise typer.Exit(EXIT_ERROR) from None
+        raise typer.Exit(EXIT_NOPERM if exc.code == ErrorCode.FORBIDDEN else EXIT_ERROR) from None
+    except DaemonUnavailable as exc:
+        err.print(f"mediaforgectl: {exc}")
+        raise typer.Exit(exc.exit_code) from None
     except (TimeoutError, ConnectionError) as exc:
         err.print(f"mediaforgectl: lost the connection to mediaforged: {exc}")
         raise typer.Exit(EXIT_UNAVAILABLE) from None

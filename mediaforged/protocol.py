@@ -1,6 +1,8 @@
 """The control protocol, shared by the daemon and mediaforgectl: one JSON object per line.
 
-server, on connect:  {"hello": "mediaforged", "version": "0.1.0", "protocol": 1}
+docs/protocol.md describes every command; in short:
+
+server, on connect:  {"hello": "mediaforged", "version": "0.1.0", "protocol": 1, "access": "full"}
 client:              {"id": 1, "cmd": "rescan", "args": {"path": "/srv/media/Photos"}}
 server, while busy:  {"id": 1, "progress": {...}}
 server, finally:     {"id": 1, "ok": true, "result": {...}}
@@ -17,9 +19,11 @@ __all__ = [
     "PROTOCOL_VERSION",
     "ErrorCode",
     "ProtocolError",
+    "decode_reply",
     "decode_request",
     "encode",
     "error_reply",
+    "hello_line",
     "ok_reply",
     "progress_line",
 ]
@@ -35,15 +39,24 @@ class ErrorCode:
     BAD_REQUEST = "bad_request"
     TOO_LARGE = "too_large"
     UNKNOWN_COMMAND = "unknown_command"
-    NOT_IN_LIBRARY = "not_in_library"
+    NOT_IN_LIBRARY = "not_in_library"  # a path outside every root
+    NOT_FOUND = "not_found"  # no such item, tag or collection
+    CONFLICT = "conflict"  # e.g. a collection of that name exists already
+    FORBIDDEN = "forbidden"  # the peer may only query (control_users / control_groups)
+    BUSY = "busy"  # too many connections at once (control_max_clients)
+    IDLE_TIMEOUT = "idle_timeout"  # the connection was silent too long; it is closed
+    UNSUPPORTED_PROTOCOL = "unsupported_protocol"  # hello asked for a protocol we do not speak
+    TOO_SLOW = "too_slow"  # an event subscriber fell too far behind; it is cut off
+    CANCELLED = "cancelled"  # the operation was cancelled (cancel, or the daemon stopping)
     INTERNAL = "internal"
 
 
 class ProtocolError(Exception):
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, request_id: Any = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.request_id = request_id  # the request's id when it could be read
 
 
 def encode(message: dict[str, Any]) -> bytes:
@@ -63,6 +76,24 @@ def progress_line(request_id: Any, progress: dict[str, Any]) -> dict[str, Any]:
     return {"id": request_id, "progress": progress}
 
 
+def hello_line(version: str, access: str) -> dict[str, Any]:
+    # access: "full", or "read-only" when this peer may not run commands that change things
+    return {
+        "hello": "mediaforged",
+        "version": version,
+        "protocol": PROTOCOL_VERSION,
+        "access": access,
+    }
+
+
+def decode_reply(line: bytes) -> dict[str, Any]:
+    """A line from the daemon (hello, progress, event or reply); ValueError if it is not one."""
+    message = json.loads(line)
+    if not isinstance(message, dict):
+        raise ValueError(f"not a JSON object: {line[:80]!r}")  # noqa: TRY004 - json's own error type
+    return message
+
+
 def decode_request(line: bytes) -> tuple[Any, str, dict[str, Any]]:
     """(id, cmd, args) of a request line, or ProtocolError saying what is wrong with it."""
     try:
@@ -75,9 +106,11 @@ def decode_request(line: bytes) -> tuple[Any, str, dict[str, Any]]:
     if request_id is not None and not isinstance(request_id, (int, str)):
         raise ProtocolError(ErrorCode.BAD_REQUEST, "id must be a number or a string")
     cmd = message.get("cmd")
-    if not isinstance(cmd, str):
-        raise ProtocolError(ErrorCode.BAD_REQUEST, "cmd must be a string naming a command")
+    if not isinstance(cmd, str) or not cmd:
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST, "cmd must be a string naming a command", request_id
+        )
     args = message.get("args", {})
     if not isinstance(args, dict):
-        raise ProtocolError(ErrorCode.BAD_REQUEST, "args must be a JSON object")
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "args must be a JSON object", request_id)
     return request_id, cmd, args

@@ -54,3 +54,69 @@ def test_hash_key_is_the_signed_first_8_bytes() -> None:
     assert hash_key("f" * 64) == -1
     assert hash_key("8" + "0" * 63) == -(1 << 63)
     assert hash_key("7" + "f" * 63) == (1 << 63) - 1
+
+
+def test_errors_keep_the_request_id_when_it_could_be_read() -> None:
+    with pytest.raises(ProtocolError) as info:
+        decode_request(b'{"id": 4, "cmd": "status", "args": 3}')
+    assert (info.value.code, info.value.request_id) == (ErrorCode.BAD_REQUEST, 4)
+    with pytest.raises(ProtocolError) as info:
+        decode_request(b'{"id": "q", "cmd": ""}')
+    assert info.value.request_id == "q"
+
+
+def test_hello_and_replies() -> None:
+    from mediaforged.protocol import decode_reply, error_reply, hello_line, ok_reply
+
+    hello = hello_line("9.9", "read-only")
+    assert hello == {"hello": "mediaforged", "version": "9.9", "protocol": 1, "access": "read-only"}
+    assert decode_reply(encode(ok_reply(3, {"a": 1}))) == {"id": 3, "ok": True, "result": {"a": 1}}
+    assert decode_reply(encode(error_reply(None, "busy", "m")))["error"] == {
+        "code": "busy",
+        "message": "m",
+    }
+    with pytest.raises(ValueError, match="not a JSON object"):
+        decode_reply(b"[1]")
+
+
+def test_who_may_change_things() -> None:
+    import os
+
+    from mediaforged.access import Peer, may_change
+
+    stranger = Peer(pid=1, uid=4242, gid=4242, groups=frozenset({4242, 65534}))
+    assert not may_change(stranger, [], [])
+    assert may_change(stranger, ["4242"], [])
+    assert may_change(stranger, [], ["nogroup"])  # 65534 by name
+    assert may_change(stranger, [], ["65534"])
+    assert not may_change(stranger, ["no-such-user-here"], ["no-such-group-here"])
+    assert may_change(Peer(1, 0, 0, frozenset()), [], [])  # root
+    assert may_change(Peer(1, os.getuid(), 1, frozenset()), [], [])  # the daemon's own user
+
+
+def test_peer_credentials_of_a_real_socket() -> None:
+    import os
+    import socket
+
+    from mediaforged.access import peer_of
+
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        peer = peer_of(a)
+    finally:
+        a.close()
+        b.close()
+    assert (peer.pid, peer.uid, peer.gid) == (os.getpid(), os.getuid(), os.getgid())
+    assert set(os.getgroups()) <= peer.groups
+
+
+def test_every_command_is_documented_with_an_example() -> None:
+    from pathlib import Path
+
+    from mediaforged.commands import COMMANDS
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
+    undocumented = [name for name in COMMANDS if f'"cmd":"{name}"' not in doc]
+    assert undocumented == []
+    codes = [v for k, v in vars(ErrorCode).items() if k.isupper()]
+    assert [c for c in codes if f"`{c}`" not in doc] == []

@@ -1,0 +1,99 @@
+"""What every control command gets: the daemon's parts (``Context``), its arguments checked
+against a declared list (``Spec``), and a ``progress`` callback for streaming lines."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mediaforged.config import Config
+from mediaforged.protocol import ErrorCode, ProtocolError
+from mediaforged.state import DaemonState, RootState
+
+if TYPE_CHECKING:
+    from mediaforged.extract import MetadataStage
+    from mediaforged.indexer import Indexer
+    from mediaforged.reconcile import Reconciler
+    from mediaforged.thumbnails import ThumbnailStage
+    from mediaforged.watcher import Settler
+    from mediaforged.writer import CatalogWriter
+
+__all__ = ["Command", "Context", "Progress", "Spec", "arg", "path_arg", "str_list"]
+
+Progress = Callable[[dict[str, Any]], Awaitable[None]]
+Command = Callable[["Context", dict[str, Any], Progress], Awaitable[Any]]
+
+
+@dataclass
+class Context:
+    config: Config
+    state: DaemonState
+    engine: AsyncEngine
+    writer: CatalogWriter
+    indexer: Indexer
+    reconciler: Reconciler
+    settler: Settler
+    metadata: MetadataStage
+    thumbnails: ThumbnailStage | None = None  # None: thumbnails are off
+    # Re-reads the config and applies it (SIGHUP and the reload command).
+    reload: Callable[[], Awaitable[dict[str, Any]]] | None = None
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A command: its function, the argument names it takes, and whether it changes things
+    (only trusted peers may run those; see access.py)."""
+
+    fn: Command
+    args: tuple[str, ...] = ()
+    changes: bool = False
+    streams: bool = False  # sends progress or event lines before its reply
+
+
+_KINDS: dict[type, str] = {
+    str: "a string",
+    bool: "true or false",
+    int: "an integer",
+    float: "a number",
+    list: "a list",
+    dict: "an object",
+}
+
+
+def arg(args: dict[str, Any], name: str, kind: type, default: Any = None) -> Any:
+    """``args[name]`` if it has the right JSON type (else bad_request), or ``default``."""
+    value = args.get(name, default)
+    if value is None:
+        return value
+    ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        ok, value = True, float(value)
+    if not ok:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"{name} must be {_KINDS.get(kind, kind)}")
+    return value
+
+
+def str_list(args: dict[str, Any], name: str) -> list[str]:
+    value = arg(args, name, list, [])
+    if not all(isinstance(v, str) for v in value):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"{name} must be a list of strings")
+    return list(value)
+
+
+def path_arg(ctx: Context, text: str, name: str = "path") -> tuple[bytes, RootState]:
+    """An absolute path inside a root, as the catalog's bytes key, and its root."""
+    if not posixpath.isabs(text):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"{name} must be absolute")
+    path = os.fsencode(posixpath.normpath(text))
+    root = ctx.state.root_for(path)
+    if root is None:
+        shown = ", ".join(str(r.path) for r in ctx.state.roots)
+        raise ProtocolError(
+            ErrorCode.NOT_IN_LIBRARY, f"{text} is not inside a library root ({shown})"
+        )
+    return path, root
