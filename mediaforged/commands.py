@@ -17,7 +17,7 @@ import structlog
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mediaforged import __version__
+from mediaforged import __version__, userdata
 from mediaforged.context import Context, Progress, Spec, arg, path_arg
 from mediaforged.mounts import inotify_usage
 from mediaforged.protocol import PROTOCOL_VERSION, ErrorCode, ProtocolError
@@ -273,4 +273,4 @@ CORE: dict[str, Spec] = {
 }
 
 
-COMMANDS: dict[str, Spec] = {**CORE}
+COMMANDS: dict[str, Spec] = {**CORE, **userdata.COMMANDS}

@@ -8,32 +8,35 @@ things).
 
 from __future__ import annotations
 
-import itertools
-import json
 import os
-import socket
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from mediaforged import __version__
-from mediaforged.config import ConfigError, load_config
-from mediaforged.protocol import MAX_LINE, PROTOCOL_VERSION, ErrorCode, decode_reply, encode
+from mediaforged.ctl_library import collection_app, tag_app
+from mediaforged.ctlio import (
+    EXIT_ERROR,
+    EXIT_USAGE,
+    Client,
+    CommandFailed,
+    DaemonUnavailable,
+    JsonOption,
+    err,
+    out,
+    safe,
+    settings,
+)
+from mediaforged.ctlio import ago as _ago
+from mediaforged.ctlio import call as _call
+from mediaforged.ctlio import print_json as _print_json
 
-__all__ = ["Client", "DaemonUnavailable", "main"]
-
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_UNAVAILABLE = 69  # sysexits EX_UNAVAILABLE
-EXIT_TEMPFAIL = 75  # sysexits EX_TEMPFAIL
-EXIT_NOPERM = 77  # sysexits EX_NOPERM
+__all__ = ["Client", "CommandFailed", "DaemonUnavailable", "main"]
 
 app = typer.Typer(
     help="Control and query a running mediaforged (the media library daemon).",
@@ -41,96 +44,6 @@ app = typer.Typer(
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-out = Console(highlight=False, markup=False)
-err = Console(stderr=True, highlight=False, markup=False)
-
-
-class DaemonUnavailable(Exception):
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-class CommandFailed(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class Client:
-    """A blocking client: one request at a time, progress lines passed to a callback."""
-
-    def __init__(self, path: Path, timeout: float | None = 30.0) -> None:
-        self.path = path
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._sock.settimeout(timeout)
-        try:
-            self._sock.connect(str(path))
-        except (FileNotFoundError, ConnectionRefusedError):
-            self._sock.close()
-            raise DaemonUnavailable(
-                f"mediaforged is not running (nothing listens on {path}). "
-                "Start it: `systemctl start mediaforged`, or run `mediaforged --root PATH`.",
-                EXIT_UNAVAILABLE,
-            ) from None
-        except PermissionError:
-            self._sock.close()
-            raise DaemonUnavailable(
-                f"permission denied on {path}. Join the socket's group "
-                "(e.g. `sudo usermod -aG mediaforge $USER`, then log in again) or use sudo.",
-                EXIT_NOPERM,
-            ) from None
-        self._file = self._sock.makefile("rb")
-        self._ids = itertools.count(1)
-        self.hello = self._read()
-        if self.hello.get("ok") is False:  # refused at once: too many connections
-            self.close()
-            error = self.hello.get("error") or {}
-            raise DaemonUnavailable(f"mediaforged is busy: {error.get('message')}", EXIT_TEMPFAIL)
-        if self.hello.get("protocol") != PROTOCOL_VERSION:
-            self.close()
-            raise DaemonUnavailable(
-                f"mediaforged {self.hello.get('version')} speaks protocol "
-                f"{self.hello.get('protocol')}, this mediaforgectl {PROTOCOL_VERSION}: "
-                "use the mediaforgectl installed with the daemon",
-                EXIT_USAGE,
-            )
-        self.read_only = self.hello.get("access") == "read-only"
-
-    def _read(self) -> dict[str, Any]:
-        line = self._file.readline(MAX_LINE + 1)
-        if not line:
-            raise DaemonUnavailable("mediaforged closed the connection", EXIT_UNAVAILABLE)
-        try:
-            return decode_reply(line)
-        except ValueError as exc:
-            raise DaemonUnavailable(f"not a mediaforged reply: {exc}", EXIT_UNAVAILABLE) from None
-
-    def call(
-        self,
-        cmd: str,
-        args: dict[str, Any] | None = None,
-        on_progress: Callable[[dict[str, Any]], None] | None = None,
-    ) -> Any:
-        request_id = next(self._ids)
-        self._sock.sendall(encode({"id": request_id, "cmd": cmd, "args": args or {}}))
-        while True:
-            message = self._read()
-            if "progress" in message:
-                if on_progress is not None:
-                    on_progress(message["progress"])
-                continue
-            if message.get("ok"):
-                return message.get("result")
-            error = message.get("error") or {}
-            raise CommandFailed(str(error.get("code")), str(error.get("message")))
-
-    def close(self) -> None:
-        self._file.close()
-        self._sock.close()
-
-
-_state: dict[str, Any] = {}
 
 
 @app.callback()
@@ -148,68 +61,8 @@ def _options(
         Path | None, typer.Option("--config", "-c", help="mediaforge.toml to read the socket from.")
     ] = None,
 ) -> None:
-    _state["socket"] = socket_path
-    _state["config"] = config
-
-
-def _socket_path() -> Path:
-    if _state.get("socket"):
-        return Path(_state["socket"])
-    try:
-        return load_config(_state.get("config")).socket_path
-    except ConfigError as exc:
-        err.print(f"mediaforgectl: invalid configuration: {exc}")
-        raise typer.Exit(EXIT_USAGE) from None
-
-
-def _connect(timeout: float | None = 30.0) -> Client:
-    try:
-        return Client(_socket_path(), timeout)
-    except DaemonUnavailable as exc:
-        err.print(f"mediaforgectl: {exc}")
-        raise typer.Exit(exc.exit_code) from None
-
-
-def _call(cmd: str, args: dict[str, Any] | None = None, **kw: Any) -> Any:
-    client = _connect(kw.pop("timeout", 30.0))
-    try:
-        return client.call(cmd, args, **kw)
-    except CommandFailed as exc:
-        err.print(f"mediaforgectl: {cmd} failed: {exc} [{exc.code}]")
-        raise typer.Exit(EXIT_NOPERM if exc.code == ErrorCode.FORBIDDEN else EXIT_ERROR) from None
-    except DaemonUnavailable as exc:
-        err.print(f"mediaforgectl: {exc}")
-        raise typer.Exit(exc.exit_code) from None
-    except (TimeoutError, ConnectionError) as exc:
-        err.print(f"mediaforgectl: lost the connection to mediaforged: {exc}")
-        raise typer.Exit(EXIT_UNAVAILABLE) from None
-    finally:
-        client.close()
-
-
-def safe(text: str) -> Text:
-    """File names may hold newlines or ANSI escapes: show them escaped, never interpreted."""
-    cleaned = "".join(
-        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
-    )
-    return Text(cleaned)
-
-
-def _ago(epoch: float | None) -> str:
-    if epoch is None:
-        return "never"
-    seconds = max(time.time() - epoch, 0)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f}{unit} ago"
-    return f"{seconds:.0f}s ago"
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+    settings["socket"] = socket_path
+    settings["config"] = config
 
 
 @app.command()
@@ -456,7 +309,7 @@ def doctor(as_json: JsonOption = False) -> None:
     say how to fix each problem. Works with or without a running daemon; exits 1 on a fail."""
     from mediaforged import doctor as checks_module  # noqa: PLC0415 - only this command needs it
 
-    checks = checks_module.run_checks(_state.get("config"), _state.get("socket"))
+    checks = checks_module.run_checks(settings.get("config"), settings.get("socket"))
     if as_json:
         _print_json(checks_module.as_json(checks))
     else:
@@ -469,6 +322,10 @@ def doctor(as_json: JsonOption = False) -> None:
 def version() -> None:
     """Print mediaforgectl's version."""
     out.print(f"mediaforgectl {__version__}")
+
+
+app.add_typer(tag_app, name="tag")
+app.add_typer(collection_app, name="collection")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -52,6 +52,19 @@ class Observation:
     error: str | None = None
     sql: Callable[[AsyncConnection], Awaitable[None]] | None = None  # "sql": a write of its own
     new_path: bool = False  # the reconcile saw no present item at this path
+    # User data (tags, collections): its batch commits with synchronous=FULL, so it survives
+    # a power cut once acknowledged; ``done`` is resolved after the commit.
+    durable: bool = False
+    done: asyncio.Future[None] | None = None
+
+
+def _resolve(obs: Observation, error: BaseException | None) -> None:
+    """Tell whoever waits on a durable observation that it is committed (or why not)."""
+    if obs.done is not None and not obs.done.done():
+        if error is None:
+            obs.done.set_result(None)
+        else:
+            obs.done.set_exception(error)
 
 
 def _storage_problem(exc: DBAPIError) -> str | None:
@@ -193,6 +206,8 @@ class CatalogWriter:
                     # A dead database or a bug: let the task fail so the daemon exits and is
                     # restarted; the next reconcile redoes the uncommitted batch.
                     log.exception("catalog_write_failed", size=len(batch))
+                    for obs in batch:
+                        _resolve(obs, exc)
                     raise
                 if not self._state.catalog_problem:
                     log.error("catalog_unwritable", problem=problem, error=str(exc.orig))
@@ -200,6 +215,8 @@ class CatalogWriter:
                 if self._closing:
                     # Shutting down: nothing to wait for; the next start's reconcile redoes it.
                     log.error("batch_not_committed", size=len(batch), problem=problem)
+                    for obs in batch:
+                        _resolve(obs, exc)
                     return
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._close_requested.wait(), delay)
@@ -210,6 +227,8 @@ class CatalogWriter:
                 self._state.catalog_problem = ""
             break
         self._state.commits += 1
+        for obs in batch:
+            _resolve(obs, None)
         done: dict[Job, list[int]] = {}
         for obs in batch:
             if obs.job is not None:
@@ -223,8 +242,11 @@ class CatalogWriter:
             self._flushed.notify_all()
 
     async def _commit_once(self, conn: AsyncConnection, batch: list[Observation]) -> None:
+        durable = any(obs.durable for obs in batch) and conn.dialect.name == "sqlite"
         try:
             async with conn.begin():
+                if durable:  # before the first write, so the whole transaction syncs fully
+                    await conn.exec_driver_sql("PRAGMA synchronous=FULL")
                 await self._apply(conn, batch)
         except IntegrityError:
             # A reconcile and a watch event inserting the same new path at once (the fast
@@ -234,9 +256,17 @@ class CatalogWriter:
             for obs in batch:
                 try:
                     async with conn.begin():
+                        if durable:
+                            await conn.exec_driver_sql("PRAGMA synchronous=FULL")
                         await self._apply(conn, [obs], fast=False)
                 except IntegrityError as exc:
                     log.error("observation_rejected", path=display_path(obs.path), error=str(exc))
+                    _resolve(obs, exc)
+        finally:
+            if durable:  # back to NORMAL for bulk writes
+                with contextlib.suppress(DBAPIError):
+                    async with conn.begin():
+                        await conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
 
     async def _apply(
         self, conn: AsyncConnection, batch: list[Observation], fast: bool = True

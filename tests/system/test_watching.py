@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import threading
 import time
@@ -30,18 +29,8 @@ def _files(folder: Path, n: int, prefix: str = "f", size: int = 64) -> list[Path
 
 
 def _tag(daemon: Daemon, item_ids: list[int], name: str) -> None:
-    """Tags written the way the daemon stores them (the tag commands land with issue 5)."""
-    conn = sqlite3.connect(daemon.catalog.db, timeout=30)
-    try:
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("INSERT OR IGNORE INTO tags (name) VALUES (?)", (name,))
-        (tag_id,) = conn.execute("SELECT id FROM tags WHERE name = ?", (name,)).fetchone()
-        conn.executemany(
-            "INSERT INTO item_tags (item_id, tag_id) VALUES (?, ?)", [(i, tag_id) for i in item_ids]
-        )
-        conn.commit()
-    finally:
-        conn.close()
+    args = [a for i in item_ids for a in ("--id", str(i))]
+    daemon.ctl("tag", "add", name, *args)
 
 
 def _tagged(daemon: Daemon, name: str) -> set[int]:
