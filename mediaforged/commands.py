@@ -6,7 +6,6 @@ report through it) and returns a JSON-able result or raises ``ProtocolError``.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import posixpath
@@ -17,8 +16,8 @@ import structlog
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mediaforged import __version__, userdata
-from mediaforged.context import Context, Progress, Spec, arg, path_arg
+from mediaforged import __version__, queries, userdata
+from mediaforged.context import Context, Progress, Spec, arg, follow_jobs, path_arg
 from mediaforged.mounts import inotify_usage
 from mediaforged.protocol import PROTOCOL_VERSION, ErrorCode, ProtocolError
 from mediaforged.schema import media_items
@@ -27,8 +26,6 @@ from mediaforged.state import Job, RootState
 __all__ = ["COMMANDS", "Context", "Progress", "Spec"]
 
 log = structlog.get_logger("mediaforged.commands")
-
-PROGRESS_INTERVAL_S = 0.5
 
 
 async def ping(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
@@ -167,18 +164,6 @@ async def status(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
     }
 
 
-async def _follow(jobs: list[Job], progress: Progress) -> None:
-    waiting = asyncio.ensure_future(asyncio.gather(*(j.wait() for j in jobs)))
-    try:
-        while True:
-            done, _ = await asyncio.wait({waiting}, timeout=PROGRESS_INTERVAL_S)
-            if done:
-                return
-            await progress({"jobs": [j.progress() for j in jobs]})
-    finally:
-        waiting.cancel()
-
-
 async def rescan(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
     """Reconcile a root, a subtree or one file (or every root) and wait until it is committed."""
     path_text = arg(args, "path", str)
@@ -192,7 +177,7 @@ async def rescan(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
         await ctx.metadata.retry_failed(path)
         jobs = [ctx.reconciler.request(root, path, "rescan", full)]
     await progress({"jobs": [j.progress() for j in jobs]})
-    await _follow(jobs, progress)
+    await follow_jobs(jobs, progress)
     return {"jobs": [j.progress() for j in jobs], "errors": [j.error for j in jobs if j.error]}
 
 
@@ -247,7 +232,7 @@ async def confirm(ctx: Context, args: dict[str, Any], progress: Progress) -> Any
     root.confirmed = True
     log.info("missing_confirmed", root=str(root.path), missing=held)
     job = ctx.reconciler.request(root, None, "confirm")
-    await _follow([job], progress)
+    await follow_jobs([job], progress)
     return {"root": str(root.path), "confirmed": True, "missing": job.gone, "held": held}
 
 
@@ -273,4 +258,4 @@ CORE: dict[str, Spec] = {
 }
 
 
-COMMANDS: dict[str, Spec] = {**CORE, **userdata.COMMANDS}
+COMMANDS: dict[str, Spec] = {**CORE, **queries.COMMANDS, **userdata.COMMANDS}

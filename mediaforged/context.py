@@ -3,17 +3,19 @@ against a declared list (``Spec``), and a ``progress`` callback for streaming li
 
 from __future__ import annotations
 
+import asyncio
 import os
 import posixpath
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mediaforged.config import Config
 from mediaforged.protocol import ErrorCode, ProtocolError
-from mediaforged.state import DaemonState, RootState
+from mediaforged.state import DaemonState, Job, RootState
 
 if TYPE_CHECKING:
     from mediaforged.extract import MetadataStage
@@ -23,7 +25,18 @@ if TYPE_CHECKING:
     from mediaforged.watcher import Settler
     from mediaforged.writer import CatalogWriter
 
-__all__ = ["Command", "Context", "Progress", "Spec", "arg", "path_arg", "str_list"]
+__all__ = [
+    "Command",
+    "Context",
+    "Progress",
+    "Spec",
+    "arg",
+    "follow_jobs",
+    "iso",
+    "jsonable",
+    "path_arg",
+    "str_list",
+]
 
 Progress = Callable[[dict[str, Any]], Awaitable[None]]
 Command = Callable[["Context", dict[str, Any], Progress], Awaitable[Any]]
@@ -97,3 +110,35 @@ def path_arg(ctx: Context, text: str, name: str = "path") -> tuple[bytes, RootSt
             ErrorCode.NOT_IN_LIBRARY, f"{text} is not inside a library root ({shown})"
         )
     return path, root
+
+
+def iso(value: datetime | None) -> str | None:
+    """A catalog timestamp as ISO 8601 UTC (SQLite hands them back naive)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def jsonable(row: Mapping[Any, Any]) -> dict[str, Any]:
+    """A catalog row for a reply: timestamps as ISO text, raw path bytes left out."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, bytes):
+            continue  # path_key: `path` is its display form
+        out[key] = iso(value) if isinstance(value, datetime) else value
+    return out
+
+
+async def follow_jobs(jobs: list[Job], progress: Progress, interval: float = 0.5) -> None:
+    """Send the jobs' progress every ``interval`` seconds until all are complete."""
+    waiting = asyncio.ensure_future(asyncio.gather(*(j.wait() for j in jobs)))
+    try:
+        while True:
+            done, _ = await asyncio.wait({waiting}, timeout=interval)
+            if done:
+                return
+            await progress({"jobs": [j.progress() for j in jobs]})
+    finally:
+        waiting.cancel()

@@ -9,17 +9,15 @@ things).
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from mediaforged import __version__
 from mediaforged.ctl_library import collection_app, tag_app
+from mediaforged.ctl_query import query_app
 from mediaforged.ctlio import (
     EXIT_ERROR,
     EXIT_USAGE,
@@ -32,6 +30,7 @@ from mediaforged.ctlio import (
     safe,
     settings,
 )
+from mediaforged.ctlio import ProgressDisplay as _progress_display
 from mediaforged.ctlio import ago as _ago
 from mediaforged.ctlio import call as _call
 from mediaforged.ctlio import print_json as _print_json
@@ -181,54 +180,6 @@ def rescan(
         raise typer.Exit(EXIT_ERROR)
 
 
-class _progress_display:
-    """A Rich progress bar on a terminal; a line every few seconds on stderr otherwise."""
-
-    def __init__(self, interactive: bool) -> None:
-        self._interactive = interactive
-        self._bar: Progress | None = None
-        self._tasks: dict[int, Any] = {}
-        self._last = time.monotonic()  # the first line after 5 s: quick rescans print none
-
-    def __enter__(self) -> Callable[[dict[str, Any]], None]:
-        if self._interactive:
-            self._bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                TextColumn("{task.completed}/{task.total}"),
-                TimeElapsedColumn(),
-                console=err,
-                transient=True,
-            )
-            self._bar.start()
-        return self.update
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-
-    def update(self, progress: dict[str, Any]) -> None:
-        for job in progress["jobs"]:
-            if self._bar is not None:
-                label = f"{job['kind']} {safe(job['path'])}"
-                if job["job"] not in self._tasks:
-                    self._tasks[job["job"]] = self._bar.add_task(label, total=None)
-                self._bar.update(
-                    self._tasks[job["job"]],
-                    completed=job["done"],
-                    total=job["queued"] if job["walk_finished"] else None,
-                    description=f"{label} ({job['walked']} seen)",
-                )
-            elif time.monotonic() - self._last > 5:
-                self._last = time.monotonic()
-                err.print(
-                    Text.assemble(
-                        safe(job["path"]),
-                        f": {job['walked']} seen, {job['done']}/{job['queued']} indexed",
-                    )
-                )
-
-
 RootArgument = Annotated[
     Path | None,
     typer.Argument(help="A library root, as configured; default: every root."),
@@ -324,6 +275,7 @@ def version() -> None:
     out.print(f"mediaforgectl {__version__}")
 
 
+app.add_typer(query_app)
 app.add_typer(tag_app, name="tag")
 app.add_typer(collection_app, name="collection")
 

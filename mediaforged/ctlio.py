@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from mediaforged.config import ConfigError, load_config
@@ -29,6 +30,7 @@ __all__ = [
     "CommandFailed",
     "DaemonUnavailable",
     "JsonOption",
+    "ProgressDisplay",
     "ago",
     "call",
     "connect",
@@ -196,3 +198,51 @@ def print_json(data: Any) -> None:
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+class ProgressDisplay:
+    """A Rich progress bar on a terminal; a line every few seconds on stderr otherwise."""
+
+    def __init__(self, interactive: bool) -> None:
+        self._interactive = interactive
+        self._bar: Progress | None = None
+        self._tasks: dict[int, Any] = {}
+        self._last = time.monotonic()  # the first line after 5 s: quick rescans print none
+
+    def __enter__(self) -> Callable[[dict[str, Any]], None]:
+        if self._interactive:
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total}"),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+            )
+            self._bar.start()
+        return self.update
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def update(self, progress: dict[str, Any]) -> None:
+        for job in progress["jobs"]:
+            if self._bar is not None:
+                label = f"{job['kind']} {safe(job['path'])}"
+                if job["job"] not in self._tasks:
+                    self._tasks[job["job"]] = self._bar.add_task(label, total=None)
+                self._bar.update(
+                    self._tasks[job["job"]],
+                    completed=job["done"],
+                    total=job["queued"] if job["walk_finished"] else None,
+                    description=f"{label} ({job['walked']} seen)",
+                )
+            elif time.monotonic() - self._last > 5:
+                self._last = time.monotonic()
+                err.print(
+                    Text.assemble(
+                        safe(job["path"]),
+                        f": {job['walked']} seen, {job['done']}/{job['queued']} indexed",
+                    )
+                )

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mediaforged.context import Context, Progress, Spec, arg, path_arg, str_list
+from mediaforged.context import Context, Progress, Spec, arg, iso, path_arg, str_list
 from mediaforged.fsio import display_path, under
 from mediaforged.protocol import ErrorCode, ProtocolError
 from mediaforged.schema import collection_items, collections, item_tags, media_items, tags
@@ -311,20 +311,12 @@ async def collection_list(ctx: Context, args: dict[str, Any], progress: Progress
                 {
                     "collection": name,
                     "description": description,
-                    "created_at": _epoch(created),
+                    "created_at": iso(created),
                     "items": n,
                 }
                 for name, description, created, n in rows
             ]
         }
-
-
-def _epoch(value: datetime | None) -> float | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)  # SQLite hands back naive UTC
-    return value.timestamp()
 
 
 async def collection_show(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
@@ -351,7 +343,7 @@ async def collection_show(ctx: Context, args: dict[str, Any], progress: Progress
         return {
             "collection": name,
             "description": row.description,
-            "created_at": _epoch(row.created_at),
+            "created_at": iso(row.created_at),
             "total": total,
             "items": [dict(r._mapping) for r in rows],
         }

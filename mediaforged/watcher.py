@@ -60,6 +60,9 @@ class Settler:
     def __len__(self) -> int:
         return len(self._pending)
 
+    def __contains__(self, path: object) -> bool:  # `why`: is this path waiting to settle?
+        return path in self._pending
+
     async def add(self, root: RootState, path: bytes, added: bool) -> None:
         async with self._room:
             await self._room.wait_for(lambda: len(self._pending) < self._limit)

@@ -1,0 +1,167 @@
+"""mediaforgectl's questions about the library: info, why, duplicates, failed, retry."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from mediaforged.ctlio import (
+    EXIT_ERROR,
+    JsonOption,
+    ProgressDisplay,
+    call,
+    err,
+    out,
+    print_json,
+    safe,
+)
+
+__all__ = ["query_app", "size_text"]
+
+query_app = typer.Typer()
+
+LimitOption = Annotated[int, typer.Option(help="Show at most this many.")]
+OffsetOption = Annotated[int, typer.Option(help="Skip this many first (paging).")]
+
+
+def size_text(n: int | None) -> str:
+    if n is None:
+        return "-"
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n} B"
+
+
+def _item_args(target: str) -> dict[str, Any]:
+    """An item id (digits that are not a file here) or a path."""
+    if target.isdigit() and not os.path.exists(target):
+        return {"id": int(target)}
+    return {"path": os.path.abspath(target)}
+
+
+@query_app.command()
+def info(
+    target: Annotated[str, typer.Argument(metavar="PATH|ID", help="A catalogued file or its id.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Everything the catalog knows about one file."""
+    data = call("info", _item_args(target))
+    if as_json:
+        print_json(data)
+        return
+    item = data["item"]
+    out.print(Text.assemble((f"item {item['id']}  ", "bold"), safe(item["path"])))
+    problem = f" ({item['error_code']}: {item['error']})" if item["error"] else ""
+    rows: list[tuple[str, Any]] = [
+        ("status", item["status"] + problem),
+        ("type", f"{item['media_type']} ({item['mime_type'] or 'unknown'})"),
+        ("size", f"{size_text(item['size'])} ({item['size']} bytes)"),
+        ("sha256", item["file_hash"] or "-"),
+        ("device, inode", f"{item['dev']}, {item['inode']}"),
+        ("catalogued", item["created_at"]),
+        ("updated", item["updated_at"]),
+    ]  # fmt: skip
+    if item["missing_since"]:
+        rows.append(("missing since", item["missing_since"]))
+    rows += [(k.replace("_", " "), v) for k, v in data["metadata"].items()]
+    if data["tags"]:
+        rows.append(("tags", ", ".join(data["tags"])))
+    if data["collections"]:
+        rows.append(("collections", ", ".join(data["collections"])))
+    for label, value in rows:
+        out.print(Text.assemble(f"  {label:<14} ", safe(str(value))))
+    for path in data["same_content"]:
+        out.print(Text.assemble("  same content:  ", safe(path)))
+
+
+@query_app.command()
+def why(
+    path: Annotated[Path, typer.Argument(help="A file, catalogued or not.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Why a file is or is not in the catalog (excluded by which rule, ignored, settling,
+    failed with which error, outside every root, not a regular file, ...)."""
+    data = call("why", {"path": os.path.abspath(path)})
+    if as_json:
+        print_json(data)
+        return
+    out.print(
+        Text.assemble(
+            safe(data["path"]), ": ", (data["reason"], "bold"), " - ", safe(data["message"])
+        )
+    )
+
+
+@query_app.command()
+def duplicates(
+    limit: LimitOption = 20,
+    offset: OffsetOption = 0,
+    min_size: Annotated[int, typer.Option(help="Ignore files smaller than this (bytes).")] = 1,
+    as_json: JsonOption = False,
+) -> None:
+    """Groups of files with identical content, most wasted space first (hard links to the
+    same file are not duplicates)."""
+    data = call("duplicates", {"limit": limit, "offset": offset, "min_size": min_size})
+    if as_json:
+        print_json(data)
+        return
+    out.print(f"{data['groups']} groups of duplicates, {size_text(data['wasted_bytes'])} wasted")
+    for group in data["duplicates"]:
+        out.print(
+            f"{group['copies']} copies of {size_text(group['size'])} "
+            f"({size_text(group['wasted_bytes'])} wasted)  sha256 {group['file_hash'][:16]}"
+        )
+        for item in group["items"]:
+            out.print(Text.assemble("  ", safe(item["path"])))
+
+
+@query_app.command()
+def failed(limit: LimitOption = 100, offset: OffsetOption = 0, as_json: JsonOption = False) -> None:
+    """Files that could not be read, with the reason for each."""
+    data = call("failed", {"limit": limit, "offset": offset})
+    if as_json:
+        print_json(data)
+        return
+    by_code = ", ".join(f"{n} {code}" for code, n in sorted(data["by_code"].items()))
+    out.print(f"{data['total']} files failed" + (f": {by_code}" if by_code else ""))
+    if data["items"]:
+        table = Table()
+        for column in ("id", "path", "error"):
+            table.add_column(column)
+        for item in data["items"]:
+            table.add_row(
+                str(item["id"]), safe(item["path"]), safe(f"{item['error_code']}: {item['error']}")
+            )
+        out.print(table)
+
+
+@query_app.command()
+def retry(
+    path: Annotated[
+        Path | None, typer.Argument(help="A failed file, or a folder; default: every failed file.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Read failed files again (after fixing their permissions, say), and wait for the result."""
+    args = {} if path is None else {"path": os.path.abspath(path)}
+    with ProgressDisplay(err.is_terminal and not as_json) as on_progress:
+        data = call("retry", args, on_progress=on_progress, timeout=None)
+    if as_json:
+        print_json(data)
+    else:
+        out.print(
+            f"retried {data['retried']}: {data['fixed']} fixed, "
+            f"{data['still_failed']} still failing"
+        )
+    if data["errors"]:
+        for error in data["errors"]:
+            err.print(Text.assemble("error: ", safe(error)))
+        raise typer.Exit(EXIT_ERROR)
