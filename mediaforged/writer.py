@@ -67,6 +67,15 @@ def _resolve(obs: Observation, error: BaseException | None) -> None:
             obs.done.set_exception(error)
 
 
+async def _synchronous(conn: AsyncConnection, level: str) -> None:
+    """Set SQLite's sync level on the raw connection: the engine opens a transaction (BEGIN)
+    for any statement through SQLAlchemy, and SQLite refuses the change inside one."""
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    await driver.execute(f"PRAGMA synchronous={level}")
+
+
 def _storage_problem(exc: DBAPIError) -> str | None:
     """What stops the catalog from being written, when it is the storage and not a bug."""
     name = getattr(exc.orig, "sqlite_errorname", "") or ""
@@ -243,10 +252,10 @@ class CatalogWriter:
 
     async def _commit_once(self, conn: AsyncConnection, batch: list[Observation]) -> None:
         durable = any(obs.durable for obs in batch) and conn.dialect.name == "sqlite"
+        if durable:  # outside the transaction (SQLite refuses it inside): this commit syncs
+            await _synchronous(conn, "FULL")
         try:
             async with conn.begin():
-                if durable:  # before the first write, so the whole transaction syncs fully
-                    await conn.exec_driver_sql("PRAGMA synchronous=FULL")
                 await self._apply(conn, batch)
         except IntegrityError:
             # A reconcile and a watch event inserting the same new path at once (the fast
@@ -256,17 +265,13 @@ class CatalogWriter:
             for obs in batch:
                 try:
                     async with conn.begin():
-                        if durable:
-                            await conn.exec_driver_sql("PRAGMA synchronous=FULL")
                         await self._apply(conn, [obs], fast=False)
                 except IntegrityError as exc:
                     log.error("observation_rejected", path=display_path(obs.path), error=str(exc))
                     _resolve(obs, exc)
         finally:
             if durable:  # back to NORMAL for bulk writes
-                with contextlib.suppress(DBAPIError):
-                    async with conn.begin():
-                        await conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
+                await _synchronous(conn, "NORMAL")
 
     async def _apply(
         self, conn: AsyncConnection, batch: list[Observation], fast: bool = True

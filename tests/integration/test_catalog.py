@@ -294,3 +294,29 @@ async def test_a_move_whose_item_vanished_is_retried_later(harness: Harness) -> 
     await harness.apply(move)
     row = (await harness.rows())[os.fsencode(path)]
     assert row["status"] == "failed" and row["error_code"] == "retry"
+
+
+async def test_user_data_commits_with_full_sync(harness: Harness, tmp_path: Path) -> None:
+    """A durable observation's transaction runs with synchronous=FULL (2); bulk writes
+    before and after it keep NORMAL (1)."""
+    import asyncio
+
+    seen: list[int] = []
+
+    async def probe(conn: object) -> None:
+        from sqlalchemy.ext.asyncio import AsyncConnection
+
+        assert isinstance(conn, AsyncConnection)
+        seen.append((await conn.exec_driver_sql("PRAGMA synchronous")).scalar_one())
+
+    photo = harness.root.path / "p.jpg"
+    photo.write_bytes(b"\xff\xd8\xff\xe0 p")
+    async with harness.engine.connect() as conn:
+        await harness.writer._commit(conn, [Observation("sql", 0, b"", sql=probe)])
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        durable = Observation("sql", 0, b"", sql=probe, durable=True, done=done)
+        await harness.writer._commit(conn, [harness.file(photo), durable])
+        assert done.done() and done.exception() is None
+        await harness.writer._commit(conn, [Observation("sql", 0, b"", sql=probe)])
+    assert seen == [1, 2, 1]
+    assert os.fsencode(photo) in await harness.rows()
