@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -165,3 +167,101 @@ def retry(
         for error in data["errors"]:
             err.print(Text.assemble("error: ", safe(error)))
         raise typer.Exit(EXIT_ERROR)
+
+
+def _opt(help_text: str) -> Any:
+    return typer.Option(help=help_text)
+
+
+@query_app.command()
+def search(  # noqa: PLR0917 - Typer: one parameter per command-line option
+    text: Annotated[
+        str | None, typer.Argument(help="Words in the path, name, title, artist or album.")
+    ] = None,
+    media_type: Annotated[
+        str | None, typer.Option("--type", help="image, audio, video or other.")
+    ] = None,
+    artist: Annotated[str | None, _opt("Artist (or album artist) contains this.")] = None,
+    album: Annotated[str | None, _opt("Album contains this.")] = None,
+    title: Annotated[str | None, _opt("Title contains this.")] = None,
+    camera: Annotated[str | None, _opt("Camera make or model contains this.")] = None,
+    taken_from: Annotated[str | None, _opt("Taken on or after (YYYY-MM-DD).")] = None,
+    taken_to: Annotated[str | None, _opt("Taken on or before (YYYY-MM-DD).")] = None,
+    added_from: Annotated[str | None, _opt("Catalogued on or after (YYYY-MM-DD).")] = None,
+    added_to: Annotated[str | None, _opt("Catalogued on or before (YYYY-MM-DD).")] = None,
+    min_width: Annotated[int | None, _opt("At least this many pixels wide.")] = None,
+    min_height: Annotated[int | None, _opt("At least this many pixels high.")] = None,
+    min_duration: Annotated[float | None, _opt("At least this many seconds long.")] = None,
+    max_duration: Annotated[float | None, _opt("At most this many seconds long.")] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="Has this tag (repeatable: all of them).")
+    ] = None,
+    collection: Annotated[str | None, _opt("In this collection.")] = None,
+    under: Annotated[Path | None, _opt("Inside this folder.")] = None,
+    status: Annotated[str, _opt("present, missing, failed or any.")] = "present",
+    sort: Annotated[
+        str,
+        _opt("path, name, size, added, modified, taken, duration, artist, album; -X: descending."),
+    ] = "path",
+    limit: LimitOption = 50,
+    offset: OffsetOption = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Find files by type, text, artist, album, dates, resolution, duration, camera, tags,
+    collection and status; sorted and paged."""
+    args: dict[str, Any] = {
+        "text": text,
+        "type": media_type,
+        "artist": artist,
+        "album": album,
+        "title": title,
+        "camera": camera,
+        "taken_from": taken_from,
+        "taken_to": taken_to,
+        "added_from": added_from,
+        "added_to": added_to,
+        "min_width": min_width,
+        "min_height": min_height,
+        "min_duration": min_duration,
+        "max_duration": max_duration,
+        "tags": tag or [],
+        "collection": collection,
+        "under": os.path.abspath(under) if under else None,
+        "status": status,
+        "sort": sort,
+        "limit": limit,
+        "offset": offset,
+    }
+    data = call("search", {k: v for k, v in args.items() if v is not None})
+    if as_json:
+        for item in data["items"]:
+            sys.stdout.write(json.dumps(item, ensure_ascii=False) + "\n")
+        return
+    table = Table(box=None, pad_edge=False)
+    for column, justify in (("id", "right"), ("type", "left"), ("size", "right"),
+                            ("details", "left"), ("path", "left")):  # fmt: skip
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for item in data["items"]:
+        table.add_row(
+            str(item["id"]),
+            item["media_type"],
+            size_text(item["size"]),
+            safe(_details(item)),
+            safe(item["path"]),
+        )
+    out.print(table)
+    shown = len(data["items"])
+    first = data["offset"] + 1 if shown else 0
+    out.print(f"{first}-{data['offset'] + shown} of {data['total']}")
+
+
+def _details(item: dict[str, Any]) -> str:
+    parts = []
+    if item["width"]:
+        parts.append(f"{item['width']}x{item['height']}")
+    if item["duration_s"]:
+        parts.append(f"{item['duration_s']:.0f}s")
+    parts += [v for v in (item["artist"], item["title"]) if v]
+    if item["taken_at"]:
+        parts.append(item["taken_at"][:10])
+    return " ".join(parts)
