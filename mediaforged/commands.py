@@ -16,7 +16,7 @@ import structlog
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mediaforged import __version__, queries, search, userdata
+from mediaforged import __version__, events, queries, search, userdata
 from mediaforged.context import Context, Progress, Spec, arg, follow_jobs, path_arg
 from mediaforged.mounts import inotify_usage
 from mediaforged.protocol import PROTOCOL_VERSION, ErrorCode, ProtocolError
@@ -260,6 +260,7 @@ CORE: dict[str, Spec] = {
 
 COMMANDS: dict[str, Spec] = {
     **CORE,
+    **events.COMMANDS,
     **queries.COMMANDS,
     **search.COMMANDS,
     **userdata.COMMANDS,

@@ -112,6 +112,19 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds a control connection may stay silent between requests before it is closed.",
     ),
     Setting(
+        "events_keep_days",
+        float,
+        90.0,
+        "Days the change log (`mediaforgectl events`) keeps each event; 0: forever.",
+    ),
+    Setting(
+        "events_max_wait",
+        float,
+        10.0,
+        "Seconds an `events --follow` subscriber may leave events unread before it is cut "
+        "off (it resumes with --since).",
+    ),
+    Setting(
         "control_max_clients", int, 128, "Control connections at once at most; more are refused."
     ),
     Setting(
@@ -249,6 +262,8 @@ class Config:
     control_groups: tuple[str, ...] = ()
     control_idle_timeout: float = 300.0
     control_max_clients: int = 128
+    events_keep_days: float = 90.0
+    events_max_wait: float = 10.0
     exclude: tuple[str, ...] = DEFAULT_EXCLUDES
     settle_seconds: float = 3.0
     workers: int = 2
@@ -498,6 +513,10 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str], source: Path | None) 
     for name in ("settle_seconds", "batch_interval", "reconcile_interval"):
         if get(name) < 0:
             raise ConfigError(f"{name}: must not be negative, got {get(name)}")
+    if get("events_keep_days") < 0:
+        raise ConfigError(f"events_keep_days: must not be negative, got {get('events_keep_days')}")
+    if get("events_max_wait") <= 0:
+        raise ConfigError(f"events_max_wait: must be above 0, got {get('events_max_wait')}")
     if get("control_idle_timeout") <= 0:
         raise ConfigError(
             f"control_idle_timeout: must be above 0, got {get('control_idle_timeout')}"
@@ -524,6 +543,8 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str], source: Path | None) 
         control_groups=tuple(get("control_groups")),
         control_idle_timeout=get("control_idle_timeout"),
         control_max_clients=get("control_max_clients"),
+        events_keep_days=get("events_keep_days"),
+        events_max_wait=get("events_max_wait"),
         exclude=tuple(get("exclude")),
         settle_seconds=get("settle_seconds"),
         workers=get("workers"),

@@ -9,7 +9,7 @@ import posixpath
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -18,6 +18,7 @@ from mediaforged.protocol import ErrorCode, ProtocolError
 from mediaforged.state import DaemonState, Job, RootState
 
 if TYPE_CHECKING:
+    from mediaforged.events import EventHub
     from mediaforged.extract import MetadataStage
     from mediaforged.indexer import Indexer
     from mediaforged.reconcile import Reconciler
@@ -38,7 +39,14 @@ __all__ = [
     "str_list",
 ]
 
-Progress = Callable[[dict[str, Any]], Awaitable[None]]
+
+class Progress(Protocol):
+    """Sends a line for the request before its reply: ``{"id": ..., key: data}``
+    (``progress`` for long operations, ``event`` for the change log)."""
+
+    async def __call__(self, data: dict[str, Any], key: str = "progress") -> None: ...
+
+
 Command = Callable[["Context", dict[str, Any], Progress], Awaitable[Any]]
 
 
@@ -55,6 +63,7 @@ class Context:
     thumbnails: ThumbnailStage | None = None  # None: thumbnails are off
     # Re-reads the config and applies it (SIGHUP and the reload command).
     reload: Callable[[], Awaitable[dict[str, Any]]] | None = None
+    events: EventHub | None = None
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,10 @@ __all__ = ["AlreadyRunning", "ControlServer"]
 log = structlog.get_logger("mediaforged.control")
 
 
+class _TooSlow(Exception):
+    """An event subscriber did not read for events_max_wait seconds."""
+
+
 class AlreadyRunning(Exception):
     """Another daemon answers on the socket: we must not steal it."""
 
@@ -159,8 +163,8 @@ class ControlServer:
                 if not line.strip():
                     continue
                 await self._serve_one(line, writer, peer, trusted)
-        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
-            pass  # the client went away or stopped reading; nothing to answer
+        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError, _TooSlow):
+            pass  # the client went away or stopped reading; nothing more to answer
         finally:
             self._clients.discard(task)
             log.debug("client_disconnected", pid=peer.pid, uid=peer.uid)
@@ -198,13 +202,21 @@ class ControlServer:
             if spec.changes:
                 log.info("command", cmd=cmd, uid=peer.uid, user=peer.user)
 
-            async def progress(data: dict[str, Any]) -> None:
-                await self._send(writer, progress_line(request_id, data))
+            async def progress(data: dict[str, Any], key: str = "progress") -> None:
+                if key == "progress":
+                    await self._send(writer, progress_line(request_id, data))
+                else:  # event lines: a subscriber that stops reading is cut off, not waited for
+                    await self._send(
+                        writer, {"id": request_id, key: data}, self._ctx.config.events_max_wait
+                    )
 
             result = await spec.fn(self._ctx, args, progress)
             reply = ok_reply(request_id, result)
         except ProtocolError as exc:
             reply = error_reply(request_id or exc.request_id, exc.code, exc.message)
+        except _TooSlow:
+            await self._cut_off(writer, request_id, peer)
+            raise
         except (ConnectionError, asyncio.CancelledError, TimeoutError):
             raise
         except Exception as exc:  # a bug in a command must not take the daemon down
@@ -212,8 +224,39 @@ class ControlServer:
             reply = error_reply(request_id, ErrorCode.INTERNAL, f"internal error: {exc}")
         await self._send(writer, reply)
 
-    async def _send(self, writer: asyncio.StreamWriter, message: dict[str, Any]) -> None:
+    async def _send(
+        self, writer: asyncio.StreamWriter, message: dict[str, Any], slow: float | None = None
+    ) -> None:
         """Write one line; a client that stops reading for the idle timeout is dropped
-        (TimeoutError ends its connection) rather than holding a command forever."""
+        (TimeoutError ends its connection) rather than holding a command forever. With
+        ``slow``, not reading for that long raises _TooSlow."""
         writer.write(encode(message))
-        await asyncio.wait_for(writer.drain(), self._ctx.config.control_idle_timeout)
+        try:
+            await asyncio.wait_for(
+                writer.drain(), slow if slow is not None else self._ctx.config.control_idle_timeout
+            )
+        except TimeoutError:
+            if slow is not None:
+                raise _TooSlow from None
+            raise
+
+    async def _cut_off(self, writer: asyncio.StreamWriter, request_id: Any, peer: Peer) -> None:
+        """Say why, give a reader that is merely slow a while to take the rest, then drop."""
+        wait = self._ctx.config.events_max_wait
+        log.warning("subscriber_cut_off", pid=peer.pid, uid=peer.uid, waited_s=wait)
+        writer.write(
+            encode(
+                error_reply(
+                    request_id,
+                    ErrorCode.TOO_SLOW,
+                    f"events were not read for {wait:g}s (events_max_wait): cut off so the "
+                    "daemon does not wait for this subscriber; resume with --since CURSOR of "
+                    "the last event received",
+                )
+            )
+        )
+        writer.close()
+        try:
+            await asyncio.wait_for(writer.wait_closed(), self._ctx.config.control_idle_timeout)
+        except (TimeoutError, ConnectionError):
+            writer.transport.abort()

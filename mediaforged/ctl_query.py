@@ -265,3 +265,53 @@ def _details(item: dict[str, Any]) -> str:
     if item["taken_at"]:
         parts.append(item["taken_at"][:10])
     return " ".join(parts)
+
+
+@query_app.command()
+def events(
+    since: Annotated[
+        int | None,
+        typer.Option(help="Start after this cursor (each event carries one); 0: from the start."),
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new events until Ctrl-C.")
+    ] = False,
+    limit: Annotated[int | None, typer.Option(help="Stop after this many events.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """The catalog's changes (added, changed, moved, missing, restored, purged, failed), each
+    with a cursor: a script resumes with --since CURSOR where it stopped. Without --since,
+    the last 100 (or, with --follow, only new ones)."""
+    args: dict[str, Any] = {"follow": follow}
+    if since is not None:
+        args["since"] = since
+    if limit is not None:
+        args["limit"] = limit
+
+    def show(line: dict[str, Any]) -> None:
+        event = line["event"]
+        if as_json:
+            sys.stdout.write(json.dumps(event, ensure_ascii=False) + "\n")
+        else:
+            moved = (
+                Text.assemble(" (from ", safe(event["old_path"]), ")")
+                if event.get("old_path")
+                else ""
+            )
+            out.print(
+                Text.assemble(
+                    f"{event['cursor']:>8} {event['at'][:19]} ",
+                    (f"{event['kind']:<8}", "bold"),
+                    " ",
+                    safe(event["path"] or f"item {event['item']}"),
+                    moved,
+                )
+            )
+        sys.stdout.flush()  # a pipe into another program sees each event as it happens
+
+    try:
+        data = call("events", args, on_event=show, timeout=None)
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+    if not as_json:
+        err.print(f"cursor {data['cursor']} (resume with --since {data['cursor']})")

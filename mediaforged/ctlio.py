@@ -117,6 +117,7 @@ class Client:
         cmd: str,
         args: dict[str, Any] | None = None,
         on_progress: Callable[[dict[str, Any]], None] | None = None,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
     ) -> Any:
         request_id = next(self._ids)
         self._sock.sendall(encode({"id": request_id, "cmd": cmd, "args": args or {}}))
@@ -125,6 +126,10 @@ class Client:
             if "progress" in message:
                 if on_progress is not None:
                     on_progress(message["progress"])
+                continue
+            if "event" in message:
+                if on_event is not None:
+                    on_event(message)
                 continue
             if message.get("ok"):
                 return message.get("result")

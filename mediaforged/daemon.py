@@ -35,6 +35,7 @@ from mediaforged.db import (
     migrate,
     storage_error,
 )
+from mediaforged.events import EventHub
 from mediaforged.extract import MetadataStage
 from mediaforged.hashpool import HashPool
 from mediaforged.indexer import Indexer
@@ -192,6 +193,9 @@ async def _serve(
     ctx = Context(config, state, engine, writer, indexer, reconciler, settler, metadata)
     ctx.thumbnails = thumbnails if config.thumbnail_size else None
     ctx.reload = reloader
+    ctx.events = EventHub()
+    writer.on_commit = ctx.events.notify
+    writer.events_keep_s = config.events_keep_days * 86400
     server = ControlServer(ctx)
     await server.start()
     try:

@@ -47,6 +47,7 @@ class ErrorCode:
     IDLE_TIMEOUT = "idle_timeout"  # the connection was silent too long; it is closed
     UNSUPPORTED_PROTOCOL = "unsupported_protocol"  # hello asked for a protocol we do not speak
     TOO_SLOW = "too_slow"  # an event subscriber fell too far behind; it is cut off
+    CURSOR_EXPIRED = "cursor_expired"  # the events after that cursor were pruned
     CANCELLED = "cancelled"  # the operation was cancelled (cancel, or the daemon stopping)
     INTERNAL = "internal"
 

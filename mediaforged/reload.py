@@ -39,6 +39,7 @@ log = structlog.get_logger("mediaforged.reload")
 _RESTART_ONLY = (
     *("state_dir", "database_url", "socket_path", "socket_mode", "socket_group"),
     *("workers", "batch_size", "queue_size", "watch", "watch_debounce_ms"),
+    "events_keep_days",
 )
 
 

@@ -19,6 +19,7 @@ import structlog
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mediaforged import changelog
 from mediaforged.reconcile import Reconciler
 from mediaforged.schema import media_items
 from mediaforged.state import DaemonState
@@ -111,11 +112,9 @@ class Scheduler:
         state = self._state
 
         async def apply(conn: AsyncConnection) -> None:
-            result = await conn.execute(
-                delete(media_items).where(
-                    media_items.c.status == "missing", media_items.c.missing_since < cutoff
-                )
-            )
+            gone = (media_items.c.status == "missing", media_items.c.missing_since < cutoff)
+            await changelog.record_where(conn, "purged", datetime.now(UTC), *gone)
+            result = await conn.execute(delete(media_items).where(*gone))
             if result.rowcount:
                 state.purged += result.rowcount
                 log.info("purged", items=result.rowcount, missing_before=cutoff.isoformat())

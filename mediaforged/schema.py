@@ -27,10 +27,12 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 
 __all__ = [
+    "EVENT_KINDS",
     "ITEM_STATUSES",
     "MEDIA_TYPES",
     "collection_items",
     "collections",
+    "events",
     "hash_key",
     "item_tags",
     "media_items",
@@ -44,6 +46,8 @@ MEDIA_TYPES = ("image", "audio", "video", "other")
 # present: on disk and catalogued; missing: vanished, kept for the grace period with its tags;
 # failed: on disk but could not be read (the error says why).
 ITEM_STATUSES = ("present", "missing", "failed")
+# The change log's kinds (`mediaforgectl events`).
+EVENT_KINDS = ("added", "changed", "moved", "missing", "restored", "purged", "failed")
 
 
 def hash_key(sha256_hex: str) -> int:
@@ -225,4 +229,18 @@ collection_items = Table(
     ),
     Column("item_id", Integer, ForeignKey("media_items.id", ondelete="CASCADE"), primary_key=True),
     Index(None, "item_id"),
+)
+
+# The change log: written by the writer in the same transaction as the change it records.
+# No foreign key: a purged item's events outlive it. The id is the subscribers' cursor.
+events = Table(
+    "events",
+    metadata_obj,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("item_id", Integer),
+    Column("path", Text),
+    Column("old_path", Text),
+    Index(None, "at"),
 )

@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import structlog
@@ -24,6 +24,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from mediaforged import changelog
 from mediaforged.fsio import StatLike, display_path, under
 from mediaforged.schema import hash_key, media_items, media_metadata
 from mediaforged.state import DaemonState, Job
@@ -89,6 +90,18 @@ def _storage_problem(exc: DBAPIError) -> str | None:
     return None
 
 
+def _update_kind(obs: Observation, existing: Any) -> str | None:
+    """The change log's word for an update of the item already at this path (None: the
+    same bytes seen again, not a change anyone follows)."""
+    if obs.kind == "failed":
+        return None if existing.status == "failed" else "failed"
+    if existing.status == "missing":
+        return "restored"
+    if existing.status == "failed" or existing.file_hash != obs.file_hash:
+        return "changed"
+    return None
+
+
 def _category(obs: Observation) -> str:
     return obs.kind if obs.kind in ("gone", "sql") else "upsert"
 
@@ -141,6 +154,12 @@ class CatalogWriter:
         self._insert_sql: tuple[str, list[str]] | None = None
         self._closing = False
         self._close_requested = asyncio.Event()
+        # Called after every commit (the event hub wakes its subscribers).
+        self.on_commit: Callable[[], None] = lambda: None
+        # The change log keeps this many seconds of events (0: forever); pruned hourly.
+        self.events_keep_s = 0.0
+        self._next_prune = 0.0
+        self._last_now = datetime.min.replace(tzinfo=UTC)
 
     async def put(self, obs: Observation) -> None:
         await self.put_many([obs])
@@ -238,6 +257,7 @@ class CatalogWriter:
         self._state.commits += 1
         for obs in batch:
             _resolve(obs, None)
+        self.on_commit()
         done: dict[Job, list[int]] = {}
         for obs in batch:
             if obs.job is not None:
@@ -256,6 +276,7 @@ class CatalogWriter:
             await _synchronous(conn, "FULL")
         try:
             async with conn.begin():
+                await self._maybe_prune(conn)
                 await self._apply(conn, batch)
         except IntegrityError:
             # A reconcile and a watch event inserting the same new path at once (the fast
@@ -319,6 +340,15 @@ class CatalogWriter:
         for obs in run:
             low_v, high_v = under(obs.path)
             params.append({"p": obs.path, "low": low_v, "high": high_v})
+        c = media_items.c
+        await changelog.record_where(
+            conn,
+            "missing",
+            now,
+            c.status != "missing",
+            or_(c.path_key == p, and_(c.path_key >= low, c.path_key < high)),
+            params=params,
+        )
         result = await conn.execute(stmt, params)
         count = max(result.rowcount, 0)
         if count:
@@ -334,6 +364,9 @@ class CatalogWriter:
         self, conn: AsyncConnection, run: list[Observation], fast: bool = True
     ) -> None:
         now = datetime.now(UTC)
+        if now <= self._last_now:  # each batch's inserts are found by created_at == now
+            now = self._last_now + timedelta(microseconds=1)
+        self._last_now = now
         latest: dict[bytes, Observation] = {}
         for obs in run:  # the last word on a path wins
             latest.pop(obs.path, None)
@@ -351,6 +384,7 @@ class CatalogWriter:
                     media_items.c.path_key,
                     media_items.c.file_hash,
                     media_items.c.error_code,
+                    media_items.c.status,
                 ).where(media_items.c.path_key.in_(chunk))
             )
             by_path.update({r.path_key: r for r in rows})
@@ -373,6 +407,7 @@ class CatalogWriter:
                     media_items.c.hash_key,
                     media_items.c.mime_type,
                     media_items.c.media_type,
+                    media_items.c.path,
                 ).where(media_items.c.id.in_(chunk))
             )
             moved_rows.update({r.id: r for r in rows})
@@ -385,15 +420,29 @@ class CatalogWriter:
             if o.path not in by_path and o.file_hash and o.kind == "file"
         ]
         missing_by_hash: dict[tuple[str, int], list[int]] = {}
+        old_paths: dict[int, str] = {}
+        logged: list[dict[str, Any]] = []  # the change log's rows for updated items
+
+        def log_change(kind: str, item_id: int, path: str, old_path: str | None = None) -> None:
+            logged.append(
+                {"at": now, "kind": kind, "item_id": item_id, "path": path, "old_path": old_path}
+            )
+
         if want_keys and irregular:
             for chunk in _chunks(want_keys):
                 rows = await conn.execute(
-                    select(media_items.c.id, media_items.c.file_hash, media_items.c.size)
+                    select(
+                        media_items.c.id,
+                        media_items.c.file_hash,
+                        media_items.c.size,
+                        media_items.c.path,
+                    )
                     .where(media_items.c.status == "missing", media_items.c.hash_key.in_(chunk))
                     .order_by(media_items.c.missing_since.desc())
                 )
                 for r in rows:
                     missing_by_hash.setdefault((r.file_hash, r.size), []).append(r.id)
+                    old_paths[r.id] = r.path
 
         for path, obs in latest.items():
             values = self._values(obs, now)
@@ -410,6 +459,9 @@ class CatalogWriter:
                 ):
                     # New content, or a file that failed and changed: extracted again.
                     stale.append(existing.id)
+                kind = _update_kind(obs, existing)
+                if kind:
+                    log_change(kind, existing.id, values["path"])
                 continue
             if obs.kind == "move" and obs.move_from_id in moved_rows:
                 row = moved_rows[obs.move_from_id]
@@ -427,6 +479,7 @@ class CatalogWriter:
                     continue
                 claimed.add(row.id)
                 updates.append({"b_id": row.id, **values})
+                log_change("moved", row.id, values["path"], row.path)
                 self._state.moved += 1
                 log.info("moved", item=row.id, to=display_path(path))
                 continue
@@ -450,6 +503,7 @@ class CatalogWriter:
                 if restored is not None:
                     claimed.add(restored)
                     updates.append({"b_id": restored, **values})
+                    log_change("restored", restored, values["path"], old_paths.get(restored))
                     log.info("restored", item=restored, path=display_path(path))
                     continue
             inserts.append({**values, "created_at": now})
@@ -463,6 +517,8 @@ class CatalogWriter:
             await conn.execute(stmt, group)
         if inserts:
             await self._insert(conn, inserts)
+            await changelog.record_inserted(conn, now)
+        await changelog.record_rows(conn, logged)
         for chunk in _chunks(stale):
             await conn.execute(media_metadata.delete().where(media_metadata.c.item_id.in_(chunk)))
         for obs in latest.values():
@@ -495,6 +551,16 @@ class CatalogWriter:
                 r["file_hash"] = r["hash_key"] = None
             params.append(row_tuple(r))
         await conn.exec_driver_sql(sql, params)
+
+    async def _maybe_prune(self, conn: AsyncConnection) -> None:
+        if self.events_keep_s <= 0 or time.monotonic() < self._next_prune:
+            return
+        self._next_prune = time.monotonic() + 3600.0
+        pruned = await changelog.prune(
+            conn, datetime.now(UTC) - timedelta(seconds=self.events_keep_s)
+        )
+        if pruned:
+            log.info("events_pruned", events=pruned)
 
     async def _anything_irregular(self, conn: AsyncConnection) -> bool:
         if self._irregular_possible is None:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import sqlite3
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from PIL import Image
 
@@ -19,22 +18,23 @@ def _ids(daemon: Daemon, *args: str) -> list[str]:
     return [Path(json.loads(line)["path"]).name for line in out.splitlines()]
 
 
-def _set_metadata(daemon: Daemon, path: Path, **values: Any) -> None:
-    """Audio tags, camera and dates as the extractors of issue 3 record them (the daemon
-    on this branch extracts image dimensions only): written to the real catalog."""
-    conn = sqlite3.connect(daemon.catalog.db, timeout=30)
-    try:
-        (item_id,) = conn.execute(
-            "SELECT id FROM media_items WHERE path = ?", (str(path),)
-        ).fetchone()
-        conn.execute("INSERT OR IGNORE INTO media_metadata (item_id) VALUES (?)", (item_id,))
-        sets = ", ".join(f"{k} = ?" for k in values)
-        conn.execute(
-            f"UPDATE media_metadata SET {sets} WHERE item_id = ?", (*values.values(), item_id)
-        )
-        conn.commit()
-    finally:
-        conn.close()
+def _photo(
+    path: Path, size: tuple[int, int], make: str = "", model: str = "", taken: str = ""
+) -> None:
+    exif = Image.Exif()
+    if make:
+        exif[0x010F], exif[0x0110] = make, model  # Make, Model
+        exif.get_ifd(0x8769)[0x9003] = taken  # DateTimeOriginal
+    Image.new("RGB", size, "blue").save(path, exif=exif)
+
+
+def _ffmpeg(path: Path, source: str, **tags: str) -> None:
+    metadata = [a for k, v in tags.items() for a in ("-metadata", f"{k}={v}")]
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", source, *metadata, str(path)],
+        check=True,
+        timeout=60,
+    )
 
 
 def test_search(daemon_factory: Callable[..., Daemon], library: Path) -> None:
@@ -42,35 +42,27 @@ def test_search(daemon_factory: Callable[..., Daemon], library: Path) -> None:
     music = library / "Music"
     photos.mkdir()
     music.mkdir()
-    Image.new("RGB", (1920, 1080), "blue").save(photos / "beach.jpg")
-    Image.new("RGB", (320, 240), "red").save(photos / "cat.jpg")
-    Image.new("RGB", (640, 480), "green").save(photos / "100% cotton.png")
-    (music / "come together.mp3").write_bytes(b"ID3\x03\x00\x00\x00\x00\x00\x00" + b"a" * 900)
-    (music / "let it be.flac").write_bytes(b"fLaC" + b"b" * 3000)
-    (library / "holiday.mkv").write_bytes(b"\x1a\x45\xdf\xa3" + b"c" * 2000)
+    _photo(photos / "beach.jpg", (1920, 1080), "Canon", "EOS R6", "2024:07:14 10:00:00")
+    _photo(photos / "cat.jpg", (320, 240), "Apple", "iPhone 13", "2023:01:02 08:30:00")
+    _photo(photos / "100% cotton.png", (640, 480))
+    beatles = {"artist": "The Beatles"}
+    _ffmpeg(music / "come together.mp3", "sine=d=3", **beatles, album="Abbey Road",
+            title="Come Together")  # fmt: skip
+    _ffmpeg(music / "let it be.flac", "sine=d=2", **beatles, album="Let It Be", title="Let It Be")
+    _ffmpeg(library / "holiday.mkv", "testsrc=size=1280x720:rate=5:d=5")
     daemon = daemon_factory([library]).start()
     daemon.wait_idle()
+    # The real extractors fill in tags, EXIF, dimensions and durations behind the catalog.
     wait_for(
-        lambda: len(daemon.catalog.query("SELECT * FROM media_metadata WHERE width > 0")) == 3,
-        what="image dimensions",
+        lambda: (
+            daemon.status()["pending"]["metadata"] == 0
+            and len(
+                daemon.catalog.query("SELECT * FROM media_metadata WHERE extracted_at IS NOT NULL")
+            )
+            == 6
+        ),
+        what="metadata of all six files",
     )
-    _set_metadata(
-        daemon, music / "come together.mp3",
-        artist="The Beatles", album="Abbey Road", title="Come Together", duration_s=259.0,
-    )  # fmt: skip
-    _set_metadata(
-        daemon, music / "let it be.flac",
-        artist="The Beatles", album="Let It Be", title="Let It Be", duration_s=243.0,
-    )  # fmt: skip
-    _set_metadata(daemon, library / "holiday.mkv", duration_s=1800.0, width=3840, height=2160)
-    _set_metadata(
-        daemon, photos / "beach.jpg",
-        camera_make="Canon", camera_model="EOS R6", taken_at="2024-07-14 10:00:00.000000",
-    )  # fmt: skip
-    _set_metadata(
-        daemon, photos / "cat.jpg",
-        camera_make="Apple", camera_model="iPhone 13", taken_at="2023-01-02 08:30:00.000000",
-    )  # fmt: skip
 
     everything = _ids(daemon)
     assert len(everything) == 6
@@ -93,9 +85,9 @@ def test_search(daemon_factory: Callable[..., Daemon], library: Path) -> None:
         "cat.jpg",
     ]
     assert _ids(daemon, "--min-width", "1000") == ["beach.jpg", "holiday.mkv"]
-    assert _ids(daemon, "--min-width", "1000", "--min-height", "2000") == ["holiday.mkv"]
-    assert _ids(daemon, "--min-duration", "250") == ["come together.mp3", "holiday.mkv"]
-    assert _ids(daemon, "--max-duration", "250") == ["let it be.flac"]
+    assert _ids(daemon, "--min-width", "1000", "--min-height", "1000") == ["beach.jpg"]
+    assert _ids(daemon, "--min-duration", "2.5") == ["come together.mp3", "holiday.mkv"]
+    assert _ids(daemon, "--max-duration", "2.5") == ["let it be.flac"]
     assert _ids(daemon, "--added-from", "2000-01-01", "--type", "video") == ["holiday.mkv"]
     assert _ids(daemon, "--added-to", "2000-01-01") == []
     assert _ids(daemon, "--under", str(music)) == ["come together.mp3", "let it be.flac"]
