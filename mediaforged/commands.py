@@ -6,6 +6,7 @@ report through it) and returns a JSON-able result or raises ``ProtocolError``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import posixpath
@@ -78,9 +79,43 @@ def _catalog_bytes(ctx: Context) -> int | None:
     return total
 
 
+class StatusCache:
+    """The catalog side of status, computed once per writer commit: any number of callers
+    between two commits share one set of queries (the answer is exact: nothing changed
+    since). The inotify count reads /proc (a line per watch) in a thread, at most every
+    few seconds."""
+
+    INOTIFY_EVERY_S = 5.0
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._commit = -1
+        self._value: dict[str, Any] = {}
+        self._inotify: dict[str, int | None] = {}
+        self._inotify_at = -1e9
+
+    async def get(self, ctx: Context) -> dict[str, Any]:
+        async with self._lock:  # callers that arrive meanwhile wait for this computation
+            commit = ctx.writer.commit_count
+            if commit != self._commit:
+                self._value = {
+                    "counts": await _counts(ctx.engine),
+                    "metadata": await ctx.metadata.pending(),
+                    "thumbnails": await ctx.thumbnails.pending() if ctx.thumbnails else 0,
+                }
+                self._commit = commit
+            if time.monotonic() - self._inotify_at > self.INOTIFY_EVERY_S:
+                self._inotify = await asyncio.to_thread(inotify_usage)
+                self._inotify_at = time.monotonic()
+            return {**self._value, "inotify": self._inotify}
+
+
 async def status(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
     state = ctx.state
-    counts = await _counts(ctx.engine)
+    if ctx.status_cache is None:
+        ctx.status_cache = StatusCache()
+    cached = await ctx.status_cache.get(ctx)
+    counts = cached["counts"]
     roots: list[dict[str, Any]] = []
     for root in state.roots:
         per = counts.get(root.id, {"by_media_type": {}, "by_status": {}})
@@ -124,15 +159,15 @@ async def status(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
             "problem": state.catalog_problem or None,
         },
         "roots": roots,
-        "inotify": inotify_usage(),
+        "inotify": cached["inotify"],
         "pending": {
             "settling": len(ctx.settler),
             "index_queue": ctx.indexer.waiting,
             "indexing": ctx.indexer.in_flight,
             "write_queue": ctx.writer.waiting,
             "reconciles_queued": ctx.reconciler.queued,
-            "metadata": await ctx.metadata.pending(),
-            "thumbnails": await ctx.thumbnails.pending() if ctx.thumbnails else 0,
+            "metadata": cached["metadata"],
+            "thumbnails": cached["thumbnails"],
         },
         "metadata": {
             "extracted": ctx.metadata.done,

@@ -64,6 +64,7 @@ class Context:
     # Re-reads the config and applies it (SIGHUP and the reload command).
     reload: Callable[[], Awaitable[dict[str, Any]]] | None = None
     events: EventHub | None = None
+    status_cache: Any = None  # commands.StatusCache, made by the first status
 
 
 @dataclass(frozen=True)
