@@ -110,6 +110,14 @@ class StatusCache:
             return {**self._value, "inotify": self._inotify}
 
 
+def _with_eta(job: dict[str, Any]) -> dict[str, Any]:
+    """Seconds left at the job's rate so far; known once its walk has counted the work."""
+    rate, left = job["rate_per_s"], job["queued"] - job["done"]
+    known = job["walk_finished"] and not job["complete"] and rate
+    job["eta_s"] = round(left / rate, 1) if known else None
+    return job
+
+
 async def status(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
     state = ctx.state
     if ctx.status_cache is None:
@@ -146,7 +154,7 @@ async def status(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
                 "by_status": per["by_status"],
             }
         )
-    jobs = [j.progress() for j in state.jobs.values()]
+    jobs = [_with_eta(j.progress()) for j in state.jobs.values()]
     return {
         "state": "paused" if state.paused else state.phase,
         "version": __version__,

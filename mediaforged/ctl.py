@@ -122,7 +122,8 @@ def status(as_json: JsonOption = False) -> None:
                     (f"{job['kind']} ", "bold"),
                     safe(job["path"]),
                     f": {job['done']}/{job['queued']} indexed, {job['walked']} seen"
-                    + (f", {job['rate_per_s']:.0f}/s" if job["rate_per_s"] else ""),
+                    + (f", {job['rate_per_s']:.0f}/s" if job["rate_per_s"] else "")
+                    + (f", about {_duration(job['eta_s'])} left" if job.get("eta_s") else ""),
                 )
             )
     errors = data["errors"]

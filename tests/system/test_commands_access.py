@@ -183,5 +183,8 @@ def test_a_hundred_clients_at_once(daemon_factory: Callable[..., Daemon], librar
     for t in threads:
         t.join(120)
     assert results == [(20, True)] * 100
-    assert daemon.status()["roots"][0]["items"] == 20
+    status = daemon.status()
+    assert status["roots"][0]["items"] == 20
+    # Finished jobs have no time left to estimate.
+    assert status["jobs"] and all(j["complete"] and j["eta_s"] is None for j in status["jobs"])
     assert daemon.stop() == 0
