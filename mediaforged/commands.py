@@ -101,6 +101,7 @@ class StatusCache:
                 self._value = {
                     "counts": await _counts(ctx.engine),
                     "metadata": await ctx.metadata.pending(),
+                    "metadata_failed": await ctx.metadata.failed_items(),
                     "thumbnails": await ctx.thumbnails.pending() if ctx.thumbnails else 0,
                 }
                 self._commit = commit
@@ -180,7 +181,7 @@ async def status(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
         "metadata": {
             "extracted": ctx.metadata.done,
             "failed": ctx.metadata.failed,
-            "failed_items": await ctx.metadata.failed_items(),
+            "failed_items": cached["metadata_failed"],
         },
         "thumbnails": {
             "enabled": ctx.thumbnails is not None,
