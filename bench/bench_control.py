@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gen_library import generate
 
-from mediaforged.ctl import Client
+from mediaforged.ctl import Client, DaemonUnavailable
 
 TARGET_STATUS_P95_MS = 50.0
 REQUESTS = {
@@ -61,11 +61,15 @@ def _start(tree: Path, work: Path) -> tuple[subprocess.Popen[bytes], Path]:
         env={k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"},
     )
     deadline = time.monotonic() + 60
-    while not sock.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"mediaforged did not start: {(work / 'daemon.log').read_text()}")
-        time.sleep(0.01)
-    return proc, sock
+    while True:  # the socket file appears a moment before the daemon accepts on it
+        try:
+            Client(sock, timeout=60).close()
+            return proc, sock
+        except DaemonUnavailable:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log_text = (work / "daemon.log").read_text()
+                raise SystemExit(f"mediaforged did not start: {log_text}") from None
+            time.sleep(0.01)
 
 
 def _busy(status: dict[str, Any]) -> bool:
