@@ -125,7 +125,7 @@ SETTINGS: tuple[Setting, ...] = (
         "off (it resumes with --since).",
     ),
     Setting(
-        "control_max_clients", int, 128, "Control connections at once at most; more are refused."
+        "control_max_clients", int, 512, "Control connections at once at most; more are refused."
     ),
     Setting(
         "exclude",
@@ -261,7 +261,7 @@ class Config:
     control_users: tuple[str, ...] = ()
     control_groups: tuple[str, ...] = ()
     control_idle_timeout: float = 300.0
-    control_max_clients: int = 128
+    control_max_clients: int = 512
     events_keep_days: float = 90.0
     events_max_wait: float = 10.0
     exclude: tuple[str, ...] = DEFAULT_EXCLUDES

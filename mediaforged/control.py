@@ -35,6 +35,8 @@ from mediaforged.protocol import (
 
 __all__ = ["AlreadyRunning", "ControlServer"]
 
+_CLOSE_WAIT_S = 1.0
+
 log = structlog.get_logger("mediaforged.control")
 
 
@@ -76,7 +78,12 @@ class ControlServer:
         old_umask = os.umask(0o777 & ~self._ctx.config.socket_mode)
         try:
             self._server = await asyncio.start_unix_server(
-                self._handle, path=str(self._path), limit=MAX_LINE
+                self._handle,
+                path=str(self._path),
+                limit=MAX_LINE,
+                # As many waiting connects as clients served: with asyncio's default of 100,
+                # 200 clients connecting at once got EAGAIN.
+                backlog=self._ctx.config.control_max_clients,
             )
         finally:
             os.umask(old_umask)
@@ -169,8 +176,12 @@ class ControlServer:
             self._clients.discard(task)
             log.debug("client_disconnected", pid=peer.pid, uid=peer.uid)
             writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+            try:
+                await asyncio.wait_for(writer.wait_closed(), _CLOSE_WAIT_S)
+            except (TimeoutError, OSError):
+                # A peer that never reads keeps unsent bytes in the buffer, and the close
+                # would wait for them forever (a shutdown hung on it): drop them.
+                writer.transport.abort()
 
     async def _serve_one(
         self, line: bytes, writer: asyncio.StreamWriter, peer: Peer, trusted: bool

@@ -131,6 +131,7 @@ class Daemon:
         self.proc: subprocess.Popen[bytes] | None = None
         self._notify: socket.socket | None = None
         self.notifications: list[str] = []
+        self.notified_at: list[tuple[float, str]] = []  # (monotonic time, message)
         self.env: dict[str, str] = {}  # extra environment for the daemon
         self.wrapper: list[str] = []  # a command the daemon runs under (unshare, ...)
 
@@ -182,7 +183,9 @@ class Daemon:
     def _read_notifications(self, sock: socket.socket) -> None:
         while True:
             try:
-                self.notifications.append(sock.recv(65536).decode())
+                text = sock.recv(65536).decode()
+                self.notified_at.append((time.monotonic(), text))
+                self.notifications.append(text)
             except TimeoutError:
                 if self.proc is None or self.proc.poll() is not None:
                     return  # the daemon is gone and its last messages are in

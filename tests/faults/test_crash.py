@@ -24,6 +24,27 @@ def _sound(db: Path) -> None:
         conn.close()
 
 
+def _tags(daemon: Daemon) -> set[tuple[bytes, str]]:
+    rows = daemon.catalog.query(
+        "SELECT path_key, name FROM item_tags JOIN tags ON tags.id = tag_id"
+        " JOIN media_items ON media_items.id = item_id"
+    )
+    return {(bytes(r["path_key"]), r["name"]) for r in rows}
+
+
+def _collections(daemon: Daemon) -> set[str]:
+    return {r["name"] for r in daemon.catalog.query("SELECT name FROM collections")}
+
+
+def _members(daemon: Daemon, name: str) -> set[bytes]:
+    rows = daemon.catalog.query(
+        "SELECT path_key FROM collection_items JOIN collections ON collections.id = collection_id"
+        " JOIN media_items ON media_items.id = item_id WHERE collections.name = ?",
+        name,
+    )
+    return {bytes(r["path_key"]) for r in rows}
+
+
 def test_kill_9_during_a_first_catalog(
     daemon_factory: Callable[..., Daemon], library: Path, tally: Counter[str], soak: bool
 ) -> None:
@@ -33,15 +54,36 @@ def test_kill_9_during_a_first_catalog(
     rng = random.Random(seed)
     daemon = daemon_factory([library], batch_size=500)
     kills = 300 if soak else 30
-    for _ in range(kills):
+    tagged: dict[bytes, str] = {}
+    kept: set[bytes] = set()  # user data confirmed by mediaforgectl before a kill
+    for n in range(kills):
         daemon.start()
         time.sleep(rng.uniform(0.0, 1.2))  # somewhere in the walk, hashing or a commit
+        present = sorted(daemon.catalog.items())
+        if present:
+            path = rng.choice(present)
+            done = daemon.ctl("tag", "add", f"kill{n}", os.fsdecode(path), check=False)
+            if done.returncode == 0:
+                tagged[path] = f"kill{n}"
+                if n == 0 or "kept" not in _collections(daemon):
+                    daemon.ctl("collection", "create", "kept", check=False)
+                if (
+                    daemon.ctl(
+                        "collection", "add", "kept", os.fsdecode(path), check=False
+                    ).returncode
+                    == 0
+                ):
+                    kept.add(path)
+            time.sleep(rng.uniform(0.0, 0.3))
         assert daemon.proc is not None
         daemon.proc.send_signal(signal.SIGKILL)
         daemon.proc.wait(30)
         daemon.close()
         tally["faults"] += 1
         _sound(daemon.catalog.db)
+        # Every tag and collection membership confirmed before a kill is still there.
+        assert _tags(daemon) >= {(p, t) for p, t in tagged.items()}
+        assert _members(daemon, "kept") >= kept
 
     daemon.start()
     daemon.wait_idle(timeout=180)
@@ -52,4 +94,7 @@ def test_kill_9_during_a_first_catalog(
     tally["lost"] += len(set(truth) - set(catalogued))
     assert catalogued == truth
     assert daemon.catalog.items("missing") == {}
+    assert len(tagged) > kills // 3  # the user data part of the test really happened
+    assert _tags(daemon) >= set(tagged.items()) and _members(daemon, "kept") >= kept
+    tally["lost"] += len(set(tagged.items()) - _tags(daemon))
     assert daemon.stop() == 0

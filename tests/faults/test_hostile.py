@@ -43,7 +43,8 @@ def test_special_files_links_and_odd_names(
     daemon = daemon_factory([library]).start()
     daemon.wait_idle()
     tally["faults"] += 10
-    assert time.monotonic() - started < 20  # nothing waited on a pipe or a device
+    # Nothing waited on a pipe or a device (a blocking open would never return at all).
+    assert time.monotonic() - started < 60
     truth = ground_truth(library)
     catalogued = {k: (r["size"], r["file_hash"]) for k, r in daemon.catalog.items().items()}
     tally["files"] += len(truth)

@@ -14,6 +14,7 @@ from tests.conftest import Daemon, wait_for
 from tests.faults.conftest import ground_truth, tree
 
 QUICK_S = 5.0
+WATCHDOG_S = 10.0
 
 
 def test_an_overflowing_event_queue(
@@ -21,7 +22,7 @@ def test_an_overflowing_event_queue(
 ) -> None:
     queue_limit = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
     daemon = daemon_factory([library], quick_reconcile_interval=QUICK_S)
-    daemon.env["WATCHDOG_USEC"] = "2000000"  # pings every second; a 2 s stall would show
+    daemon.env["WATCHDOG_USEC"] = str(int(WATCHDOG_S * 1e6))  # a ping every WATCHDOG_S / 2
     daemon.start()
     daemon.wait_idle()
     assert daemon.proc is not None
@@ -42,7 +43,6 @@ def test_an_overflowing_event_queue(
         w.join()
     tally["faults"] += 1
     resumed = time.monotonic()
-    pings_before = daemon.count_notified("WATCHDOG=1", 0)
     daemon.proc.send_signal(signal.SIGCONT)
     truth = ground_truth(library)
     assert len(truth) > queue_limit
@@ -51,13 +51,23 @@ def test_an_overflowing_event_queue(
         items = daemon.catalog.items()
         return {k: (r["size"], r["file_hash"]) for k, r in items.items()} == truth
 
-    # One quick-reconcile interval, plus the time to hash and commit what it finds.
-    wait_for(converged, timeout=QUICK_S + 90, what="the catalog to equal the disk")
+    # One quick-reconcile interval plus the time to hash and commit what it finds (the
+    # bound is wide for a shared machine; the log shows which mechanism caught up).
+    wait_for(converged, timeout=300, what="the catalog to equal the disk")
     took = time.monotonic() - resumed
     tally["files"] += len(truth)
-    # The event loop kept feeding the watchdog while it caught up.
-    gaps_ok = daemon.count_notified("WATCHDOG=1", 0) - pings_before >= int(took) - 2
-    if not gaps_ok:
+    quick = [
+        e
+        for e in daemon.log_events()
+        if e.get("event") == "reconcile_finished" and e.get("quick") and e["files_indexed"]
+    ]
+    assert quick, "the files the kernel dropped were not found by a quick reconcile"
+    print(f"caught up {len(truth)} files in {took:.1f}s after the overflow")
+    # The event loop kept feeding the watchdog while it caught up: no gap between pings
+    # (after the SIGCONT) as long as the watchdog interval.
+    pings = [t for t, text in daemon.notified_at if "WATCHDOG=1" in text and t > resumed]
+    gaps = [b - a for a, b in zip([resumed, *pings], pings, strict=False)]
+    if max(gaps) >= WATCHDOG_S:
         tally["hangs"] += 1
-    assert gaps_ok, f"{took:.1f}s of catch-up but too few watchdog pings"
+    assert max(gaps) < WATCHDOG_S, f"the event loop went {max(gaps):.1f}s without a ping"
     assert daemon.stop() == 0
