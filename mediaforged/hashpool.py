@@ -10,7 +10,10 @@ either way, and a shared event stops a huge file mid-read at shutdown.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import multiprocessing
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -29,6 +32,14 @@ log = structlog.get_logger("mediaforged.hashpool")
 Outcome = HashResult | FileProblem
 _cancel_event: Any = None  # set in each worker process by _init_worker
 _throttle: Throttle | None = None
+_PR_SET_PDEATHSIG = 1
+_parent = 0  # the daemon: a worker whose daemon died (kill -9) stops instead of hashing on
+
+
+def _cancelled() -> bool:
+    # A killed daemon left orphans reading a sparse terabyte for an hour (seen in the
+    # fault suite): the parent check costs one syscall per 1 MiB read.
+    return bool(_cancel_event is not None and _cancel_event.is_set()) or os.getppid() != _parent
 
 
 class Throttle:
@@ -58,9 +69,21 @@ class Throttle:
             self._sleep(self._due - now)
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this worker when the daemon dies, even while it waits for work (idle
+    workers of a daemon killed with -9 were seen lingering for an hour)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != _parent:  # the daemon died before the line above
+        os._exit(1)
+
+
 def _init_worker(event: Any, limit: Any, processes: int) -> None:
-    global _cancel_event, _throttle  # noqa: PLW0603 - per-process state of a pool worker
+    global _cancel_event, _throttle, _parent  # noqa: PLW0603 - per-process state of a worker
     _cancel_event = event
+    _parent = os.getppid()
+    _die_with_parent()
     # Each worker takes its share of the cap (bytes/s across the pool, shared memory).
     _throttle = Throttle(lambda: float(limit.value) / processes)
     # The daemon decides when its workers stop (it shuts the pool down); a Ctrl-C or a
@@ -73,7 +96,7 @@ def hash_many(
     items: list[tuple[bytes, FileStat | None]],
 ) -> list[tuple[str, Any, Any, Any, Any]]:
     """In a worker: hash each file; results as plain tuples (FileProblem does not pickle)."""
-    cancelled = _cancel_event.is_set if _cancel_event is not None else None
+    cancelled = _cancelled if _cancel_event is not None else None
     out: list[tuple[str, Any, Any, Any, Any]] = []
     for path, expected in items:
         if cancelled is not None and cancelled():

@@ -237,3 +237,45 @@ def test_an_ffprobe_that_never_returns(
     assert left is True
     assert not [c for c in _children(daemon.proc.pid) if c.endswith(":Z")]  # no zombie
     assert daemon.stop() == 0
+
+
+def _pids_below(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                out.append(int(entry))
+    return out
+
+
+def test_hashing_workers_die_with_a_killed_daemon(
+    daemon_factory: Callable[..., Daemon], library: Path, tally: Counter[str]
+) -> None:
+    with open(library / "huge.mkv", "wb") as f:
+        f.truncate(1 << 40)
+    daemon = daemon_factory([library]).start()
+    wait_for(lambda: daemon.status()["pending"]["indexing"] >= 1, what="hashing to start")
+    assert daemon.proc is not None
+    workers = _pids_below(daemon.proc.pid)
+    assert workers
+    daemon.proc.send_signal(signal.SIGKILL)
+    daemon.proc.wait()
+    tally["faults"] += 1
+
+    def gone() -> bool:
+        alive = []
+        for pid in workers:
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if state != "Z":
+                alive.append(pid)
+        return not alive
+
+    # Orphans would read the terabyte for an hour; they notice their parent is gone.
+    wait_for(gone, timeout=20, what="the hashing workers to stop")
