@@ -107,7 +107,6 @@ class StatusCache:
                     "metadata": await ctx.metadata.pending(),
                     "metadata_failed": await ctx.metadata.failed_items(),
                     "thumbnails": await ctx.thumbnails.pending() if ctx.thumbnails else 0,
-                    "metadata_failed": await ctx.metadata.failed_items(),
                 }
                 self._commit, self._computed_at = commit, now
             if time.monotonic() - self._inotify_at > self.INOTIFY_EVERY_S:
