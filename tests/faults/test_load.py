@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import Daemon, wait_for
-from tests.faults.conftest import ground_truth, tree
+from tests.faults.conftest import ground_truth
 
 QUICK_S = 5.0
 WATCHDOG_S = 10.0
@@ -26,15 +26,26 @@ def test_an_overflowing_event_queue(
     daemon.start()
     daemon.wait_idle()
     assert daemon.proc is not None
-    # Stopped, the daemon reads no events: more files than the queue holds, in many folders
-    # at once, overflow it (the kernel drops the rest and says so only with IN_Q_OVERFLOW).
-    daemon.proc.send_signal(signal.SIGSTOP)
     per_folder = 250
     folders = queue_limit // per_folder + 20
+    # The folders exist and are watched first: so nothing but the quick reconcile (folder
+    # mtimes) can find the files whose events the kernel drops (a new folder would be
+    # scanned whole on its own event).
+    for d in range(folders):
+        (library / f"w{d:03d}").mkdir()
+    wait_for(
+        lambda: daemon.status()["roots"][0]["watch_folders"] == folders + 1,
+        what="the folders to be watched",
+    )
+    # Stopped, the daemon reads no events: more than the queue holds, in many folders at
+    # once, overflow it (the kernel drops the rest and says so only with IN_Q_OVERFLOW).
+    daemon.proc.send_signal(signal.SIGSTOP)
 
     def write(start: int) -> None:
         for d in range(start, folders, 4):
-            list(tree(library / f"w{d:03d}", 1, per_folder))
+            folder = library / f"w{d:03d}"
+            for i in range(per_folder):
+                (folder / f"img{i:04d}.jpg").write_bytes(f"{d}/{i}".encode() * 8)
 
     writers = [threading.Thread(target=write, args=(i,)) for i in range(4)]
     for w in writers:
