@@ -101,7 +101,12 @@ class StatusCache:
         async with self._lock:  # callers that arrive meanwhile wait for this computation
             commit = ctx.writer.commit_count
             now = time.monotonic()
-            if commit != self._commit and now - self._computed_at >= self.FRESH_S:
+            # Exact once the writer has nothing queued; while commits stream, at most
+            # FRESH_S old.
+            streaming = ctx.writer.waiting > 0
+            if commit != self._commit and (
+                not streaming or now - self._computed_at >= self.FRESH_S
+            ):
                 self._value = {
                     "counts": await _counts(ctx.engine),
                     "metadata": await ctx.metadata.pending(),

@@ -26,7 +26,7 @@ def _sound(db: Path) -> None:
 
 def _tags(daemon: Daemon) -> set[tuple[bytes, str]]:
     rows = daemon.catalog.query(
-        "SELECT path_key, name FROM item_tags JOIN tags ON tags.id = tag_id"
+        "SELECT path_key, tags.name AS name FROM item_tags JOIN tags ON tags.id = tag_id"
         " JOIN media_items ON media_items.id = item_id"
     )
     return {(bytes(r["path_key"]), r["name"]) for r in rows}
