@@ -28,6 +28,8 @@ __all__ = ["COMMANDS", "Context", "Progress", "Spec"]
 
 log = structlog.get_logger("mediaforged.commands")
 
+_CANCEL_WAIT_S = 5.0
+
 
 async def ping(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
     return {"pong": True, "version": __version__, "protocol": PROTOCOL_VERSION}
@@ -231,7 +233,33 @@ async def rescan(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
         jobs = [ctx.reconciler.request(root, path, "rescan", full)]
     await progress({"jobs": [j.progress() for j in jobs]})
     await follow_jobs(jobs, progress)
+    _raise_if_cancelled(jobs)
     return {"jobs": [j.progress() for j in jobs], "errors": [j.error for j in jobs if j.error]}
+
+
+def _raise_if_cancelled(jobs: list[Job]) -> None:
+    stopped = [j for j in jobs if j.cancelled]
+    if stopped:
+        done = ", ".join(
+            f"{os.fsdecode(j.path)}: {j.done - j.dropped} of {j.queued} files done" for j in stopped
+        )
+        raise ProtocolError(
+            ErrorCode.CANCELLED,
+            f"cancelled ({done}); files it did not reach are left as they were catalogued",
+        )
+
+
+async def cancel(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
+    """Cancel a reconcile or rescan job (by its id, from status), or every job not done.
+    Waits a few seconds for them to stop: files already being hashed finish first."""
+    job_id = arg(args, "job", int)
+    if job_id is not None and job_id not in ctx.state.jobs:
+        raise ProtocolError(ErrorCode.NOT_FOUND, f"no job {job_id} (see `mediaforgectl status`)")
+    jobs = ctx.reconciler.cancel(job_id)
+    if jobs:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*(j.wait() for j in jobs)), _CANCEL_WAIT_S)
+    return {"cancelled": [j.progress() for j in jobs]}
 
 
 def _root_arg(ctx: Context, args: dict[str, Any], required: bool) -> RootState | None:
@@ -286,6 +314,7 @@ async def confirm(ctx: Context, args: dict[str, Any], progress: Progress) -> Any
     log.info("missing_confirmed", root=str(root.path), missing=held)
     job = ctx.reconciler.request(root, None, "confirm")
     await follow_jobs([job], progress)
+    _raise_if_cancelled([job])
     return {"root": str(root.path), "confirmed": True, "missing": job.gone, "held": held}
 
 
@@ -307,6 +336,7 @@ CORE: dict[str, Spec] = {
     "pause": Spec(pause, ("root",), changes=True),
     "resume": Spec(resume, ("root",), changes=True),
     "confirm": Spec(confirm, ("root",), changes=True, streams=True),
+    "cancel": Spec(cancel, ("job",), changes=True),
     "reload": Spec(reload, changes=True),
 }
 

@@ -228,7 +228,20 @@ class ControlServer:
         except _TooSlow:
             await self._cut_off(writer, request_id, peer)
             raise
-        except (ConnectionError, asyncio.CancelledError, TimeoutError):
+        except asyncio.CancelledError:
+            if self.closing:  # the daemon stops: say so, rather than only hanging up
+                with contextlib.suppress(Exception):
+                    writer.write(
+                        encode(
+                            error_reply(
+                                request_id,
+                                ErrorCode.CANCELLED,
+                                "mediaforged is stopping; run the command again once it is back",
+                            )
+                        )
+                    )
+            raise
+        except (ConnectionError, TimeoutError):
             raise
         except Exception as exc:  # a bug in a command must not take the daemon down
             log.exception("command_failed", request=line[:200].decode(errors="replace"))

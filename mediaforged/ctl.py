@@ -8,16 +8,22 @@ things).
 
 from __future__ import annotations
 
+import json
 import os
+import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.json import JSON
+from rich.live import Live
 from rich.text import Text
 
 from mediaforged import __version__
 from mediaforged.ctl_library import collection_app, tag_app
 from mediaforged.ctl_query import query_app
+from mediaforged.ctl_status import status_view
 from mediaforged.ctlio import (
     EXIT_ERROR,
     EXIT_USAGE,
@@ -31,7 +37,6 @@ from mediaforged.ctlio import (
     settings,
 )
 from mediaforged.ctlio import ProgressDisplay as _progress_display
-from mediaforged.ctlio import ago as _ago
 from mediaforged.ctlio import call as _call
 from mediaforged.ctlio import print_json as _print_json
 
@@ -65,84 +70,46 @@ def _options(
 
 
 @app.command()
-def status(as_json: JsonOption = False) -> None:
-    """What the daemon is doing: state, roots, item counts, pending work, errors."""
-    data = _call("status")
-    if as_json:
-        _print_json(data)
-        return
-    size = data["catalog"]["bytes"]
-    out.print(
-        Text.assemble(
-            ("mediaforged ", "bold"),
-            f"{data['version']}  ",
-            ("state: ", "bold"),
-            (data["state"], "green" if data["state"] == "watching" else "yellow"),
-            f"  up {_duration(data['uptime_s'])}  pid {data['pid']}",
-            f"  catalog {size / 1e6:.1f} MB" if size is not None else "",
-        )
-    )
-    if data["catalog"].get("problem"):
-        out.print(Text.assemble(("catalog: ", "red"), safe(data["catalog"]["problem"])))
-    # A block per root rather than a wide table: paths are long and terminals narrow.
-    for root in data["roots"]:
-        kinds = root["by_media_type"]
-        statuses = root["by_status"]
-        if root["online"]:
-            watch = Text(root["watch"], "green" if root["watch"] == "inotify" else "yellow")
+def status(
+    as_json: JsonOption = False,
+    watch: Annotated[
+        float | None,
+        typer.Option(
+            "--watch",
+            "-w",
+            help="Redraw every SECONDS until Ctrl-C (not on a terminal: a view, or with --json "
+            "a JSON line, per refresh).",
+            metavar="SECONDS",
+            min=0.2,
+        ),
+    ] = None,
+) -> None:
+    """What the daemon is doing: state, roots and their watches, item counts, pending work,
+    running jobs with their ETA, and the latest errors, on one screen."""
+    if watch is None:
+        data = _call("status")
+        if as_json:
+            _print_json(data)
         else:
-            watch = Text.assemble(("offline: ", "red"), safe(root["offline_reason"] or ""))
-        if root.get("paused"):
-            watch.append("  paused", "yellow")
-        last = root["last_reconcile"]
-        last_text = f"last reconcile {_ago(last['at'])}"
-        if last["duration_s"] is not None:
-            last_text += f" ({last['files']} files in {last['duration_s']:.1f}s)"
-        out.print(Text.assemble(safe(root["path"]), "  ", watch))
-        counts = ", ".join(f"{kinds.get(k, 0)} {k}" for k in ("image", "audio", "video", "other"))
-        out.print(
-            f"  {root['items']} items: {counts}; {statuses.get('missing', 0)} missing, "
-            f"{statuses.get('failed', 0)} failed"
-        )
-        out.print(f"  {last_text}")
-        if root.get("watch_fallback"):
-            out.print(Text.assemble(("  polling: ", "yellow"), safe(root["watch_fallback"])))
-        if root.get("held"):
-            out.print(Text.assemble(("  held back: ", "red"), safe(root["held"])))
-    p = data["pending"]
-    out.print(
-        f"pending: {p['settling']} settling, {p['index_queue'] + p['indexing']} to index, "
-        f"{p['write_queue']} to write, {p['reconciles_queued']} reconciles queued, "
-        f"{p['metadata']} awaiting metadata, {p.get('thumbnails', 0)} thumbnails pending"
-    )
-    for job in data["jobs"]:
-        if not job["complete"]:
-            out.print(
-                Text.assemble(
-                    (f"{job['kind']} ", "bold"),
-                    safe(job["path"]),
-                    f": {job['done']}/{job['queued']} indexed, {job['walked']} seen"
-                    + (f", {job['rate_per_s']:.0f}/s" if job["rate_per_s"] else "")
-                    + (f", about {_duration(job['eta_s'])} left" if job.get("eta_s") else ""),
-                )
-            )
-    errors = data["errors"]
-    if errors["failed_items"] or errors["recent"]:
-        out.print(f"errors: {errors['failed_items']} files failed; recent:")
-        for e in errors["recent"][-5:]:
-            out.print(Text.assemble("  ", safe(e["path"]), f": {e['code']}: ", safe(e["message"])))
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d{hours}h"
-    if hours:
-        return f"{hours}h{minutes}m"
-    return f"{minutes}m{secs}s"
+            out.print(status_view(data))
+        return
+    try:
+        if not out.is_terminal:  # a pipe or a log: a whole view (or a JSON line) per refresh
+            while True:
+                data = _call("status")
+                if as_json:
+                    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+                    sys.stdout.flush()
+                else:
+                    out.print(status_view(data), "")
+                time.sleep(watch)
+        with Live(console=out, auto_refresh=False) as live:
+            while True:
+                data = _call("status")
+                live.update(JSON.from_data(data) if as_json else status_view(data), refresh=True)
+                time.sleep(watch)
+    except KeyboardInterrupt:
+        pass
 
 
 @app.command()
@@ -161,8 +128,12 @@ def rescan(
     if path is not None:
         args["path"] = os.path.abspath(path)
     interactive = err.is_terminal and not as_json
-    with _progress_display(interactive) as on_progress:
-        data = _call("rescan", args, on_progress=on_progress, timeout=None)
+    try:
+        with _progress_display(interactive) as on_progress:
+            data = _call("rescan", args, on_progress=on_progress, timeout=None)
+    except KeyboardInterrupt:
+        err.print("stopped following: the rescan goes on in mediaforged (`mediaforgectl cancel`)")
+        raise typer.Exit(130) from None
     if as_json:
         _print_json(data)
         return
@@ -228,6 +199,35 @@ def confirm(
         out.print(Text.assemble(safe(data["root"]), f": {data['missing']} files marked missing"))
     else:
         out.print(Text.assemble(safe(data["root"]), f": {data['reason']}"))
+
+
+@app.command()
+def cancel(
+    job: Annotated[
+        int | None,
+        typer.Argument(help="The job to cancel (its number in `status`); default: every job."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Stop running and queued reconciles and rescans. Nothing is marked missing by a
+    cancelled walk; the files it did not reach stay as catalogued, and the next periodic
+    reconcile looks at them again."""
+    data = _call("cancel", {} if job is None else {"job": job})
+    if as_json:
+        _print_json(data)
+        return
+    if not data["cancelled"]:
+        out.print("nothing to cancel")
+    for j in data["cancelled"]:
+        state = "stopped" if j["complete"] else "stopping (files in hand finish first)"
+        out.print(
+            Text.assemble(
+                f"job {j['job']} ({j['kind']} ",
+                safe(j["path"]),
+                f"): {state}; {j['done'] - j['dropped']} of {j['queued']} files done, "
+                f"{j['dropped']} dropped",
+            )
+        )
 
 
 @app.command()

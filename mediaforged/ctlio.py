@@ -168,7 +168,10 @@ def call(cmd: str, args: dict[str, Any] | None = None, **kw: Any) -> Any:
     try:
         return client.call(cmd, args, **kw)
     except CommandFailed as exc:
-        err.print(f"mediaforgectl: {cmd} failed: {exc} [{exc.code}]")
+        if exc.code == ErrorCode.CANCELLED:
+            err.print(f"mediaforgectl: {cmd} {exc}")
+        else:
+            err.print(f"mediaforgectl: {cmd} failed: {exc} [{exc.code}]")
         raise typer.Exit(EXIT_NOPERM if exc.code == ErrorCode.FORBIDDEN else EXIT_ERROR) from None
     except DaemonUnavailable as exc:
         err.print(f"mediaforgectl: {exc}")

@@ -112,6 +112,23 @@ def _confirm_moves(
     return moves, not_moved
 
 
+def _drop_cancelled(batch: list[IndexRequest]) -> list[IndexRequest]:
+    """The requests whose job was not cancelled; the others count as done, unlooked at.
+    Their folder is marked changed so that the next quick reconcile lists it again."""
+    keep: list[IndexRequest] = []
+    for req in batch:
+        job = req.job
+        if job is None or not job.cancelled:
+            keep.append(req)
+            continue
+        folder = os.path.dirname(req.path)
+        if folder in req.root.dir_mtimes:
+            req.root.dir_mtimes[folder] = -1  # never a real mtime
+        job.dropped += 1
+        job.mark_done()
+    return keep
+
+
 class Indexer:
     def __init__(
         self,
@@ -163,13 +180,17 @@ class Indexer:
                     batch = batch + self.queue.get_nowait()
                 except asyncio.QueueEmpty:
                     break
-            self.waiting -= len(batch)
-            self.in_flight += len(batch)
+            taken = len(batch)
+            self.waiting -= taken
+            self.in_flight += taken
             try:
-                await self.resumed.wait()  # pause holds work here, never drops it
-                await self._index(batch)
+                batch = _drop_cancelled(batch)
+                if batch:
+                    await self.resumed.wait()  # pause holds work here, never drops it
+                    batch = _drop_cancelled(batch)  # `cancel` may have come meanwhile
+                    await self._index(batch)
             finally:
-                self.in_flight -= len(batch)
+                self.in_flight -= taken
 
     async def _index(self, batch: list[IndexRequest]) -> None:
         c = media_items.c

@@ -78,6 +78,7 @@ class Reconciler:
         for job in list(self._state.jobs.values()):
             if (
                 not job.complete
+                and not job.cancelled
                 and job is not self.current
                 and job.root is root
                 and job.path == target
@@ -96,6 +97,21 @@ class Reconciler:
             self._parked.remove(job)
             self._pending.put_nowait(job)
 
+    def cancel(self, job_id: int | None = None) -> list[Job]:
+        """Cancel one job, or every job not yet complete. The walk stops at the next folder,
+        the indexer drops the job's files that are still queued, and nothing is marked
+        missing: files the walk did not reach were not looked at, not found gone."""
+        cancelled: list[Job] = []
+        for job in list(self._state.jobs.values()):
+            if (job_id is None or job.id == job_id) and job.cancel():
+                cancelled.append(job)
+                if job in self._parked:  # a paused root's job: it would never run
+                    self._parked.remove(job)
+                    job.finish_walk()
+        if cancelled:
+            log.info("jobs_cancelled", jobs=[j.id for j in cancelled])
+        return cancelled
+
     @property
     def queued(self) -> int:
         return self._pending.qsize()
@@ -103,6 +119,9 @@ class Reconciler:
     async def run(self) -> None:
         while True:
             job = await self._pending.get()
+            if job.cancelled:
+                job.finish_walk()
+                continue
             if job.root not in self._state.roots:  # removed by a reload
                 job.error = "the root was removed from the configuration"
                 job.finish_walk()
@@ -179,15 +198,20 @@ class Reconciler:
             kind=job.kind,
             quick=quick,
         )
+
+        def cut_short() -> bool:
+            return job.cancelled or self.stopping.is_set()
+
         if quick:
-            folders = quick_folders(root.dir_mtimes, root.excluded, stats, self.stopping.is_set)
+            folders = quick_folders(root.dir_mtimes, root.excluded, stats, cut_short)
         else:
             mtimes: dict[bytes, int] = {} if whole else root.dir_mtimes
-            folders = walk_folders(
-                job.path, root.excluded, stats, self.stopping.is_set, dir_mtimes=mtimes
-            )
+            folders = walk_folders(job.path, root.excluded, stats, cut_short, dir_mtimes=mtimes)
         await asyncio.to_thread(self._walk_and_diff, job, snapshot, folders, loop)
         if self.stopping.is_set():
+            return
+        if job.cancelled:
+            self._cancelled_walk(job, stats, whole and not quick)
             return
         if whole and not quick:
             root.dir_mtimes = mtimes
@@ -248,6 +272,26 @@ class Reconciler:
             ignored_folders=len(stats.ignored_dirs),
             duration_s=round(duration, 3),
         )
+
+    @staticmethod
+    def _cancelled_walk(job: Job, stats: WalkStats, whole: bool) -> None:
+        """A walk cut short by `cancel`: mark nothing missing, and make the next quick
+        reconcile list again every folder this walk recorded (its files may not have been
+        looked at). A whole walk recorded into a dict of its own, which is simply dropped."""
+        root = job.root
+        if not whole:
+            for folder in stats.listed:
+                if folder in root.dir_mtimes:
+                    root.dir_mtimes[folder] = -1  # never a real mtime: "changed"
+        log.info(
+            "reconcile_cancelled",
+            root=str(root.path),
+            path=display_path(job.path),
+            kind=job.kind,
+            files_seen=stats.files,
+            files_queued=job.queued,
+        )
+        job.finish_walk()
 
     @staticmethod
     def _note_ignored(root: RootState, stats: WalkStats) -> None:
@@ -362,10 +406,10 @@ class Reconciler:
                         hint = MoveHint(old[1], old[0], st.st_dev, st.st_ino)
                 chunk.append((path, st, hint, known is None))
                 if len(chunk) >= _CHUNK:
-                    if not self._hand_over(job, chunk, loop):
+                    if job.cancelled or not self._hand_over(job, chunk, loop):
                         return
                     chunk = []
-        if chunk:
+        if chunk and not job.cancelled:
             self._hand_over(job, chunk, loop)
 
     def _hand_over(

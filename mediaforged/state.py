@@ -70,9 +70,11 @@ class Job:
     done: int = 0  # indexed, skipped or failed, and committed
     failed: int = 0
     gone: int = 0
+    dropped: int = 0  # queued, then dropped unlooked at by `cancel`
     walk_finished: bool = False
     finished_at: float | None = None
     error: str | None = None
+    cancelled: bool = False  # `cancel`: the walk stops, its queued files are dropped
     _complete: asyncio.Event = field(default_factory=asyncio.Event)
 
     def mark_done(self, n: int = 1, failed: int = 0) -> None:
@@ -83,6 +85,14 @@ class Job:
     def finish_walk(self) -> None:
         self.walk_finished = True
         self._check()
+
+    def cancel(self) -> bool:
+        """Stop this job where it is; False if it had already completed."""
+        if self.complete:
+            return False
+        self.cancelled = True
+        self.error = "cancelled"
+        return True
 
     def _check(self) -> None:
         if self.walk_finished and self.done >= self.queued and not self._complete.is_set():
@@ -108,8 +118,10 @@ class Job:
             "done": self.done,
             "failed": self.failed,
             "gone": self.gone,
+            "dropped": self.dropped,
             "walk_finished": self.walk_finished,
             "complete": self.complete,
+            "cancelled": self.cancelled,
             "elapsed_s": round(elapsed, 3),
             "rate_per_s": round(self.done / elapsed, 1) if elapsed > 0 else None,
         }

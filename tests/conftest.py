@@ -224,14 +224,14 @@ class Daemon:
         return events
 
     def ctl(
-        self, *args: str, check: bool = True, timeout: float = 60
+        self, *args: str, check: bool = True, timeout: float = 60, columns: int = 200
     ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [PYTHON, "-m", "mediaforged.ctl", "--socket", str(self.socket), *args],
             capture_output=True,
             text=True,
             timeout=timeout,
-            env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"},
+            env={**os.environ, "NO_COLOR": "1", "COLUMNS": str(columns)},
         )
         if check and result.returncode != 0:
             raise AssertionError(

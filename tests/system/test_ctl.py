@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import Daemon, wait_for
+from tests.conftest import PYTHON, Daemon, wait_for
 
 
 def test_pause_resume_ping_version(daemon_factory: Callable[..., Daemon], library: Path) -> None:
@@ -16,6 +18,21 @@ def test_pause_resume_ping_version(daemon_factory: Callable[..., Daemon], librar
     assert "is running (protocol 1)" in daemon.ctl("ping").stdout
     assert json.loads(daemon.ctl("ping", "--json").stdout)["pong"] is True
     assert daemon.ctl("version").stdout.startswith("mediaforgectl 0.1.0")
+
+    # status --watch in a pipe: a JSON line per refresh, until Ctrl-C.
+    ctl = [PYTHON, "-m", "mediaforged.ctl", "-s", str(daemon.socket)]
+    watcher = subprocess.Popen(
+        [*ctl, "status", "--watch", "0.2", "--json"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert watcher.stdout is not None
+    lines = [json.loads(watcher.stdout.readline()) for _ in range(3)]
+    watcher.send_signal(signal.SIGINT)
+    assert watcher.wait(10) == 0
+    watcher.stdout.close()
+    assert [line["state"] for line in lines] == ["watching"] * 3
+    assert lines[0]["uptime_s"] < lines[2]["uptime_s"]
 
     assert daemon.ctl("pause").stdout.strip() == "paused every root"
     assert daemon.status()["state"] == "paused"
