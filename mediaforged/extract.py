@@ -16,13 +16,13 @@ It is tried again when its content changes or when a rescan covers it (``retry_f
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import Row, Select, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mediaforged.extractors.audio import extract_audio
@@ -31,15 +31,13 @@ from mediaforged.extractors.image import extract_image, guard_bombs
 from mediaforged.extractors.video import extract_video
 from mediaforged.fsio import display_path, under
 from mediaforged.schema import media_items, media_metadata
+from mediaforged.stage import CatalogStage
 from mediaforged.writer import CatalogWriter, Observation
 
 __all__ = ["MetadataStage", "extract_one", "reader_for"]
 
 log = structlog.get_logger("mediaforged.extract")
 
-_BATCH = 64
-_IDLE_POLL_S = 1.0  # while indexing is busy
-_IDLE_MAX_S = 300.0  # a look at the catalog at least this often, even with no commits
 MEDIA_TYPES = ("image", "audio", "video")
 _COLUMNS = {c.name for c in media_metadata.columns}
 
@@ -114,7 +112,9 @@ async def extract_one(
         raise ExtractError("timeout", f"reading took longer than {time_limit:g}s") from None
 
 
-class MetadataStage:
+class MetadataStage(CatalogStage):
+    _batch = 64
+
     def __init__(
         self,
         engine: AsyncEngine,
@@ -125,18 +125,15 @@ class MetadataStage:
         workers: int = 2,
         max_pixels: int = 178956970,
     ) -> None:
-        self._engine = engine
-        self._writer = writer
-        self._busy = busy
+        super().__init__(engine, writer, busy=busy)
         self._timeout = timeout_s
         self._workers = workers
         self._limit = asyncio.Semaphore(workers)
         guard_bombs(max_pixels)
         self.done = 0
         self.failed = 0
-        self.idle = asyncio.Event()  # set while nothing is pending
 
-    def _pending_query(self) -> Any:
+    def _pending_query(self) -> Select[Any]:
         i, m = media_items.c, media_metadata.c
         return (
             select(i.id, i.path_key, i.media_type, i.mime_type)
@@ -149,51 +146,20 @@ class MetadataStage:
             .order_by(i.id)
         )
 
-    async def pending(self) -> int:
-        async with self._engine.connect() as conn:
-            query = self._pending_query().with_only_columns(func.count())
-            return int((await conn.execute(query)).scalar_one())
-
     async def run(self) -> None:
         # Threads of our own: a file that hangs past its timeout holds one of these, never
         # a thread of the loop's default executor that the hashing or the writer need.
         with ThreadPoolExecutor(self._workers + 2, thread_name_prefix="extract") as executor:
             await self._run(executor)
 
-    async def _run(self, executor: ThreadPoolExecutor) -> None:
-        after = 0
-        while True:
-            if self._busy():
-                self.idle.clear()
-                await asyncio.sleep(_IDLE_POLL_S)
-                continue
-            # Keyset paging (id > last seen): each query starts where the last one ended
-            # instead of skipping every row that is already done.
-            seen = self._writer.commit_count  # before the query: no commit slips between
-            query = self._pending_query().where(media_items.c.id > after).limit(_BATCH)
-            async with self._engine.connect() as conn:
-                rows = (await conn.execute(query)).all()
-            if not rows:
-                if after:
-                    after = 0  # one more pass from the start: content changed behind us
-                    continue
-                self.idle.set()
-                # Nothing to do until the catalog changes: sleep on the writer's commits
-                # (polling a 100,000-item catalog every second cost 2.5 s of CPU a minute).
-                await self._writer.wait_for_commit(seen, _IDLE_MAX_S)
-                continue
-            after = rows[-1].id
-            self.idle.clear()
-            results = await asyncio.gather(
-                *(
-                    self._extract(r.id, r.path_key, r.media_type, r.mime_type, executor)
-                    for r in rows
-                )
-            )
-            await self._writer.put(
-                Observation("sql", 0, b"", sql=_store(results))  # root 0: not a path write
-            )
-            await self._writer.flush()  # the next query must see these rows as done
+    async def _work(self, rows: Sequence[Row[Any]], executor: ThreadPoolExecutor) -> None:
+        results = await asyncio.gather(
+            *(self._extract(r.id, r.path_key, r.media_type, r.mime_type, executor) for r in rows)
+        )
+        await self._writer.put(
+            Observation("sql", 0, b"", sql=_store(results))  # root 0: not a path write
+        )
+        await self._writer.flush()  # the next query must see these rows as done
 
     async def _extract(
         self,

@@ -14,7 +14,7 @@ import base64
 import io
 import os
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ import mutagen
 import structlog
 from mutagen.flac import Picture
 from PIL import Image, ImageOps
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Row, Select, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mediaforged.extractors.common import ExtractError
@@ -31,6 +31,7 @@ from mediaforged.extractors.image import open_image
 from mediaforged.extractors.tools import file_url, run_tool
 from mediaforged.fsio import display_path
 from mediaforged.schema import hash_key, media_items, media_metadata
+from mediaforged.stage import CatalogStage
 from mediaforged.writer import CatalogWriter, Observation
 
 __all__ = [
@@ -43,9 +44,6 @@ __all__ = [
 
 log = structlog.get_logger("mediaforged.thumbnails")
 
-_BATCH = 32
-_IDLE_POLL_S = 1.0  # while indexing is busy
-_IDLE_MAX_S = 300.0  # a look at the catalog at least this often, even with no commits
 _COVER_FORMATS = ["JPEG", "PNG", "GIF", "WEBP", "BMP"]
 _WEBP_QUALITY = 80
 
@@ -142,7 +140,9 @@ async def video_frame(
     raise ExtractError("no_frame", "ffmpeg produced no video frame")
 
 
-class ThumbnailStage:
+class ThumbnailStage(CatalogStage):
+    _batch = 32
+
     def __init__(
         self,
         engine: AsyncEngine,
@@ -154,10 +154,8 @@ class ThumbnailStage:
         workers: int = 1,
         timeout_s: float = 60.0,
     ) -> None:
-        self._engine = engine
-        self._writer = writer
+        super().__init__(engine, writer, busy=busy)
         self.folder = folder
-        self._busy = busy
         self._size = size
         self._workers = workers
         self._limit = asyncio.Semaphore(workers)
@@ -166,9 +164,8 @@ class ThumbnailStage:
         self.shared = 0  # a duplicate's thumbnail already existed
         self.failed = 0
         self.removed = 0
-        self.idle = asyncio.Event()
 
-    def _pending_query(self) -> Any:
+    def _pending_query(self) -> Select[Any]:
         i, m = media_items.c, media_metadata.c
         return (
             select(i.id, i.path_key, i.media_type, i.file_hash, m.duration_s)
@@ -177,58 +174,29 @@ class ThumbnailStage:
             .order_by(i.id)
         )
 
-    async def pending(self) -> int:
-        async with self._engine.connect() as conn:
-            query = self._pending_query().with_only_columns(func.count())
-            return int((await conn.execute(query)).scalar_one())
-
     async def run(self) -> None:
         with ThreadPoolExecutor(self._workers + 1, thread_name_prefix="thumb") as executor:
             await self._run(executor)
 
-    async def _run(self, executor: ThreadPoolExecutor) -> None:
-        after = 0
-        worked = True  # sweep orphans at start, and each time the stage runs dry
-        while True:
-            if self._busy():
-                self.idle.clear()
-                await asyncio.sleep(_IDLE_POLL_S)
-                continue
-            seen = self._writer.commit_count  # before the query: no commit slips between
-            query = self._pending_query().where(media_items.c.id > after).limit(_BATCH)
-            async with self._engine.connect() as conn:
-                rows = (await conn.execute(query)).all()
-            if not rows:
-                if after:
-                    after = 0
-                    continue
-                if worked:
-                    await self.remove_orphans(executor)
-                    worked = False
-                self.idle.set()
-                # Nothing to do until the catalog changes: sleep on the writer's commits
-                # (polling a 100,000-item catalog every second cost 2.5 s of CPU a minute).
-                await self._writer.wait_for_commit(seen, _IDLE_MAX_S)
-                continue
-            after = rows[-1].id
-            self.idle.clear()
-            worked = True
-            by_hash: dict[str, asyncio.Task[tuple[str, str | None]]] = {}
+    async def _ran_dry(self, executor: ThreadPoolExecutor) -> None:
+        await self.remove_orphans(executor)  # at start, and each time the stage runs dry
 
-            results = []
-            async with asyncio.TaskGroup() as tg:
-                for row in rows:  # duplicates in one batch share one job
-                    if row.file_hash in by_hash:
-                        self.shared += 1
-                    else:
-                        by_hash[row.file_hash] = tg.create_task(self._make(row, executor))
-                    results.append((row.id, by_hash[row.file_hash]))
-            done = [
-                {"b_id": item_id, "status": task.result()[0], "error": task.result()[1]}
-                for item_id, task in results
-            ]
-            await self._writer.put(Observation("sql", 0, b"", sql=_store(done)))
-            await self._writer.flush()
+    async def _work(self, rows: Sequence[Row[Any]], executor: ThreadPoolExecutor) -> None:
+        by_hash: dict[str, asyncio.Task[tuple[str, str | None]]] = {}
+        results = []
+        async with asyncio.TaskGroup() as tg:
+            for row in rows:  # duplicates in one batch share one job
+                if row.file_hash in by_hash:
+                    self.shared += 1
+                else:
+                    by_hash[row.file_hash] = tg.create_task(self._make(row, executor))
+                results.append((row.id, by_hash[row.file_hash]))
+        done = [
+            {"b_id": item_id, "status": task.result()[0], "error": task.result()[1]}
+            for item_id, task in results
+        ]
+        await self._writer.put(Observation("sql", 0, b"", sql=_store(done)))
+        await self._writer.flush()
 
     async def _make(self, row: Any, executor: ThreadPoolExecutor) -> tuple[str, str | None]:
         async with self._limit:
