@@ -81,7 +81,7 @@ async def run(
         try:
             before, after = await migrate(engine)
         except DBAPIError as exc:
-            if exc.orig is not None and storage_error(exc.orig):
+            if exc.orig is not None and storage_error(exc.orig) is not None:
                 raise CatalogUnwritable(f"{engine.url.database}: {exc.orig}") from exc
             raise
         if before != after:

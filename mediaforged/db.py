@@ -6,7 +6,7 @@ import asyncio
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -19,6 +19,7 @@ __all__ = [
     "MIGRATIONS_DIR",
     "CatalogCorrupt",
     "CatalogUnwritable",
+    "StorageProblem",
     "check_and_backup",
     "create_engine",
     "current_revision",
@@ -39,19 +40,25 @@ class CatalogUnwritable(Exception):
     """The catalog's file system is read-only, full or failing at start."""
 
 
-_STORAGE_ERRORS = (
-    "SQLITE_READONLY",
-    "SQLITE_CANTOPEN",
-    "SQLITE_FULL",
-    "SQLITE_IOERR",
-    "SQLITE_PERM",
+StorageProblem = Literal["full", "read-only", "I/O"]
+
+# SQLite's (extended) error names, and the words of its messages, for each kind of problem.
+_STORAGE_ERRORS: tuple[tuple[StorageProblem, tuple[str, ...], str], ...] = (
+    ("full", ("SQLITE_FULL",), "disk is full"),
+    ("read-only", ("SQLITE_READONLY", "SQLITE_PERM"), "readonly database"),
+    ("I/O", ("SQLITE_IOERR", "SQLITE_CANTOPEN"), "disk I/O error"),
 )
 
 
-def storage_error(exc: BaseException) -> bool:
-    """Whether an SQLite error is about the storage (not the file's content or a bug)."""
+def storage_error(exc: BaseException) -> StorageProblem | None:
+    """What is wrong with the storage when an SQLite error is about it (the disk is full,
+    read-only or failing), or None: the error is about the file's content, or a bug."""
     name = getattr(exc, "sqlite_errorname", "") or ""
-    return name.startswith(_STORAGE_ERRORS)
+    text = str(exc)
+    for problem, names, words in _STORAGE_ERRORS:
+        if name.startswith(names) or words in text:
+            return problem
+    return None
 
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -163,7 +170,7 @@ def _check_and_backup(database: str, backup_dir: Path) -> Path | None:
                 row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
                 revision = row[0] if row else None
         except sqlite3.DatabaseError as exc:
-            if storage_error(exc):
+            if storage_error(exc) is not None:
                 raise CatalogUnwritable(f"{database}: {exc}") from exc
             raise CatalogCorrupt(f"{database} cannot be read: {exc}; {latest}") from exc
         if rows != ["ok"]:

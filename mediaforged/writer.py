@@ -25,6 +25,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mediaforged import changelog
+from mediaforged.db import StorageProblem, storage_error
 from mediaforged.fsio import StatLike, display_path, under
 from mediaforged.schema import hash_key, media_items, media_metadata
 from mediaforged.state import DaemonState, Job
@@ -77,17 +78,18 @@ async def _synchronous(conn: AsyncConnection, level: str) -> None:
     await driver.execute(f"PRAGMA synchronous={level}")
 
 
+# What ``status`` says when the catalog cannot be written, by db.storage_error's kind.
+_STORAGE_PROBLEMS: dict[StorageProblem, str] = {
+    "full": "catalog disk full",
+    "read-only": "catalog is read-only",
+    "I/O": "catalog I/O error",
+}
+
+
 def _storage_problem(exc: DBAPIError) -> str | None:
     """What stops the catalog from being written, when it is the storage and not a bug."""
-    name = getattr(exc.orig, "sqlite_errorname", "") or ""
-    text = str(exc.orig)
-    if name.startswith("SQLITE_FULL") or "disk is full" in text:
-        return "catalog disk full"
-    if name.startswith("SQLITE_READONLY") or "readonly database" in text:
-        return "catalog is read-only"
-    if name.startswith(("SQLITE_IOERR", "SQLITE_CANTOPEN")) or "disk I/O error" in text:
-        return "catalog I/O error"
-    return None
+    problem = None if exc.orig is None else storage_error(exc.orig)
+    return None if problem is None else _STORAGE_PROBLEMS[problem]
 
 
 def _update_kind(obs: Observation, existing: Any) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mediaforged.db import create_engine, head_revision, migrate
+from mediaforged.db import create_engine, head_revision, migrate, storage_error
 from mediaforged.fsio import hash_file
 from mediaforged.schema import media_items, metadata_obj, roots
 from mediaforged.state import DaemonState, RootState
@@ -34,6 +35,34 @@ async def test_migrations_build_exactly_the_schema(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         assert await conn.run_sync(diff) == []
     assert await migrate(engine) == (head_revision(), head_revision())  # idempotent
+
+
+def _sqlite_error(database: Path, *sql: str, uri: str = "") -> sqlite3.Error:
+    """The error SQLite raises for the last of ``sql`` (run in order on one connection)."""
+    conn = sqlite3.connect(f"file:{database}{uri}", uri=True, isolation_level=None)
+    try:
+        for statement in sql:
+            conn.execute(statement)
+    except sqlite3.Error as exc:
+        return exc
+    finally:
+        conn.close()
+    raise AssertionError(f"{sql[-1]!r} did not fail")
+
+
+def test_storage_errors_are_told_from_content_errors(tmp_path: Path) -> None:
+    """One classification (db.storage_error) for the start-up checks and the writer."""
+    db = tmp_path / "c.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("CREATE TABLE t (x UNIQUE)")
+    conn.execute("INSERT INTO t VALUES (1)")
+    conn.close()
+    grow = ("PRAGMA max_page_count = 2", "INSERT INTO t VALUES (randomblob(20000))")
+    assert storage_error(_sqlite_error(db, *grow)) == "full"
+    insert = "INSERT INTO t VALUES (2)"
+    assert storage_error(_sqlite_error(db, insert, uri="?mode=ro")) == "read-only"
+    assert storage_error(_sqlite_error(db, "INSERT INTO t VALUES (1)")) is None  # content
+    assert storage_error(_sqlite_error(db, "SELECT FROM")) is None  # a bug
 
 
 async def test_sqlite_runs_in_wal_with_foreign_keys(engine: AsyncEngine) -> None:
