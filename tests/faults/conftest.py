@@ -1,4 +1,4 @@
-"""The fault-injection suite: shared tallies, the ground truth, and `--soak`.
+"""The fault-injection suite: shared tallies, the ground truth, processes, and `--soak`.
 
 At the end the suite prints one line: faults injected, files checked, items lost (must be
 0), hangs (must be 0). ``pytest tests/faults --soak`` repeats the random faults many times.
@@ -11,6 +11,7 @@ import os
 import stat
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,38 @@ def tree(root: Path, folders: int, per_folder: int) -> Iterator[Path]:
             path = folder / f"img{i:04d}.jpg"
             path.write_bytes(f"{d}/{i}".encode() * 8)
             yield path
+
+
+@dataclass(frozen=True, slots=True)
+class Proc:
+    pid: int
+    parent: int
+    name: str  # the command name, cut to 15 bytes by the kernel
+    state: str  # "Z": a zombie
+
+
+def read_proc(pid: int) -> Proc | None:
+    """One process as /proc/PID/stat shows it; None once it is gone (reaped)."""
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # "PID (NAME) STATE PPID ...": the name may hold spaces and parentheses.
+    name = stat_line[stat_line.index("(") + 1 : stat_line.rindex(")")]
+    state, parent = stat_line[stat_line.rindex(")") + 1 :].split()[:2]
+    return Proc(pid, int(parent), name, state)
+
+
+def descendants(pid: int) -> list[Proc]:
+    """Every process below ``pid``: its children, theirs, and so on (zombies included)."""
+    by_parent: dict[int, list[Proc]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (proc := read_proc(int(entry))) is not None:
+            by_parent.setdefault(proc.parent, []).append(proc)
+    found: list[Proc] = []
+    below = [pid]
+    while below:
+        for child in by_parent.get(below.pop(), []):
+            found.append(child)
+            below.append(child.pid)
+    return found

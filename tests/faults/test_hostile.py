@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import NOBODY, Daemon, sha256_of, wait_for
-from tests.faults.conftest import ground_truth
+from tests.faults.conftest import descendants, ground_truth, read_proc
 from tests.system.test_service import readable_tree
 from tests.system.unitfile import unprivileged
 
@@ -189,23 +189,6 @@ def test_unreadable_files_and_folders_as_an_unprivileged_daemon(
     assert daemon.stop() == 0
 
 
-def _children(pid: int) -> list[str]:
-    """The command names and states of a process's descendants (zombies included)."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            name = Path(f"/proc/{entry}/comm").read_text().strip()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(f"{name}:{fields[0]}")
-            out += _children(int(entry))
-    return out
-
-
 def test_an_ffprobe_that_never_returns(
     daemon_factory: Callable[..., Daemon], library: Path, tmp_path: Path, tally: Counter[str]
 ) -> None:
@@ -228,28 +211,15 @@ def test_an_ffprobe_that_never_returns(
     assert daemon.proc is not None
     left = wait_for(
         lambda: (
-            not [c for c in _children(daemon.proc.pid) if c.startswith(("sleep", "ffprobe"))]
+            not [p for p in descendants(daemon.proc.pid) if p.name.startswith(("sleep", "ffprobe"))]
             or None
         ),
         timeout=10,
         what="the probe and its children to be gone",
     )
     assert left is True
-    assert not [c for c in _children(daemon.proc.pid) if c.endswith(":Z")]  # no zombie
+    assert not [p for p in descendants(daemon.proc.pid) if p.state == "Z"]  # no zombie
     assert daemon.stop() == 0
-
-
-def _pids_below(pid: int) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid and fields[0] != "Z":
-                out.append(int(entry))
-    return out
 
 
 def test_hashing_workers_die_with_a_killed_daemon(
@@ -260,22 +230,14 @@ def test_hashing_workers_die_with_a_killed_daemon(
     daemon = daemon_factory([library]).start()
     wait_for(lambda: daemon.status()["pending"]["indexing"] >= 1, what="hashing to start")
     assert daemon.proc is not None
-    workers = _pids_below(daemon.proc.pid)
+    workers = [p.pid for p in descendants(daemon.proc.pid) if p.state != "Z"]
     assert workers
     daemon.proc.send_signal(signal.SIGKILL)
     daemon.proc.wait()
     tally["faults"] += 1
 
     def gone() -> bool:
-        alive = []
-        for pid in workers:
-            try:
-                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-            except OSError:
-                continue
-            if state != "Z":
-                alive.append(pid)
-        return not alive
+        return all((p := read_proc(pid)) is None or p.state == "Z" for pid in workers)
 
     # Orphans would read the terabyte for an hour; they notice their parent is gone.
     wait_for(gone, timeout=20, what="the hashing workers to stop")
