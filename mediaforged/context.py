@@ -4,6 +4,7 @@ against a declared list (``Spec``), and a ``progress`` callback for streaming li
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import posixpath
 from collections.abc import Awaitable, Callable, Mapping
@@ -37,6 +38,7 @@ __all__ = [
     "jsonable",
     "path_arg",
     "str_list",
+    "taken_iso",
 ]
 
 
@@ -131,13 +133,36 @@ def iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def taken_iso(value: datetime | None, offset: str | None) -> str | None:
+    """When a photo or video was taken, as ISO 8601 in the local time where it was taken:
+    with its UTC offset when the file gave one (``2021-06-01T12:00:00+02:00``), else as a
+    naive local time (``2021-06-01T12:00:00``), which is not UTC and gets no ``Z``.
+
+    The catalog keeps ``taken_at`` as that wall-clock time and the offset beside it in
+    ``taken_offset`` (see schema.py)."""
+    if value is None:
+        return None
+    tz = None
+    if offset is not None:
+        with contextlib.suppress(ValueError):  # a malformed offset: shown without one
+            tz = datetime.fromisoformat(f"2000-01-01T00:00:00{offset}").tzinfo
+    if value.tzinfo is not None:  # a database that keeps instants hands back aware times
+        value = value.astimezone(tz) if tz is not None else value.replace(tzinfo=None)
+    return value.replace(tzinfo=tz).isoformat()
+
+
 def jsonable(row: Mapping[Any, Any]) -> dict[str, Any]:
-    """A catalog row for a reply: timestamps as ISO text, raw path bytes left out."""
+    """A catalog row for a reply: timestamps as ISO text, raw path bytes left out.
+
+    ``taken_at`` is a local time, not UTC: a row that has it must have ``taken_offset``."""
     out: dict[str, Any] = {}
     for key, value in row.items():
         if isinstance(value, bytes):
             continue  # path_key: `path` is its display form
-        out[key] = iso(value) if isinstance(value, datetime) else value
+        if key == "taken_at":
+            out[key] = taken_iso(value, row["taken_offset"])
+        else:
+            out[key] = iso(value) if isinstance(value, datetime) else value
     return out
 
 

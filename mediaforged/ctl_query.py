@@ -185,10 +185,18 @@ def search(  # noqa: PLR0917 - Typer: one parameter per command-line option
     album: Annotated[str | None, _opt("Album contains this.")] = None,
     title: Annotated[str | None, _opt("Title contains this.")] = None,
     camera: Annotated[str | None, _opt("Camera make or model contains this.")] = None,
-    taken_from: Annotated[str | None, _opt("Taken on or after (YYYY-MM-DD).")] = None,
-    taken_to: Annotated[str | None, _opt("Taken on or before (YYYY-MM-DD).")] = None,
-    added_from: Annotated[str | None, _opt("Catalogued on or after (YYYY-MM-DD).")] = None,
-    added_to: Annotated[str | None, _opt("Catalogued on or before (YYYY-MM-DD).")] = None,
+    taken_from: Annotated[
+        str | None, _opt("Taken on or after (YYYY-MM-DD[THH:MM], local time where taken).")
+    ] = None,
+    taken_to: Annotated[
+        str | None, _opt("Taken on or before (YYYY-MM-DD[THH:MM], local time where taken).")
+    ] = None,
+    added_from: Annotated[
+        str | None, _opt("Catalogued on or after (YYYY-MM-DD[THH:MM], UTC).")
+    ] = None,
+    added_to: Annotated[
+        str | None, _opt("Catalogued on or before (YYYY-MM-DD[THH:MM], UTC).")
+    ] = None,
     min_width: Annotated[int | None, _opt("At least this many pixels wide.")] = None,
     min_height: Annotated[int | None, _opt("At least this many pixels high.")] = None,
     min_duration: Annotated[float | None, _opt("At least this many seconds long.")] = None,

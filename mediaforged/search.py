@@ -48,7 +48,32 @@ def _contains(*columns: ColumnElement[Any]) -> Callable[[str], Condition]:
 
 
 def _date(text: str, end: bool) -> datetime:
-    """An ISO date or date-time; a bare date as an end bound means the end of that day."""
+    """An ISO date or date-time; a bare date as an end bound means the end of that day.
+    One with a UTC offset is converted to UTC: the item timestamps are naive UTC."""
+    value = _parse_date(text, end)
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def _local_date(name: str, end: bool) -> Callable[[str], Condition]:
+    """``taken_at`` is the wall-clock time where a picture was taken, whatever its offset
+    (see schema.py): it is compared with a local date or date-time, given without one."""
+
+    def condition(text: str) -> Condition:
+        value = _parse_date(text, end)
+        if value.tzinfo is not None:
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST,
+                f"{name} is a local time, as taken_at shows it: "
+                f"give {text!r} without a UTC offset (YYYY-MM-DD or YYYY-MM-DDTHH:MM)",
+            )
+        return md.taken_at < value if end else md.taken_at >= value
+
+    return condition
+
+
+def _parse_date(text: str, end: bool) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
@@ -57,8 +82,6 @@ def _date(text: str, end: bool) -> datetime:
         ) from None
     if end and len(text) <= 10:
         value += timedelta(days=1)
-    if value.tzinfo is not None:  # the catalog holds naive UTC
-        value = value.astimezone(UTC).replace(tzinfo=None)
     return value
 
 
@@ -105,8 +128,8 @@ FILTERS: dict[str, tuple[type, Callable[[Any], Condition]]] = {
     "title": (str, _contains(md.title)),
     "genre": (str, _contains(md.genre)),
     "camera": (str, _contains(md.camera_make, md.camera_model)),
-    "taken_from": (str, lambda v: md.taken_at >= _date(v, end=False)),
-    "taken_to": (str, lambda v: md.taken_at < _date(v, end=True)),
+    "taken_from": (str, _local_date("taken_from", end=False)),
+    "taken_to": (str, _local_date("taken_to", end=True)),
     "added_from": (str, lambda v: m.created_at >= _date(v, end=False)),
     "added_to": (str, lambda v: m.created_at < _date(v, end=True)),
     "min_width": (int, lambda v: md.width >= v),
@@ -143,6 +166,7 @@ _COLUMNS = (
     md.artist,
     md.album,
     md.taken_at,
+    md.taken_offset,  # taken_at is shown with it
     md.width,
     md.height,
     md.duration_s,

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from PIL import Image
 
 from tests.conftest import Daemon, sha256_of, wait_for
 
@@ -135,4 +138,52 @@ def test_why_info_duplicates_failed_retry(
     assert fixed == {"retried": 1, "still_failed": 0, "fixed": 1, "errors": []}
     assert daemon.catalog.item(p["noread"])["status"] == "present"
     assert "0 files failed" in daemon.ctl("failed").stdout
+    assert daemon.stop() == 0
+
+
+def test_info_shows_when_taken_in_the_local_time_with_its_offset(
+    daemon_factory: Callable[..., Daemon], library: Path
+) -> None:
+    def photo(path: Path, taken: str, offset: str = "") -> None:
+        exif = Image.Exif()
+        exif.get_ifd(0x8769)[0x9003] = taken  # DateTimeOriginal
+        if offset:
+            exif.get_ifd(0x8769)[0x9011] = offset  # OffsetTimeOriginal
+        Image.new("RGB", (64, 48), "green").save(path, exif=exif)
+
+    photo(library / "berlin.jpg", "2021:06:01 12:00:00", "+02:00")
+    photo(library / "somewhere.jpg", "2021:06:01 12:00:00")  # an older camera: no offset
+    clip = library / "clip.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=5:d=1",
+         "-metadata", "creation_time=2021-06-01T10:00:00Z", str(clip)],
+        check=True,
+        timeout=60,
+    )  # fmt: skip
+    daemon = daemon_factory([library]).start()
+    daemon.wait_idle()
+    wait_for(
+        lambda: (
+            len(daemon.catalog.query("SELECT * FROM media_metadata WHERE taken_at IS NOT NULL"))
+            == 3
+        ),
+        what="the three dates taken",
+    )
+
+    def taken(path: Path) -> Any:
+        info = _json(daemon, "info", str(path))
+        assert info["item"]["created_at"].endswith("Z")  # the daemon's own times are UTC
+        return info["metadata"]["taken_at"], info["metadata"].get("taken_offset")
+
+    assert taken(library / "berlin.jpg") == ("2021-06-01T12:00:00+02:00", "+02:00")
+    assert taken(library / "somewhere.jpg") == ("2021-06-01T12:00:00", None)  # not UTC
+    assert taken(clip) == ("2021-06-01T10:00:00+00:00", "+00:00")  # videos record UTC
+
+    def shown(path: Path) -> str:
+        """The "taken at" line of `mediaforgectl info` (label, then its value)."""
+        lines = daemon.ctl("info", str(path)).stdout.splitlines()
+        return next(line.split(maxsplit=2)[2] for line in lines if line[2:11] == "taken at ")
+
+    assert shown(library / "berlin.jpg") == "2021-06-01T12:00:00+02:00"
+    assert shown(library / "somewhere.jpg") == "2021-06-01T12:00:00"
     assert daemon.stop() == 0

@@ -19,13 +19,28 @@ def _ids(daemon: Daemon, *args: str) -> list[str]:
 
 
 def _photo(
-    path: Path, size: tuple[int, int], make: str = "", model: str = "", taken: str = ""
+    path: Path,
+    size: tuple[int, int],
+    make: str = "",
+    model: str = "",
+    taken: str = "",
+    *,
+    offset: str = "",
 ) -> None:
     exif = Image.Exif()
     if make:
         exif[0x010F], exif[0x0110] = make, model  # Make, Model
         exif.get_ifd(0x8769)[0x9003] = taken  # DateTimeOriginal
+    if offset:
+        exif.get_ifd(0x8769)[0x9011] = offset  # OffsetTimeOriginal
     Image.new("RGB", size, "blue").save(path, exif=exif)
+
+
+def _taken(daemon: Daemon, *args: str) -> dict[str, str | None]:
+    """name -> taken_at, as `search --json` gives it."""
+    out = daemon.ctl("search", *args, "--json", "--limit", "1000").stdout
+    items = [json.loads(line) for line in out.splitlines()]
+    return {Path(i["path"]).name: i["taken_at"] for i in items}
 
 
 def _ffmpeg(path: Path, source: str, **tags: str) -> None:
@@ -43,7 +58,9 @@ def test_search(daemon_factory: Callable[..., Daemon], library: Path) -> None:
     photos.mkdir()
     music.mkdir()
     _photo(photos / "beach.jpg", (1920, 1080), "Canon", "EOS R6", "2024:07:14 10:00:00")
-    _photo(photos / "cat.jpg", (320, 240), "Apple", "iPhone 13", "2023:01:02 08:30:00")
+    # Late evening in New York: already the next day in UTC.
+    _photo(photos / "cat.jpg", (320, 240), "Apple", "iPhone 13", "2023:01:02 23:30:00",
+           offset="-05:00")  # fmt: skip
     _photo(photos / "100% cotton.png", (640, 480))
     beatles = {"artist": "The Beatles"}
     _ffmpeg(music / "come together.mp3", "sine=d=3", **beatles, album="Abbey Road",
@@ -78,11 +95,28 @@ def test_search(daemon_factory: Callable[..., Daemon], library: Path) -> None:
     assert _ids(daemon, "--title", "together") == ["come together.mp3"]
     assert _ids(daemon, "--camera", "canon") == ["beach.jpg"]
     assert _ids(daemon, "--camera", "iphone") == ["cat.jpg"]
+    # When taken: the local time where it was taken, with the file's UTC offset if it has
+    # one, else with none (not UTC: no "Z"); the daemon's own times are UTC.
+    assert _taken(daemon, "--type", "image") == {
+        "100% cotton.png": None,
+        "beach.jpg": "2024-07-14T10:00:00",
+        "cat.jpg": "2023-01-02T23:30:00-05:00",
+    }
+    beach = json.loads(daemon.ctl("search", "beach", "--json").stdout)
+    assert beach["taken_offset"] is None and beach["created_at"].endswith("Z")
+    assert "2023-01-02" in daemon.ctl("search", "cat").stdout  # the local date in the table
     assert _ids(daemon, "--taken-from", "2024-01-01") == ["beach.jpg"]
-    assert _ids(daemon, "--taken-to", "2023-01-02") == ["cat.jpg"]  # the whole last day
+    assert _ids(daemon, "--taken-to", "2023-01-02") == ["cat.jpg"]  # the whole (local) day
+    assert _ids(daemon, "--taken-from", "2023-01-03") == ["beach.jpg"]  # not the UTC day
     assert _ids(daemon, "--taken-from", "2022-01-01", "--taken-to", "2025-01-01") == [
         "beach.jpg",
         "cat.jpg",
+    ]
+    assert _ids(daemon, "--taken-from", "2024-07-14T10:00", "--taken-to", "2024-07-14T10:01") == [
+        "beach.jpg"
+    ]
+    assert _ids(daemon, "--taken-from", "2023-01-02T23:00", "--taken-to", "2023-01-03") == [
+        "cat.jpg"
     ]
     assert _ids(daemon, "--min-width", "1000") == ["beach.jpg", "holiday.mkv"]
     assert _ids(daemon, "--min-width", "1000", "--min-height", "1000") == ["beach.jpg"]
@@ -121,6 +155,7 @@ def test_search(daemon_factory: Callable[..., Daemon], library: Path) -> None:
         (["--type", "movie"], "type must be one of image, audio, video, other"),
         (["--sort", "colour"], "sort must be one of"),
         (["--taken-from", "last week"], "is not a date"),
+        (["--taken-to", "2023-01-03T04:30Z"], "without a UTC offset"),
         (["--status", "gone"], "status must be one of"),
         (["--limit", "100000"], "limit must be 0 to 10000"),
         (["--under", "relative"], None),  # made absolute by mediaforgectl: no error
