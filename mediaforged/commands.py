@@ -11,6 +11,7 @@ import contextlib
 import os
 import posixpath
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -81,73 +82,105 @@ def _catalog_bytes(ctx: Context) -> int | None:
     return total
 
 
-class StatusCache:
-    """The catalog side of status (counts, pending metadata and thumbnails), shared by all
-    callers. Once the daemon is idle it is exact: recomputed after every commit, once for
-    any number of callers. While work streams in, a request never waits for those queries
-    (a count over 50,000 items takes tens of milliseconds, and a dashboard asks often):
-    it is answered from the last figures, at most FRESH_S plus one computation old, and
-    they are refreshed in the background. The inotify count reads /proc (a line per
-    watch) in a thread, at most every few seconds."""
+class _Cached:
+    """One catalog computation for status, shared by every caller until ``key`` changes.
+    With ``background``, a caller never waits for it: it gets the last value, and a
+    refresh starts if that is older than FRESH_S."""
 
-    INOTIFY_EVERY_S = 5.0
     FRESH_S = 0.5
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        key: Callable[[Context], int],
+        compute: Callable[[Context], Awaitable[dict[str, Any]]],
+    ) -> None:
+        self._key, self._compute = key, compute
         self._lock = asyncio.Lock()
-        self._commit = -1
+        self._at_key = -1
         self._computed_at = -1e9
-        self._value: dict[str, Any] | None = None
-        self._inotify: dict[str, int | None] = {}
-        self._inotify_at = -1e9
+        self.value: dict[str, Any] | None = None
+        self.counted_at: float | None = None
         self._refresh: asyncio.Task[None] | None = None
 
-    async def get(self, ctx: Context) -> dict[str, Any]:
-        stale = ctx.writer.commit_count != self._commit
-        if stale and self._value is not None and _working(ctx):
-            if (self._refresh is None or self._refresh.done()) and (
-                time.monotonic() - self._computed_at >= self.FRESH_S
-            ):
-                self._refresh = asyncio.create_task(self._update(ctx))
-        elif stale or self._value is None:
+    async def get(self, ctx: Context, background: bool) -> dict[str, Any]:
+        stale = self._key(ctx) != self._at_key
+        if self.value is None or (stale and not background):
             await self._update(ctx)  # callers that arrive meanwhile wait for this one
-        if time.monotonic() - self._inotify_at > self.INOTIFY_EVERY_S:
-            self._inotify_at = time.monotonic()
-            self._inotify = await asyncio.to_thread(inotify_usage)
-        assert self._value is not None
-        return {**self._value, "inotify": self._inotify}
+        elif (
+            stale
+            and (self._refresh is None or self._refresh.done())
+            and time.monotonic() - self._computed_at >= self.FRESH_S
+        ):
+            self._refresh = asyncio.create_task(self._update(ctx))
+        assert self.value is not None
+        return self.value
 
     async def _update(self, ctx: Context) -> None:
         async with self._lock:
-            commit = ctx.writer.commit_count  # before the queries: a later commit is news
-            if commit == self._commit and self._value is not None:
+            key = self._key(ctx)  # before the queries: a later commit is news
+            if key == self._at_key and self.value is not None:
                 return  # computed while we waited for the lock
             try:
-                self._value = {
-                    "counts": await _counts(ctx.engine),
-                    "metadata": await ctx.metadata.pending(),
-                    "metadata_failed": await ctx.metadata.failed_items(),
-                    "thumbnails": await ctx.thumbnails.pending() if ctx.thumbnails else 0,
-                    "counted_at": time.time(),
-                }
+                value = await self._compute(ctx)
             except Exception:
-                if self._value is None:
+                if self.value is None:
                     raise
                 log.exception("status_counts_failed")  # keep the last figures
                 return
-            self._commit, self._computed_at = commit, time.monotonic()
+            self.value, self._at_key = value, key
+            self._computed_at, self.counted_at = time.monotonic(), time.time()
 
 
-def _working(ctx: Context) -> bool:
-    """Whether commits are still coming: indexing, writing, extraction or thumbnails."""
-    thumbs = ctx.thumbnails
-    return (
-        ctx.writer.waiting > 0
-        or not ctx.indexer.idle
-        or any(not j.complete for j in ctx.state.jobs.values())
-        or not ctx.metadata.idle.is_set()
-        or (thumbs is not None and not thumbs.idle.is_set())
-    )
+async def _item_counts(ctx: Context) -> dict[str, Any]:
+    return {"counts": await _counts(ctx.engine)}
+
+
+async def _stage_counts(ctx: Context) -> dict[str, Any]:
+    return {
+        "metadata": await ctx.metadata.pending(),
+        "metadata_failed": await ctx.metadata.failed_items(),
+        "thumbnails": await ctx.thumbnails.pending() if ctx.thumbnails else 0,
+    }
+
+
+class StatusCache:
+    """The catalog side of status. A count over 50,000 items takes tens of milliseconds and
+    a dashboard asks often, so no request waits for one while work streams in: it gets
+    figures at most about FRESH_S old, refreshed in the background. Once the work is
+    done they are exact: the item counts once indexing is idle (metadata and thumbnail
+    commits leave them as they are), the pending metadata and thumbnails once those
+    stages are idle too. The inotify count reads /proc (a line per watch) in a thread,
+    at most every few seconds."""
+
+    INOTIFY_EVERY_S = 5.0
+
+    def __init__(self) -> None:
+        self._items = _Cached(lambda ctx: ctx.writer.item_commits, _item_counts)
+        self._stages = _Cached(lambda ctx: ctx.writer.commit_count, _stage_counts)
+        self._inotify: dict[str, int | None] = {}
+        self._inotify_at = -1e9
+
+    async def get(self, ctx: Context) -> dict[str, Any]:
+        thumbs = ctx.thumbnails
+        indexing = (
+            ctx.writer.waiting > 0
+            or not ctx.indexer.idle
+            or any(not j.complete for j in ctx.state.jobs.values())
+        )
+        extracting = not ctx.metadata.idle.is_set() or (
+            thumbs is not None and not thumbs.idle.is_set()
+        )
+        items = await self._items.get(ctx, background=indexing)
+        stages = await self._stages.get(ctx, background=indexing or extracting)
+        if time.monotonic() - self._inotify_at > self.INOTIFY_EVERY_S:
+            self._inotify_at = time.monotonic()
+            self._inotify = await asyncio.to_thread(inotify_usage)
+        return {
+            **items,
+            **stages,
+            "counted_at": self._items.counted_at,
+            "inotify": self._inotify,
+        }
 
 
 def _with_eta(job: dict[str, Any]) -> dict[str, Any]:

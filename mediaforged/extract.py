@@ -157,7 +157,8 @@ class MetadataStage(CatalogStage):
             *(self._extract(r.id, r.path_key, r.media_type, r.mime_type, executor) for r in rows)
         )
         await self._writer.put(
-            Observation("sql", 0, b"", sql=_store(results))  # root 0: not a path write
+            # root 0: not a path write; only metadata and error codes change
+            Observation("sql", 0, b"", sql=_store(results), recount=False)
         )
         await self._writer.flush()  # the next query must see these rows as done
 

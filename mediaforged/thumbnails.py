@@ -195,7 +195,7 @@ class ThumbnailStage(CatalogStage):
             {"b_id": item_id, "status": task.result()[0], "error": task.result()[1]}
             for item_id, task in results
         ]
-        await self._writer.put(Observation("sql", 0, b"", sql=_store(done)))
+        await self._writer.put(Observation("sql", 0, b"", sql=_store(done), recount=False))
         await self._writer.flush()
 
     async def _make(self, row: Any, executor: ThreadPoolExecutor) -> tuple[str, str | None]:

@@ -58,6 +58,9 @@ class Observation:
     # a power cut once acknowledged; ``done`` is resolved after the commit.
     durable: bool = False
     done: asyncio.Future[None] | None = None
+    # False: leaves every item's root, type and status as they were (metadata, thumbnails),
+    # so the item counts that `status` keeps need no recount.
+    recount: bool = True
 
 
 def _resolve(obs: Observation, error: BaseException | None) -> None:
@@ -158,6 +161,7 @@ class CatalogWriter:
         self._close_requested = asyncio.Event()
         # Called after every commit (the event hub wakes its subscribers).
         self.on_commit: Callable[[], None] = lambda: None
+        self.item_commits = 0  # commits that may have changed the item counts
         # The change log keeps this many seconds of events (0: forever); pruned hourly.
         self.events_keep_s = 0.0
         self._next_prune = 0.0
@@ -257,6 +261,8 @@ class CatalogWriter:
                 self._state.catalog_problem = ""
             break
         self._state.commits += 1
+        if any(obs.recount for obs in batch):
+            self.item_commits += 1
         for obs in batch:
             _resolve(obs, None)
         self.on_commit()

@@ -134,6 +134,9 @@ class Daemon:
         self.notified_at: list[tuple[float, str]] = []  # (monotonic time, message)
         self.env: dict[str, str] = {}  # extra environment for the daemon
         self.wrapper: list[str] = []  # a command the daemon runs under (unshare, ...)
+        # False: not traced by coverage (tracing slows the daemon about eightfold, and a
+        # daemon killed with SIGKILL never writes its coverage data anyway).
+        self.measure = True
 
     def write_config(self) -> None:
         lines = [f"roots = {json.dumps([str(r) for r in self.roots])}"]
@@ -158,6 +161,8 @@ class Daemon:
             env = {**os.environ, "MEDIAFORGE_LOG_FORMAT": "json"}
             env.pop("MEDIAFORGE_CONFIG", None)
             env.update(self.env)
+        if not self.measure:
+            env = {k: v for k, v in env.items() if not k.startswith("COVERAGE_PROCESS_")}
         notify_path = self.workdir / "n.sock"
         notify_path.unlink(missing_ok=True)
         self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

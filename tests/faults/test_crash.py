@@ -53,6 +53,7 @@ def test_kill_9_during_a_first_catalog(
     print(f"kill -9 seed: {seed} (MEDIAFORGE_FAULT_SEED={seed} repeats this run)")
     rng = random.Random(seed)
     daemon = daemon_factory([library], batch_size=500)
+    daemon.measure = False  # killed with SIGKILL: it could never save coverage data
     kills = 300 if soak else 30
     tagged: dict[bytes, str] = {}
     kept: set[bytes] = set()  # user data confirmed by mediaforgectl before a kill
