@@ -79,10 +79,13 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def _init_worker(event: Any, limit: Any, processes: int) -> None:
+def _init_worker(event: Any, limit: Any, processes: int, parent: int) -> None:
     global _cancel_event, _throttle, _parent  # noqa: PLW0603 - per-process state of a worker
     _cancel_event = event
-    _parent = os.getppid()
+    # The daemon's pid from the daemon, not getppid(): a daemon killed while this worker
+    # started would make getppid() the reaper's, and the orphan would wait forever on a
+    # queue whose both ends it holds (seen in the migration kill test).
+    _parent = parent
     _die_with_parent()
     # Each worker takes its share of the cap (bytes/s across the pool, shared memory).
     _throttle = Throttle(lambda: float(limit.value) / processes)
@@ -135,7 +138,7 @@ class HashPool:
                 self._processes,
                 mp_context=self._context,
                 initializer=_init_worker,
-                initargs=(self._cancel, self._limit, self._processes),
+                initargs=(self._cancel, self._limit, self._processes, os.getpid()),
             )
         return self._pool
 

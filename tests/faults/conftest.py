@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -89,6 +90,17 @@ def read_proc(pid: int) -> Proc | None:
     name = stat_line[stat_line.index("(") + 1 : stat_line.rindex(")")]
     state, parent = stat_line[stat_line.rindex(")") + 1 :].split()[:2]
     return Proc(pid, int(parent), name, state)
+
+
+def left_running(pids: list[int], timeout: float = 10.0) -> list[Proc]:
+    """Those of ``pids`` still running after ``timeout``: the hashing workers of a daemon
+    killed with -9 must end with it, however early in their start it died."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = [p for pid in pids if (p := read_proc(pid)) is not None and p.state != "Z"]
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.05)
 
 
 def descendants(pid: int) -> list[Proc]:

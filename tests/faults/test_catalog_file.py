@@ -18,7 +18,7 @@ from alembic.script import ScriptDirectory
 
 from mediaforged.db import MIGRATIONS_DIR
 from tests.conftest import Daemon
-from tests.faults.conftest import tree
+from tests.faults.conftest import descendants, left_running, tree
 
 
 def _digest(path: Path) -> str:
@@ -121,10 +121,12 @@ def test_kill_9_during_a_migration_leaves_one_schema_or_the_other(
         # The migration runs in the first fraction of a second of the start.
         with contextlib.suppress(subprocess.TimeoutExpired):
             daemon.proc.wait(rng.uniform(0.2, 1.5))  # type: ignore[union-attr]
+        workers = [p.pid for p in descendants(daemon.proc.pid)]  # type: ignore[union-attr]
         daemon.proc.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
         daemon.proc.wait()  # type: ignore[union-attr]
         daemon.close()
         tally["faults"] += 1
+        assert left_running(workers) == [], f"attempt {attempt}: orphaned workers"
         found = _schema(daemon.catalog.db) if daemon.catalog.db.exists() else (None, set())
         assert found in (old_schema, new_schema), f"attempt {attempt}: a mixed schema {found}"
 

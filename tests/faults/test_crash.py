@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import Daemon
-from tests.faults.conftest import ground_truth, tree
+from tests.faults.conftest import descendants, ground_truth, left_running, tree
 
 
 def _sound(db: Path) -> None:
@@ -77,10 +77,12 @@ def test_kill_9_during_a_first_catalog(
                     kept.add(path)
             time.sleep(rng.uniform(0.0, 0.3))
         assert daemon.proc is not None
+        workers = [p.pid for p in descendants(daemon.proc.pid)]
         daemon.proc.send_signal(signal.SIGKILL)
         daemon.proc.wait(30)
         daemon.close()
         tally["faults"] += 1
+        assert left_running(workers) == [], f"kill {n}: orphaned workers"
         _sound(daemon.catalog.db)
         # Every tag and collection membership confirmed before a kill is still there.
         assert _tags(daemon) >= {(p, t) for p, t in tagged.items()}
