@@ -18,6 +18,9 @@ def test_pause_resume_ping_version(daemon_factory: Callable[..., Daemon], librar
     assert "is running (protocol 1)" in daemon.ctl("ping").stdout
     assert json.loads(daemon.ctl("ping", "--json").stdout)["pong"] is True
     assert daemon.ctl("version").stdout.startswith("mediaforgectl 0.1.0")
+    # --json prints the reply the harness reads over the socket (Daemon.status).
+    printed = json.loads(daemon.ctl("status", "--json").stdout)
+    assert printed.keys() == daemon.status().keys() and printed["state"] == "watching"
 
     # status --watch in a pipe: a JSON line per refresh, until Ctrl-C.
     ctl = [PYTHON, "-m", "mediaforged.ctl", "-s", str(daemon.socket)]
