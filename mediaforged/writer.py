@@ -35,6 +35,7 @@ __all__ = ["CatalogWriter", "Observation"]
 log = structlog.get_logger("mediaforged.writer")
 
 ObservationKind = Literal["file", "move", "failed", "gone", "sql"]
+_UPSTREAM_CHECK_S = 0.05  # how often an open batch checks whether indexing went idle
 _RETRY_MAX_S = 30.0  # longest wait between attempts to write an unwritable catalog
 _IN_CHUNK = 400  # bound parameters per IN (...): well under SQLite's limit
 
@@ -214,9 +215,15 @@ class CatalogWriter:
                     if remaining <= 0:
                         break
                     try:
-                        batch += self._take(await asyncio.wait_for(self.queue.get(), remaining))
+                        # In short waits: the indexer may go idle without sending anything
+                        # more (its last part was in hand), and then the batch ends now, not
+                        # at the deadline (batch_interval, up to minutes).
+                        got = await asyncio.wait_for(
+                            self.queue.get(), min(remaining, _UPSTREAM_CHECK_S)
+                        )
+                        batch += self._take(got)
                     except TimeoutError:
-                        break
+                        continue
                 if batch:
                     await self._commit(conn, batch)
 
