@@ -149,8 +149,9 @@ class StatusCache:
     figures at most about FRESH_S old, refreshed in the background. Once the work is
     done they are exact: the item counts once indexing is idle (metadata and thumbnail
     commits leave them as they are), the pending metadata and thumbnails once those
-    stages are idle too; and a pending count of 0 is always fresh. The inotify count
-    reads /proc (a line per watch) in a thread, at most every few seconds."""
+    stages are idle too (``metadata.idle`` and ``thumbnails.idle`` in the reply say so
+    exactly: wait for those, not for a pending count of 0). The inotify count reads
+    /proc (a line per watch) in a thread, at most every few seconds."""
 
     INOTIFY_EVERY_S = 5.0
 
@@ -171,13 +172,7 @@ class StatusCache:
             thumbs is not None and not thumbs.idle.is_set()
         )
         items = await self._items.get(ctx, background=indexing)
-        # "Nothing pending" is what a script waits for: never claim it from old figures.
-        last = self._stages.value
-        claims_done = last is not None and (
-            last["metadata"] == 0 or (thumbs is not None and last["thumbnails"] == 0)
-        )
-        busy = (indexing or extracting) and not claims_done
-        stages = await self._stages.get(ctx, background=busy)
+        stages = await self._stages.get(ctx, background=indexing or extracting)
         if time.monotonic() - self._inotify_at > self.INOTIFY_EVERY_S:
             self._inotify_at = time.monotonic()
             self._inotify = await asyncio.to_thread(inotify_usage)
@@ -258,12 +253,14 @@ async def status(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
             "thumbnails": cached["thumbnails"],
         },
         "metadata": {
+            "idle": ctx.metadata.idle.is_set(),
             "extracted": ctx.metadata.done,
             "failed": ctx.metadata.failed,
             "failed_items": cached["metadata_failed"],
         },
         "thumbnails": {
             "enabled": ctx.thumbnails is not None,
+            "idle": ctx.thumbnails.idle.is_set() if ctx.thumbnails else True,
             "made": ctx.thumbnails.made if ctx.thumbnails else 0,
             "shared": ctx.thumbnails.shared if ctx.thumbnails else 0,
             "failed": ctx.thumbnails.failed if ctx.thumbnails else 0,

@@ -46,7 +46,8 @@ def _rows(daemon: Daemon) -> dict[str, dict[str, Any]]:
 
 def _drained(daemon: Daemon) -> dict[str, Any] | None:
     s = daemon.status()
-    return s if s["pending"]["metadata"] == 0 and s["pending"]["thumbnails"] == 0 else None
+    idle = s["metadata"]["idle"] and s["thumbnails"]["idle"]  # exact; the counts may lag
+    return s if idle and s["pending"]["metadata"] == 0 and s["pending"]["thumbnails"] == 0 else None
 
 
 def test_metadata_then_thumbnails_with_errors_on_items(

@@ -165,7 +165,10 @@ def test_metadata_stage_fills_in_behind_the_catalog(
     meta = wait_for(lambda: len(m := metadata()) == 2 and m, what="metadata rows")
     assert (meta["wide.png"]["width"], meta["wide.png"]["height"]) == (64, 16)
     assert "error" in json.loads(str(meta["broken.jpg"]["extra"]))
-    wait_for(lambda: daemon.status()["pending"]["metadata"] == 0, what="no metadata pending")
+    wait_for(
+        lambda: (s := daemon.status())["metadata"]["idle"] and s["pending"]["metadata"] == 0,
+        what="no metadata pending",
+    )
 
     # New content: the old metadata is dropped and extracted again.
     Image.new("RGB", (10, 30), (9, 9, 9)).save(photo)
