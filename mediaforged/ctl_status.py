@@ -16,7 +16,7 @@ from rich.text import Text
 
 from mediaforged.ctlio import ago, safe
 
-__all__ = ["duration", "status_view"]
+__all__ = ["status_view"]
 
 MAX_ROOTS = 8
 MAX_JOBS = 4

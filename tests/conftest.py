@@ -247,20 +247,25 @@ class Daemon:
             )
         return result
 
-    def status(self) -> dict[str, Any]:
-        """The status reply, asked over the socket from this process: the tests poll it
-        often, and a mediaforgectl process (traced by coverage) costs about 0.45 s a call.
-        `mediaforgectl status --json` prints this same object (tests/system/test_ctl.py)."""
+    def call(self, cmd: str, args: dict[str, Any] | None = None) -> Any:
+        """One request over the socket from this process, with mediaforgectl's Client (a
+        mediaforgectl process, traced by coverage, costs about 0.45 s); AssertionError with
+        the daemon's log if it fails."""
         try:
             client = Client(self.socket, timeout=60)
         except DaemonUnavailable as exc:
-            raise AssertionError(f"status: {exc}\n{self.log_tail()}") from None
+            raise AssertionError(f"{cmd}: {exc}\n{self.log_tail()}") from None
         try:
-            data: dict[str, Any] = client.call("status")
+            return client.call(cmd, args)
         except (CommandFailed, DaemonUnavailable, OSError) as exc:
-            raise AssertionError(f"status: {exc}\n{self.log_tail()}") from None
+            raise AssertionError(f"{cmd}: {exc}\n{self.log_tail()}") from None
         finally:
             client.close()
+
+    def status(self) -> dict[str, Any]:
+        """The status reply (the tests poll it often). `mediaforgectl status --json` prints
+        this same object (tests/system/test_ctl.py)."""
+        data: dict[str, Any] = self.call("status")
         return data
 
     def wait_idle(self, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
