@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gen_library import generate
 
-from mediaforged.ctl import Client, DaemonUnavailable
+from mediaforged.cli.main import Client, DaemonUnavailable
 
 TARGET_STATUS_P95_MS = 50.0
 REQUESTS = {

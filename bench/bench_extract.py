@@ -33,9 +33,9 @@ from typing import Any
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from mediaforged.extract import extract_one
-from mediaforged.extractors.image import guard_bombs
-from mediaforged.thumbnails import image_thumbnail, save_webp, video_frame
+from mediaforged.extract.image import guard_bombs
+from mediaforged.extract.read import extract_one
+from mediaforged.extract.thumbnail import image_thumbnail, save_webp, video_frame
 from tests.integration.media import camera_exif, ffmpeg, make_audio, tag_audio
 
 

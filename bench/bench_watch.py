@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gen_library import generate
 from watchfiles import watch
 
-from mediaforged.ctl import Client
+from mediaforged.cli.main import Client
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

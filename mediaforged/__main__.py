@@ -1,5 +1,5 @@
 """`python -m mediaforged` runs the daemon."""
 
-from mediaforged.daemon import main
+from mediaforged.daemon.main import main
 
 raise SystemExit(main())

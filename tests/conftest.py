@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from mediaforged.ctlio import Client, CommandFailed, DaemonUnavailable
+from mediaforged.cli.client import Client, CommandFailed, DaemonUnavailable
 
 PYTHON = sys.executable
 DEFAULT_TIMEOUT = 30.0
@@ -234,7 +234,7 @@ class Daemon:
         self, *args: str, check: bool = True, timeout: float = 60, columns: int = 200
     ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [PYTHON, "-m", "mediaforged.ctl", "--socket", str(self.socket), *args],
+            [PYTHON, "-m", "mediaforged.cli.main", "--socket", str(self.socket), *args],
             capture_output=True,
             text=True,
             timeout=timeout,

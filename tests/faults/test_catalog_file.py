@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from alembic.script import ScriptDirectory
 
-from mediaforged.db import MIGRATIONS_DIR
+from mediaforged.catalog.db import MIGRATIONS_DIR
 from tests.conftest import Daemon
 from tests.faults.conftest import descendants, left_running, tree
 
@@ -88,7 +88,7 @@ def _build(db: Path, revision: str) -> tuple[str | None, set[str]]:
         "import sys, sqlalchemy as sa\n"
         "from alembic import command\n"
         "from alembic.config import Config\n"
-        "from mediaforged.db import MIGRATIONS_DIR\n"
+        "from mediaforged.catalog.db import MIGRATIONS_DIR\n"
         "engine = sa.create_engine('sqlite:///' + sys.argv[1])\n"
         "with engine.begin() as conn:\n"
         "    cfg = Config(); cfg.set_main_option('script_location', str(MIGRATIONS_DIR))\n"

@@ -43,7 +43,7 @@ from mutagen.wave import WAVE
 from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 
-import mediaforged.extractors.image  # noqa: F401 - registers the HEIF codec with Pillow
+import mediaforged.extract.image  # noqa: F401 - registers the HEIF codec with Pillow
 
 TAGS = {
     "title": "Señorita Ünïcode",

@@ -13,11 +13,11 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mediaforged.db import create_engine, head_revision, migrate, storage_error
-from mediaforged.fsio import hash_file
-from mediaforged.schema import media_items, metadata_obj, roots
+from mediaforged.catalog.db import create_engine, head_revision, migrate, storage_error
+from mediaforged.catalog.schema import media_items, metadata_obj, roots
+from mediaforged.catalog.writer import CatalogWriter, Observation
+from mediaforged.fs.fsio import hash_file
 from mediaforged.state import DaemonState, RootState
-from mediaforged.writer import CatalogWriter, Observation
 
 
 @pytest.fixture
@@ -229,8 +229,8 @@ async def test_indexer_records_a_file_that_changed_under_it(harness: Harness) ->
     next look indexes the file, and an unchanged file is skipped without hashing."""
     import asyncio
 
-    from mediaforged.hashpool import HashPool
-    from mediaforged.indexer import Indexer, IndexRequest
+    from mediaforged.fs.hashpool import HashPool
+    from mediaforged.pipeline.indexer import Indexer, IndexRequest
 
     path = harness.root.path / "video.mkv"
     path.write_bytes(b"first bytes")

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from mediaforged.extract import extract_one
-from mediaforged.extractors.image import guard_bombs
+from mediaforged.extract.image import guard_bombs
+from mediaforged.extract.read import extract_one
 from tests.integration.conftest import ffprobe
 from tests.integration.media import AUDIO, VIDEOS, MediaSet
 

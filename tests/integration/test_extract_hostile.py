@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from mediaforged.extract import extract_one
-from mediaforged.extractors.common import ExtractError
-from mediaforged.extractors.image import guard_bombs
-from mediaforged.extractors.tools import run_tool
-from mediaforged.thumbnails import video_frame
+from mediaforged.extract.common import ExtractError
+from mediaforged.extract.image import guard_bombs
+from mediaforged.extract.read import extract_one
+from mediaforged.extract.thumbnail import video_frame
+from mediaforged.extract.tools import run_tool
 from tests.conftest import wait_for
 from tests.integration.media import MediaSet
 

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mediaforged.ctl import Client, CommandFailed, DaemonUnavailable
-from mediaforged.ctl import main as ctl_main
+from mediaforged.cli.main import Client, CommandFailed, DaemonUnavailable
+from mediaforged.cli.main import main as ctl_main
 from tests.conftest import Daemon, as_nobody, wait_for
 from tests.system.test_control import RawClient
 

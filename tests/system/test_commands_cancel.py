@@ -47,7 +47,7 @@ def _running_job(daemon: Daemon, kind: str) -> dict[str, Any] | None:
 
 def _ctl_process(daemon: Daemon, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [PYTHON, "-m", "mediaforged.ctl", "--socket", str(daemon.socket), *args],
+        [PYTHON, "-m", "mediaforged.cli.main", "--socket", str(daemon.socket), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

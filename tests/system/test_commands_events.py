@@ -133,7 +133,7 @@ def test_several_live_subscribers(daemon_factory: Callable[..., Daemon], library
     daemon.wait_idle()
     raw = [_follow(daemon) for _ in range(3)]
     ctl = subprocess.Popen(
-        [sys.executable, "-m", "mediaforged.ctl", "--socket", str(daemon.socket), "events",
+        [sys.executable, "-m", "mediaforged.cli.main", "--socket", str(daemon.socket), "events",
          "--follow", "--json"],
         stdout=subprocess.PIPE,
         text=True,

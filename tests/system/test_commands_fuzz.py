@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mediaforged.commands import COMMANDS
+from mediaforged.control.commands import COMMANDS
 from tests.conftest import Daemon
 from tests.system.test_control import RawClient
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from mediaforged.ctl import Client, DaemonUnavailable
+from mediaforged.cli.main import Client, DaemonUnavailable
 from tests.conftest import Daemon, as_nobody, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -89,7 +89,14 @@ def test_malformed_messages_get_clear_errors(
 
 def test_ctl_without_a_daemon_says_so(short_tmp: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "mediaforged.ctl", "--socket", str(short_tmp / "no.sock"), "status"],
+        [
+            sys.executable,
+            "-m",
+            "mediaforged.cli.main",
+            "--socket",
+            str(short_tmp / "no.sock"),
+            "status",
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -145,14 +152,14 @@ def test_no_roots_is_a_clear_error(short_tmp: Path) -> None:
 
 
 def test_help_texts() -> None:
-    for module in ("mediaforged", "mediaforged.ctl"):
+    for module in ("mediaforged", "mediaforged.cli.main"):
         result = subprocess.run(
             [sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=60
         )
         assert result.returncode == 0
         assert "usage" in result.stdout.lower()
     rescan = subprocess.run(
-        [sys.executable, "-m", "mediaforged.ctl", "rescan", "--help"],
+        [sys.executable, "-m", "mediaforged.cli.main", "rescan", "--help"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -23,7 +23,7 @@ def test_pause_resume_ping_version(daemon_factory: Callable[..., Daemon], librar
     assert printed.keys() == daemon.status().keys() and printed["state"] == "watching"
 
     # status --watch in a pipe: a JSON line per refresh, until Ctrl-C.
-    ctl = [PYTHON, "-m", "mediaforged.ctl", "-s", str(daemon.socket)]
+    ctl = [PYTHON, "-m", "mediaforged.cli.main", "-s", str(daemon.socket)]
     watcher = subprocess.Popen(
         [*ctl, "status", "--watch", "0.2", "--json"],
         stdout=subprocess.PIPE,

@@ -163,7 +163,7 @@ def test_pip_install_of_the_repo_ships_a_working_package(short_tmp: Path) -> Non
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert (target / "mediaforged" / "py.typed").exists()
-    assert list((target / "mediaforged" / "migrations" / "versions").glob("0001*.py"))
+    assert list((target / "mediaforged" / "catalog" / "migrations" / "versions").glob("0001*.py"))
     library = short_tmp / "library"
     library.mkdir()
     (library / "a.txt").write_text("hello\n")

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from mediaforged.doctor import run_checks
+from mediaforged.cli.doctor import run_checks
 from tests.conftest import Daemon, as_nobody
 
 
@@ -68,7 +68,7 @@ class Setup:
         self, *args: str, config: Path | None = None, **env: str
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "mediaforged.ctl", "--config", str(config or self.config),
+            [sys.executable, "-m", "mediaforged.cli.main", "--config", str(config or self.config),
              "doctor", *args],
             capture_output=True, text=True, env=self.env(**env), timeout=120,
         )  # fmt: skip

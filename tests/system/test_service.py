@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from mediaforged.sample import create_sample_library
+from mediaforged.cli.sample import create_sample_library
 from tests.conftest import NOBODY, Catalog, Daemon, sha256_of, wait_for
 from tests.system import unitfile
 

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from mediaforged.extractors.common import (
+from mediaforged.extract.common import (
     ExtractError,
     clean_text,
     exif_datetime,
@@ -14,7 +14,7 @@ from mediaforged.extractors.common import (
     number_pair,
     to_float,
 )
-from mediaforged.extractors.video import parse_ffprobe
+from mediaforged.extract.video import parse_ffprobe
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mediaforged.fsio import (
+from mediaforged.fs.fsio import (
     FileProblem,
     WalkStats,
     display_path,
@@ -195,7 +195,7 @@ def test_under_bounds_and_display() -> None:
 
 
 def test_quick_folders_lists_only_what_changed(tmp_path: Path) -> None:
-    from mediaforged.fsio import WalkStats, quick_folders, walk_folders
+    from mediaforged.fs.fsio import WalkStats, quick_folders, walk_folders
 
     for name in ("a", "b", "b/c"):
         (tmp_path / name).mkdir()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import structlog
 
-from mediaforged.logs import configure_logging
+from mediaforged.daemon.logs import configure_logging
 
 
 def _log_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, journal: str | None) -> list[str]:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from PIL import Image, features
 
-from mediaforged.mediatype import SNIFF_BYTES, sniff
+from mediaforged.fs.mediatype import SNIFF_BYTES, sniff
 
 FFMPEG = shutil.which("ffmpeg")
 MEDIA_TYPES = {"image", "audio", "video", "other"}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mediaforged.mounts import inotify_usage, is_remote, mount_of, read_mounts, watch_mode_for
+from mediaforged.fs.mounts import inotify_usage, is_remote, mount_of, read_mounts, watch_mode_for
 
 TABLE = """\
 22 1 0:21 / / rw,relatime shared:1 - ext4 /dev/sda1 rw

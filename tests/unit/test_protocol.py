@@ -46,7 +46,7 @@ def test_encode_is_one_ascii_line() -> None:
 def test_hash_key_is_the_signed_first_8_bytes() -> None:
     import hashlib
 
-    from mediaforged.schema import hash_key
+    from mediaforged.catalog.schema import hash_key
 
     for i in range(200):
         digest = hashlib.sha256(str(i).encode()).hexdigest()
@@ -82,7 +82,7 @@ def test_hello_and_replies() -> None:
 def test_who_may_change_things() -> None:
     import os
 
-    from mediaforged.access import Peer, may_change
+    from mediaforged.control.access import Peer, may_change
 
     stranger = Peer(pid=1, uid=4242, gid=4242, groups=frozenset({4242, 65534}))
     assert not may_change(stranger, [], [])
@@ -98,7 +98,7 @@ def test_peer_credentials_of_a_real_socket() -> None:
     import os
     import socket
 
-    from mediaforged.access import peer_of
+    from mediaforged.control.access import peer_of
 
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -113,7 +113,7 @@ def test_peer_credentials_of_a_real_socket() -> None:
 def test_every_command_is_documented_with_an_example() -> None:
     from pathlib import Path
 
-    from mediaforged.commands import COMMANDS
+    from mediaforged.control.commands import COMMANDS
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
     undocumented = [name for name in COMMANDS if f'"cmd":"{name}"' not in doc]

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from PIL import ExifTags, Image
 
-from mediaforged.mediatype import SNIFF_BYTES, sniff
-from mediaforged.sample import create_sample_library, main
+from mediaforged.cli.sample import create_sample_library, main
+from mediaforged.fs.mediatype import SNIFF_BYTES, sniff
 
 HAVE_FFMPEG = shutil.which("ffmpeg") is not None
 OLD_TIME_NS = 1_000_000_000 * 10**9  # 2001-09-09: nothing the builder writes looks like this
@@ -141,7 +141,7 @@ def test_main_reports_made_then_kept(tmp_path: Path, capsys: pytest.CaptureFixtu
 
     # Again through `python -m`, as a user would run it.
     proc = subprocess.run(
-        [sys.executable, "-m", "mediaforged.sample", str(dest)],
+        [sys.executable, "-m", "mediaforged.cli.sample", str(dest)],
         capture_output=True,
         text=True,
         timeout=60,

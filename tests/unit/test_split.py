@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mediaforged.indexer import IndexRequest, _split_by_bytes
+from mediaforged.pipeline.indexer import IndexRequest, _split_by_bytes
 from mediaforged.state import RootState
 
 MIB = 1 << 20

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mediaforged.hashpool import Throttle
+from mediaforged.fs.hashpool import Throttle
 
 
 class FakeClock:

@@ -1,0 +1,172 @@
+"""The human view of `mediaforgectl status`: one screen, built from the status reply.
+
+A header line, a table with a row per root, a line per root problem (offline, polling,
+held back), pending work, running jobs with a bar, rate and ETA, and the latest errors.
+Long lists are cut so the whole view fits a terminal; `--json` has everything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from mediaforged.cli.client import ago, safe
+
+__all__ = ["status_view"]
+
+MAX_ROOTS = 8
+MAX_JOBS = 4
+MAX_ERRORS = 3
+
+
+def duration(seconds: float) -> str:
+    seconds = int(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours}h"
+    if hours:
+        return f"{hours}h{minutes}m"
+    return f"{minutes}m{secs}s"
+
+
+def status_view(data: dict[str, Any]) -> Group:
+    parts: list[RenderableType] = [_header(data)]
+    if data["catalog"].get("problem"):
+        parts.append(Text.assemble(("catalog: ", "bold red"), safe(data["catalog"]["problem"])))
+    parts.append(_roots_table(data["roots"]))
+    parts.extend(_root_notes(data["roots"]))
+    parts.append(_pending(data["pending"]))
+    jobs = [j for j in data["jobs"] if not j["complete"]]
+    if jobs:
+        parts.append(_jobs_table(jobs))
+    parts.extend(_errors(data["errors"]))
+    return Group(*parts)
+
+
+def _header(data: dict[str, Any]) -> Text:
+    state = data["state"]
+    size = data["catalog"]["bytes"]
+    inotify = data.get("inotify") or {}
+    text = Text.assemble(
+        ("mediaforged ", "bold"),
+        f"{data['version']}  ",
+        (state, "green" if state in ("watching", "idle") else "yellow"),
+        f"  up {duration(data['uptime_s'])}  pid {data['pid']}",
+    )
+    if size is not None:
+        text.append(f"  catalog {size / 1e6:.1f} MB")
+    if inotify.get("limit"):
+        text.append(f"  watches {inotify['watches']}/{inotify['limit']}")
+    return text
+
+
+def _watch_cell(root: dict[str, Any]) -> Text:
+    if not root["online"]:
+        return Text("offline", "bold red")
+    if root.get("paused"):
+        return Text("paused", "yellow")
+    watch = root["watch"]
+    if watch == "inotify":
+        return Text("inotify", "green")
+    if watch == "poll":
+        return Text("poll", "yellow")
+    return Text(watch.split(":", 1)[0], "red" if watch.startswith("failed") else "")
+
+
+def _roots_table(roots: list[dict[str, Any]]) -> Table:
+    """Fits 80 columns: the counts by type of the other files, the inotify folders and the
+    reconcile's figures are in --json."""
+    table = Table(box=None, padding=(0, 2, 0, 0), header_style="bold underline")
+    table.add_column("root", overflow="fold", min_width=12)
+    table.add_column("watch", no_wrap=True)
+    table.add_column("items", justify="right")
+    for kind in ("images", "audio", "video"):
+        table.add_column(kind, justify="right")
+    table.add_column("missing", justify="right")
+    table.add_column("failed", justify="right")
+    table.add_column("scanned", no_wrap=True)
+    for root in roots[:MAX_ROOTS]:
+        kinds, statuses = root["by_media_type"], root["by_status"]
+        failed = statuses.get("failed", 0)
+        table.add_row(
+            safe(root["path"]),
+            _watch_cell(root),
+            str(root["items"]),
+            *(str(kinds.get(k, 0)) for k in ("image", "audio", "video")),
+            str(statuses.get("missing", 0)),
+            Text(str(failed), "red" if failed else ""),
+            ago(root["last_reconcile"]["at"]),
+        )
+    if len(roots) > MAX_ROOTS:
+        table.add_row(Text(f"... {len(roots) - MAX_ROOTS} more roots (--json)", "dim"))
+    return table
+
+
+def _root_notes(roots: list[dict[str, Any]]) -> list[Text]:
+    """What needs a human, a line per root: why it is offline, polling or held back."""
+    notes: list[Text] = []
+    for root in roots:
+        path = safe(root["path"])
+        if not root["online"]:
+            reason = root.get("offline_reason") or ""
+            notes.append(Text.assemble(path, ("  offline: ", "red"), safe(reason)))
+        elif root["watch"].startswith("failed"):
+            notes.append(Text.assemble(path, ("  watch ", "red"), safe(root["watch"])))
+        if root.get("watch_fallback"):
+            fallback = safe(root["watch_fallback"])
+            notes.append(Text.assemble(path, ("  polling: ", "yellow"), fallback))
+        if root.get("held"):
+            notes.append(Text.assemble(path, ("  held back: ", "bold red"), safe(root["held"])))
+    return notes
+
+
+def _pending(p: dict[str, Any]) -> Text:
+    return Text.assemble(
+        ("pending: ", "bold"),
+        f"{p['settling']} settling, {p['index_queue'] + p['indexing']} to index, "
+        f"{p['write_queue']} to write, {p['reconciles_queued']} reconciles queued, "
+        f"{p['metadata']} awaiting metadata, {p.get('thumbnails', 0)} thumbnails pending",
+    )
+
+
+def _jobs_table(jobs: list[dict[str, Any]]) -> Table:
+    table = Table.grid(padding=(0, 1))
+    table.add_column(no_wrap=True)
+    table.add_column(width=16)
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="fold")
+    for job in jobs[:MAX_JOBS]:
+        known = job["walk_finished"] and job["queued"] > 0
+        bar = ProgressBar(
+            total=job["queued"] if known else None, completed=job["done"], width=16, pulse=not known
+        )
+        if not (job["walked"] or job["queued"] or job["walk_finished"]):
+            figures = "waiting"
+        else:
+            figures = f"{job['done']}/{job['queued']} indexed, {job['walked']} seen"
+        if job["rate_per_s"]:
+            figures += f", {job['rate_per_s']:.0f}/s"
+        if job.get("eta_s"):
+            figures += f", {duration(job['eta_s'])} left"
+        if job.get("cancelled"):
+            figures += ", cancelling"
+        label = Text(f"job {job['job']} {job['kind']}", "bold")
+        table.add_row(label, bar, figures, safe(job["path"]))
+    if len(jobs) > MAX_JOBS:
+        table.add_row(Text(f"... {len(jobs) - MAX_JOBS} more jobs", "dim"))
+    return table
+
+
+def _errors(errors: dict[str, Any]) -> list[Text]:
+    if not errors["failed_items"] and not errors["recent"]:
+        return []
+    lines = [Text(f"errors: {errors['failed_items']} files failed; recent:", "bold")]
+    for e in errors["recent"][-MAX_ERRORS:]:
+        lines.append(Text.assemble("  ", safe(e["path"]), f": {e['code']}: ", safe(e["message"])))
+    return lines

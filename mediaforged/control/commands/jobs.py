@@ -1,0 +1,140 @@
+"""The commands that start, steer or stop work: rescan, cancel, pause, resume, confirm, reload."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import posixpath
+from typing import Any
+
+import structlog
+
+from mediaforged.control.context import Context, Progress, Spec, arg, follow_jobs, path_arg
+from mediaforged.protocol import ErrorCode, ProtocolError
+from mediaforged.state import Job, RootState
+
+__all__ = ["COMMANDS"]
+
+log = structlog.get_logger("mediaforged.commands")
+
+_CANCEL_WAIT_S = 5.0
+
+
+async def rescan(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
+    """Reconcile a root, a subtree or one file (or every root) and wait until it is committed."""
+    path_text = arg(args, "path", str)
+    full = bool(arg(args, "full", bool, False))
+    jobs: list[Job] = []
+    if path_text is None:
+        await ctx.metadata.retry_failed(None)  # a rescan asks failed extractions again
+        jobs = [ctx.reconciler.request(r, None, "rescan", full) for r in ctx.state.roots]
+    else:
+        path, root = path_arg(ctx, path_text)
+        await ctx.metadata.retry_failed(path)
+        jobs = [ctx.reconciler.request(root, path, "rescan", full)]
+    await progress({"jobs": [j.progress() for j in jobs]})
+    await follow_jobs(jobs, progress)
+    _raise_if_cancelled(jobs)
+    return {"jobs": [j.progress() for j in jobs], "errors": [j.error for j in jobs if j.error]}
+
+
+def _raise_if_cancelled(jobs: list[Job]) -> None:
+    stopped = [j for j in jobs if j.cancelled]
+    if stopped:
+        done = ", ".join(
+            f"{os.fsdecode(j.path)}: {j.done - j.dropped} of {j.queued} files done" for j in stopped
+        )
+        raise ProtocolError(
+            ErrorCode.CANCELLED,
+            f"cancelled ({done}); files it did not reach are left as they were catalogued",
+        )
+
+
+async def cancel(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
+    """Cancel a reconcile or rescan job (by its id, from status), or every job not done.
+    Waits a few seconds for them to stop: files already being hashed finish first."""
+    job_id = arg(args, "job", int)
+    if job_id is not None and job_id not in ctx.state.jobs:
+        raise ProtocolError(ErrorCode.NOT_FOUND, f"no job {job_id} (see `mediaforgectl status`)")
+    jobs = ctx.reconciler.cancel(job_id)
+    if jobs:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*(j.wait() for j in jobs)), _CANCEL_WAIT_S)
+    return {"cancelled": [j.progress() for j in jobs]}
+
+
+def _root_arg(ctx: Context, args: dict[str, Any], required: bool) -> RootState | None:
+    """The root named by ``args["root"]`` (its path, as configured), or None for all."""
+    text = arg(args, "root", str)
+    if text is None:
+        if required:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "root is required")
+        return None
+    wanted = os.fsencode(posixpath.normpath(text)) if text else b""
+    for root in ctx.state.roots:
+        if root.key == wanted:
+            return root
+    shown = ", ".join(str(r.path) for r in ctx.state.roots)
+    raise ProtocolError(ErrorCode.NOT_IN_LIBRARY, f"{text} is not a library root ({shown})")
+
+
+async def pause(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
+    """Hold indexing of one root, or of all (changes are still noticed; nothing is dropped)."""
+    root = _root_arg(ctx, args, required=False)
+    if root is not None:
+        root.paused = True
+        log.info("paused", root=str(root.path))
+        return {"paused": [str(r.path) for r in ctx.state.roots if r.paused]}
+    ctx.state.paused = True
+    ctx.indexer.resumed.clear()
+    log.info("paused", root="all")
+    return {"state": "paused"}
+
+
+async def resume(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
+    root = _root_arg(ctx, args, required=False)
+    for r in [root] if root is not None else ctx.state.roots:
+        if r.paused:
+            r.paused = False
+            ctx.reconciler.resume_root(r)
+    if root is None:
+        ctx.state.paused = False
+        ctx.indexer.resumed.set()
+    log.info("resumed", root=str(root.path) if root else "all")
+    return {"state": ctx.state.phase, "paused": [str(r.path) for r in ctx.state.roots if r.paused]}
+
+
+async def confirm(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
+    """Let the held-back reconcile of a root mark its vanished files missing."""
+    root = _root_arg(ctx, args, required=True)
+    assert root is not None
+    if not root.held:
+        return {"root": str(root.path), "confirmed": False, "reason": "nothing is held back"}
+    held = root.held_missing
+    root.confirmed = True
+    log.info("missing_confirmed", root=str(root.path), missing=held)
+    job = ctx.reconciler.request(root, None, "confirm")
+    await follow_jobs([job], progress)
+    _raise_if_cancelled([job])
+    return {"root": str(root.path), "confirmed": True, "missing": job.gone, "held": held}
+
+
+async def reload(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
+    """Re-read the config file and apply it, as SIGHUP does."""
+    if ctx.reload is None:
+        raise ProtocolError(ErrorCode.INTERNAL, "this daemon cannot reload")
+    result = await ctx.reload()
+    if not result.get("ok"):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"invalid configuration: {result['error']}")
+    return result
+
+
+COMMANDS: dict[str, Spec] = {
+    "rescan": Spec(rescan, ("path", "full"), changes=True, streams=True),
+    "pause": Spec(pause, ("root",), changes=True),
+    "resume": Spec(resume, ("root",), changes=True),
+    "confirm": Spec(confirm, ("root",), changes=True, streams=True),
+    "cancel": Spec(cancel, ("job",), changes=True),
+    "reload": Spec(reload, changes=True),
+}

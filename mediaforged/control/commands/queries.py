@@ -1,0 +1,334 @@
+"""Questions about the library: ``info``, ``why``, ``duplicates``, ``failed``, and ``retry``.
+
+Reads use their own connections (WAL: they never wait for the writer); ``why`` also looks
+at the daemon's live state (excludes, .mediaforgeignore folders, files still settling).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import os
+import posixpath
+import re
+import stat
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mediaforged.catalog.schema import (
+    collection_items,
+    collections,
+    item_tags,
+    media_items,
+    media_metadata,
+    tags,
+)
+from mediaforged.control.context import (
+    Context,
+    Progress,
+    Spec,
+    arg,
+    follow_jobs,
+    jsonable,
+    path_arg,
+)
+from mediaforged.fs.fsio import IGNORE_MARKER, display_path, under
+from mediaforged.protocol import ErrorCode, ProtocolError
+from mediaforged.state import RootState
+
+__all__ = ["COMMANDS"]
+
+_CHUNK = 400
+
+
+def _limit(args: dict[str, Any], default: int) -> tuple[int, int]:
+    limit = arg(args, "limit", int, default)
+    offset = arg(args, "offset", int, 0)
+    if limit < 0 or offset < 0:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "limit and offset must not be negative")
+    return limit, offset
+
+
+async def _find_item(conn: AsyncConnection, ctx: Context, args: dict[str, Any]) -> Any:
+    path_text = arg(args, "path", str)
+    item_id = arg(args, "id", int)
+    c = media_items.c
+    if path_text is not None:
+        key, _root = path_arg(ctx, path_text)
+        row = (await conn.execute(select(media_items).where(c.path_key == key))).first()
+        what = path_text
+    elif item_id is not None:
+        row = (await conn.execute(select(media_items).where(c.id == item_id))).first()
+        what = f"item {item_id}"
+    else:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "give a path or an id")
+    if row is None:
+        raise ProtocolError(
+            ErrorCode.NOT_FOUND, f"{what} is not in the catalog (`mediaforgectl why` says why)"
+        )
+    return row
+
+
+async def info(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
+    """Everything the catalog knows about one item."""
+    async with ctx.engine.connect() as conn:
+        row = await _find_item(conn, ctx, args)
+        meta = (
+            await conn.execute(select(media_metadata).where(media_metadata.c.item_id == row.id))
+        ).first()
+        tag_rows = await conn.execute(
+            select(tags.c.name)
+            .join(item_tags, item_tags.c.tag_id == tags.c.id)
+            .where(item_tags.c.item_id == row.id)
+            .order_by(tags.c.name)
+        )
+        coll_rows = await conn.execute(
+            select(collections.c.name)
+            .join(collection_items, collection_items.c.collection_id == collections.c.id)
+            .where(collection_items.c.item_id == row.id)
+            .order_by(collections.c.name)
+        )
+        copies: list[str] = []
+        if row.file_hash:
+            c = media_items.c
+            same = await conn.execute(
+                select(c.path)
+                .where(c.hash_key == row.hash_key, c.file_hash == row.file_hash, c.id != row.id)
+                .where(c.status == "present")
+                .order_by(c.path)
+                .limit(50)
+            )
+            copies = [r.path for r in same]
+    metadata = {k: v for k, v in jsonable(meta._mapping).items() if v is not None} if meta else {}
+    metadata.pop("item_id", None)
+    return {
+        "item": jsonable(row._mapping),
+        "metadata": metadata,
+        "tags": [r.name for r in tag_rows],
+        "collections": [r.name for r in coll_rows],
+        "same_content": copies,
+    }
+
+
+def _exclude_rule(ctx: Context, root: RootState, name: bytes) -> str | None:
+    for pattern in ctx.config.exclude_of(root.path):
+        if re.match(os.fsencode(fnmatch.translate(pattern)), name, re.DOTALL):
+            return pattern
+    return None
+
+
+def _lstat(path: bytes) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except OSError:
+        return None
+
+
+def _marked(root: RootState, parts: list[bytes]) -> bytes | None:
+    """The first folder on the way to the path that holds a .mediaforgeignore marker."""
+    for i in range(len(parts)):
+        folder = b"/".join([root.key, *parts[:i]])
+        if folder in root.ignored_dirs or os.path.lexists(folder + b"/" + IGNORE_MARKER):
+            return folder
+    return None
+
+
+async def why(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
+    """Why a path is, or is not, in the catalog: one reason code and a sentence."""
+    text = arg(args, "path", str)
+    if text is None:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "path is required")
+    if not posixpath.isabs(text):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "path must be absolute")
+    path = os.fsencode(posixpath.normpath(text))
+
+    def answer(reason: str, message: str, **extra: Any) -> dict[str, Any]:
+        return {"path": text, "catalogued": reason == "catalogued", "reason": reason,
+                "message": message, **extra}  # fmt: skip
+
+    root = ctx.state.root_for(path)
+    if root is None:
+        shown = ", ".join(str(r.path) for r in ctx.state.roots)
+        return answer("outside", f"not inside any library root ({shown})")
+    async with ctx.engine.connect() as conn:
+        row = (
+            await conn.execute(select(media_items).where(media_items.c.path_key == path))
+        ).first()
+    on_disk = await asyncio.to_thread(_lstat, path)
+    if row is not None:
+        item = {"id": row.id, "status": row.status}
+        if row.status == "present":
+            return answer("catalogued", f"catalogued as item {row.id} ({row.media_type})", **item)
+        if row.status == "failed":
+            return answer(
+                "failed",
+                f"reading it failed: {row.error_code}: {row.error} "
+                "(`mediaforgectl retry PATH` tries again)",
+                **item,
+            )
+        back = " It is on disk again: it is restored once it settles or at the next reconcile."
+        return answer(
+            "missing",
+            f"item {row.id} vanished from disk ({jsonable(row._mapping)['missing_since']}); "
+            f"it keeps its tags for missing_grace_days.{back if on_disk else ''}",
+            **item,
+        )
+    parts = path[len(root.key) + 1 :].split(b"/") if path != root.key else []
+    marked = await asyncio.to_thread(_marked, root, parts)
+    if marked is not None:
+        return answer(
+            "ignored", f"inside {display_path(marked)}, which holds a .mediaforgeignore file"
+        )
+    for i, name in enumerate(parts):
+        rule = _exclude_rule(ctx, root, name)
+        if rule is not None:
+            shown = display_path(b"/".join([root.key, *parts[: i + 1]]))
+            return answer("excluded", f"{shown} matches the exclude pattern {rule!r}", rule=rule)
+    if on_disk is None:
+        return answer("not_found", "no such file on disk, and nothing catalogued at this path")
+    if stat.S_ISLNK(on_disk.st_mode):
+        return answer("not_regular", "a symbolic link: links are not followed")
+    if stat.S_ISDIR(on_disk.st_mode):
+        return answer("not_regular", "a folder: the files in it are catalogued one by one")
+    if not stat.S_ISREG(on_disk.st_mode):
+        return answer("not_regular", "not a regular file (a FIFO, socket or device)")
+    if path in ctx.settler:
+        return answer(
+            "settling",
+            f"changed just now: it is catalogued once its size and mtime stay still for "
+            f"{ctx.config.settle_seconds:g}s",
+        )
+    if not root.online:
+        return answer("offline", f"its root is offline: {root.offline_reason}")
+    if root.paused or ctx.state.paused:
+        return answer("paused", "indexing is paused (`mediaforgectl resume`)")
+    return answer(
+        "not_seen",
+        "not catalogued yet (being indexed, or a change the watch missed): "
+        "`mediaforgectl rescan PATH` catalogs it now",
+    )
+
+
+async def duplicates(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
+    """Groups of present items with identical content, most wasted space first. Hard links
+    (the same dev and inode) are one copy, not duplicates."""
+    limit, offset = _limit(args, 50)
+    min_size = arg(args, "min_size", int, 1)
+    c = media_items.c
+    copies = (
+        select(c.file_hash, c.size, c.dev, c.inode)
+        .where(c.status == "present", c.file_hash.is_not(None), c.size >= min_size)
+        .distinct()
+        .subquery()
+    )
+    groups = (
+        select(copies.c.file_hash, copies.c.size, func.count().label("copies"))
+        .group_by(copies.c.file_hash, copies.c.size)
+        .having(func.count() > 1)
+        .subquery()
+    )
+    waste = (groups.c.size * (groups.c.copies - 1)).label("waste")
+    async with ctx.engine.connect() as conn:
+        totals = (await conn.execute(select(func.count(), func.coalesce(func.sum(waste), 0)))).one()
+        top = list(
+            await conn.execute(
+                select(groups.c.file_hash, groups.c.size, groups.c.copies, waste)
+                .order_by(waste.desc(), groups.c.file_hash)
+                .limit(limit)
+                .offset(offset)
+            )
+        )
+        paths: dict[str, list[dict[str, Any]]] = {}
+        hashes = [g.file_hash for g in top]
+        for i in range(0, len(hashes), _CHUNK):
+            rows = await conn.execute(
+                select(c.id, c.path, c.file_hash, c.dev, c.inode)
+                .where(c.file_hash.in_(hashes[i : i + _CHUNK]), c.status == "present")
+                .order_by(c.path)
+            )
+            for r in rows:
+                paths.setdefault(r.file_hash, []).append(
+                    {"id": r.id, "path": r.path, "dev": r.dev, "inode": r.inode}
+                )
+    return {
+        "groups": totals[0],
+        "wasted_bytes": int(totals[1]),
+        "duplicates": [
+            {
+                "file_hash": g.file_hash,
+                "size": g.size,
+                "copies": g.copies,
+                "wasted_bytes": g.waste,
+                "items": paths.get(g.file_hash, []),
+            }
+            for g in top
+        ],
+    }
+
+
+async def failed(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
+    """Items that could not be read, with the error of each."""
+    limit, offset = _limit(args, 100)
+    c = media_items.c
+    async with ctx.engine.connect() as conn:
+        total = await conn.scalar(select(func.count()).where(c.status == "failed"))
+        by_code = await conn.execute(
+            select(c.error_code, func.count()).where(c.status == "failed").group_by(c.error_code)
+        )
+        rows = await conn.execute(
+            select(c.id, c.path, c.size, c.error_code, c.error, c.updated_at)
+            .where(c.status == "failed")
+            .order_by(c.path)
+            .limit(limit)
+            .offset(offset)
+        )
+        return {
+            "total": total,
+            "by_code": {code or "error": n for code, n in by_code},
+            "items": [jsonable(r._mapping) for r in rows],
+        }
+
+
+async def retry(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
+    """Index failed items again (all, or those under a path); waits until committed."""
+    text = arg(args, "path", str)
+    c = media_items.c
+    stmt = select(c.path_key, c.root_id).where(c.status == "failed")
+    if text is not None:
+        key, _root = path_arg(ctx, text)
+        low, high = under(key)
+        stmt = stmt.where((c.path_key == key) | ((c.path_key >= low) & (c.path_key < high)))
+    async with ctx.engine.connect() as conn:
+        rows = list(await conn.execute(stmt))
+    roots = {r.id: r for r in ctx.state.roots}
+    # One job per folder holding failed files: a folder's reconcile re-reads every file in
+    # it that is not catalogued as present, and skips the rest cheaply.
+    targets: dict[tuple[int, bytes], RootState] = {}
+    for path_key, root_id in rows:
+        root = roots.get(root_id)
+        if root is not None:
+            folder = posixpath.dirname(path_key) if len(rows) > 20 else path_key
+            targets[(root_id, folder if ctx.state.root_for(folder) else path_key)] = root
+    jobs = [ctx.reconciler.request(root, path, "retry") for (_, path), root in targets.items()]
+    if jobs:
+        await progress({"jobs": [j.progress() for j in jobs]})
+        await follow_jobs(jobs, progress)
+    async with ctx.engine.connect() as conn:
+        still = list(await conn.execute(stmt))
+    return {
+        "retried": len(rows),
+        "still_failed": len(still),
+        "fixed": len(rows) - len(still),
+        "errors": [j.error for j in jobs if j.error],
+    }
+
+
+COMMANDS: dict[str, Spec] = {
+    "info": Spec(info, ("path", "id")),
+    "why": Spec(why, ("path",)),
+    "duplicates": Spec(duplicates, ("limit", "offset", "min_size")),
+    "failed": Spec(failed, ("limit", "offset")),
+    "retry": Spec(retry, ("path",), changes=True, streams=True),
+}

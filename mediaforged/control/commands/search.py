@@ -1,0 +1,228 @@
+"""``search``: filter, sort and page the catalog.
+
+Each filter is one line of ``FILTERS`` (its JSON type and the SQL condition it adds), so a
+new metadata column becomes searchable by adding a line.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+
+from mediaforged.catalog.schema import (
+    ITEM_STATUSES,
+    MEDIA_TYPES,
+    collection_items,
+    collections,
+    item_tags,
+    media_items,
+    media_metadata,
+    tags,
+)
+from mediaforged.control.context import Context, Progress, Spec, arg, jsonable, str_list
+from mediaforged.fs.fsio import under
+from mediaforged.protocol import ErrorCode, ProtocolError
+
+__all__ = ["COMMANDS", "FILTERS", "SORTS"]
+
+m = media_items.c
+md = media_metadata.c
+MAX_LIMIT = 10000
+
+Condition = ColumnElement[bool]
+
+
+def _contains(*columns: ColumnElement[Any]) -> Callable[[str], Condition]:
+    """Case-insensitive substring match on any of the columns (LIKE wildcards escaped)."""
+
+    def condition(text: str) -> Condition:
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        return or_(*(c.ilike(pattern, escape="\\") for c in columns))
+
+    return condition
+
+
+def _date(text: str, end: bool) -> datetime:
+    """An ISO date or date-time; a bare date as an end bound means the end of that day.
+    One with a UTC offset is converted to UTC: the item timestamps are naive UTC."""
+    value = _parse_date(text, end)
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def _local_date(name: str, end: bool) -> Callable[[str], Condition]:
+    """``taken_at`` is the wall-clock time where a picture was taken, whatever its offset
+    (see schema.py): it is compared with a local date or date-time, given without one."""
+
+    def condition(text: str) -> Condition:
+        value = _parse_date(text, end)
+        if value.tzinfo is not None:
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST,
+                f"{name} is a local time, as taken_at shows it: "
+                f"give {text!r} without a UTC offset (YYYY-MM-DD or YYYY-MM-DDTHH:MM)",
+            )
+        return md.taken_at < value if end else md.taken_at >= value
+
+    return condition
+
+
+def _parse_date(text: str, end: bool) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST, f"{text!r} is not a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM)"
+        ) from None
+    if end and len(text) <= 10:
+        value += timedelta(days=1)
+    return value
+
+
+def _one_of(
+    column: ColumnElement[Any], allowed: tuple[str, ...], name: str
+) -> Callable[[str], Condition]:
+    def condition(value: str) -> Condition:
+        if value not in allowed:
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST, f"{name} must be one of {', '.join(allowed)}, got {value!r}"
+            )
+        return column == value
+
+    return condition
+
+
+def _tagged(name: str) -> Condition:
+    return exists().where(
+        item_tags.c.item_id == m.id, item_tags.c.tag_id == tags.c.id, tags.c.name == name
+    )
+
+
+def _in_collection(name: str) -> Condition:
+    return exists().where(
+        collection_items.c.item_id == m.id,
+        collection_items.c.collection_id == collections.c.id,
+        collections.c.name == name,
+    )
+
+
+def _under(text: str) -> Condition:
+    if not posixpath.isabs(text):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "under must be an absolute path")
+    low, high = under(os.fsencode(posixpath.normpath(text)))
+    return and_(m.path_key >= low, m.path_key < high)
+
+
+# name -> (JSON type, condition). Strings match as case-insensitive substrings.
+FILTERS: dict[str, tuple[type, Callable[[Any], Condition]]] = {
+    "text": (str, _contains(m.path, md.title, md.artist, md.album)),
+    "type": (str, _one_of(m.media_type, MEDIA_TYPES, "type")),
+    "artist": (str, _contains(md.artist, md.album_artist)),
+    "album": (str, _contains(md.album)),
+    "title": (str, _contains(md.title)),
+    "genre": (str, _contains(md.genre)),
+    "camera": (str, _contains(md.camera_make, md.camera_model)),
+    "taken_from": (str, _local_date("taken_from", end=False)),
+    "taken_to": (str, _local_date("taken_to", end=True)),
+    "added_from": (str, lambda v: m.created_at >= _date(v, end=False)),
+    "added_to": (str, lambda v: m.created_at < _date(v, end=True)),
+    "min_width": (int, lambda v: md.width >= v),
+    "min_height": (int, lambda v: md.height >= v),
+    "min_duration": (float, lambda v: md.duration_s >= v),
+    "max_duration": (float, lambda v: md.duration_s <= v),
+    "min_size": (int, lambda v: m.size >= v),
+    "under": (str, _under),
+    "collection": (str, _in_collection),
+}
+
+SORTS: dict[str, ColumnElement[Any]] = {
+    "path": m.path,
+    "name": m.name,
+    "size": m.size,
+    "added": m.created_at,
+    "modified": m.mtime_ns,
+    "taken": md.taken_at,
+    "duration": md.duration_s,
+    "artist": md.artist,
+    "album": md.album,
+}
+
+_COLUMNS = (
+    m.id,
+    m.path,
+    m.media_type,
+    m.mime_type,
+    m.size,
+    m.status,
+    m.created_at,
+    m.mtime_ns,
+    md.title,
+    md.artist,
+    md.album,
+    md.taken_at,
+    md.taken_offset,  # taken_at is shown with it
+    md.width,
+    md.height,
+    md.duration_s,
+    md.camera_make,
+    md.camera_model,
+)
+
+
+def _conditions(args: dict[str, Any]) -> list[Condition]:
+    out: list[Condition] = []
+    for name, (kind, condition) in FILTERS.items():
+        value = arg(args, name, kind)
+        if value is not None and value != "":
+            out.append(condition(value))
+    out += [_tagged(t) for t in str_list(args, "tags")]
+    status = arg(args, "status", str, "present")
+    if status != "any":
+        out.append(_one_of(m.status, ITEM_STATUSES, "status")(status))
+    return out
+
+
+def _order(args: dict[str, Any]) -> list[Any]:
+    text = arg(args, "sort", str, "path")
+    descending = text.startswith("-")
+    column = SORTS.get(text.lstrip("-"))
+    if column is None:
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST,
+            f"sort must be one of {', '.join(SORTS)} (prefix - for descending), got {text!r}",
+        )
+    # Missing values last either way; the id keeps pages stable.
+    key = column.desc() if descending else column.asc()
+    return [column.is_(None), key, m.id]
+
+
+async def search(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
+    """Items matching every given filter, sorted and paged, with the total count."""
+    limit = arg(args, "limit", int, 100)
+    offset = arg(args, "offset", int, 0)
+    if not 0 <= limit <= MAX_LIMIT or offset < 0:
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST, f"limit must be 0 to {MAX_LIMIT} and offset not negative"
+        )
+    where = _conditions(args)
+    order = _order(args)
+    source = media_items.outerjoin(media_metadata, md.item_id == m.id)
+    async with ctx.engine.connect() as conn:
+        total = await conn.scalar(select(func.count()).select_from(source).where(*where))
+        rows = await conn.execute(
+            select(*_COLUMNS).select_from(source).where(*where).order_by(*order)
+            .limit(limit).offset(offset)
+        )  # fmt: skip
+        items = [jsonable(r._mapping) for r in rows]
+    return {"total": total, "offset": offset, "items": items}
+
+
+SEARCH_ARGS = (*FILTERS, "tags", "status", "sort", "limit", "offset")
+
+COMMANDS: dict[str, Spec] = {"search": Spec(search, SEARCH_ARGS)}

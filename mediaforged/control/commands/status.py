@@ -1,0 +1,261 @@
+"""``status``: what the daemon is doing, answered in milliseconds even while work streams in.
+
+Item and stage counts over a large catalog take tens of milliseconds, so they are cached
+(``StatusCache``) and refreshed in the background while commits stream; once the daemon is
+idle they are exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mediaforged import __version__
+from mediaforged.catalog.schema import media_items
+from mediaforged.control.context import Context, Progress, Spec
+from mediaforged.fs.mounts import inotify_usage
+
+__all__ = ["COMMANDS", "StatusCache", "status"]
+
+log = structlog.get_logger("mediaforged.commands")
+
+
+async def _counts(engine: AsyncEngine) -> dict[int, dict[str, dict[str, int]]]:
+    c = media_items.c
+    stmt = select(c.root_id, c.media_type, c.status, func.count()).group_by(
+        c.root_id, c.media_type, c.status
+    )
+    out: dict[int, dict[str, dict[str, int]]] = {}
+    async with engine.connect() as conn:
+        for root_id, media_type, status, count in await conn.execute(stmt):
+            per_root = out.setdefault(root_id, {"by_media_type": {}, "by_status": {}})
+            if status == "present":
+                per_root["by_media_type"][media_type] = (
+                    per_root["by_media_type"].get(media_type, 0) + count
+                )
+            per_root["by_status"][status] = per_root["by_status"].get(status, 0) + count
+    return out
+
+
+def _catalog_bytes(ctx: Context) -> int | None:
+    url = ctx.engine.url
+    if url.get_backend_name() != "sqlite" or not url.database:
+        return None
+    total = 0
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(OSError):
+            total += os.stat(url.database + suffix).st_size
+    return total
+
+
+class _Cached:
+    """One catalog computation for status, shared by every caller until ``key`` changes.
+    With ``background``, a caller never waits for it: it gets the last value, and a
+    refresh starts if that is older than FRESH_S."""
+
+    FRESH_S = 0.5
+
+    def __init__(
+        self,
+        key: Callable[[Context], int],
+        compute: Callable[[Context], Awaitable[dict[str, Any]]],
+    ) -> None:
+        self._key, self._compute = key, compute
+        self._lock = asyncio.Lock()
+        self._at_key = -1
+        self._computed_at = -1e9
+        self.value: dict[str, Any] | None = None
+        self.counted_at: float | None = None
+        self._refresh: asyncio.Task[None] | None = None
+
+    async def get(self, ctx: Context, background: bool) -> dict[str, Any]:
+        stale = self._key(ctx) != self._at_key
+        if self.value is None or (stale and not background):
+            await self._update(ctx)  # callers that arrive meanwhile wait for this one
+        elif (
+            stale
+            and (self._refresh is None or self._refresh.done())
+            and time.monotonic() - self._computed_at >= self.FRESH_S
+        ):
+            self._refresh = asyncio.create_task(self._update(ctx))
+        assert self.value is not None
+        return self.value
+
+    async def _update(self, ctx: Context) -> None:
+        async with self._lock:
+            key = self._key(ctx)  # before the queries: a later commit is news
+            if key == self._at_key and self.value is not None:
+                return  # computed while we waited for the lock
+            try:
+                value = await self._compute(ctx)
+            except Exception:
+                if self.value is None:
+                    raise
+                log.exception("status_counts_failed")  # keep the last figures
+                return
+            self.value, self._at_key = value, key
+            self._computed_at, self.counted_at = time.monotonic(), time.time()
+
+
+async def _item_counts(ctx: Context) -> dict[str, Any]:
+    return {"counts": await _counts(ctx.engine)}
+
+
+async def _stage_counts(ctx: Context) -> dict[str, Any]:
+    return {
+        "metadata": await ctx.metadata.pending(),
+        "metadata_failed": await ctx.metadata.failed_items(),
+        "thumbnails": await ctx.thumbnails.pending() if ctx.thumbnails else 0,
+    }
+
+
+class StatusCache:
+    """The catalog side of status. A count over 50,000 items takes tens of milliseconds and
+    a dashboard asks often, so no request waits for one while work streams in: it gets
+    figures at most about FRESH_S old, refreshed in the background. Once the work is
+    done they are exact: the item counts once indexing is idle (metadata and thumbnail
+    commits leave them as they are), the pending metadata and thumbnails once those
+    stages are idle too (``metadata.idle`` and ``thumbnails.idle`` in the reply say so
+    exactly: wait for those, not for a pending count of 0). The inotify count reads
+    /proc (a line per watch) in a thread, at most every few seconds."""
+
+    INOTIFY_EVERY_S = 5.0
+
+    def __init__(self) -> None:
+        self._items = _Cached(lambda ctx: ctx.writer.item_commits, _item_counts)
+        self._stages = _Cached(lambda ctx: ctx.writer.commit_count, _stage_counts)
+        self._inotify: dict[str, int | None] = {}
+        self._inotify_at = -1e9
+
+    async def get(self, ctx: Context) -> dict[str, Any]:
+        thumbs = ctx.thumbnails
+        indexing = (
+            ctx.writer.waiting > 0
+            or not ctx.indexer.idle
+            or any(not j.complete for j in ctx.state.jobs.values())
+        )
+        extracting = not ctx.metadata.idle.is_set() or (
+            thumbs is not None and not thumbs.idle.is_set()
+        )
+        items = await self._items.get(ctx, background=indexing)
+        stages = await self._stages.get(ctx, background=indexing or extracting)
+        if time.monotonic() - self._inotify_at > self.INOTIFY_EVERY_S:
+            self._inotify_at = time.monotonic()
+            self._inotify = await asyncio.to_thread(inotify_usage)
+        return {
+            **items,
+            **stages,
+            "counted_at": self._items.counted_at,
+            "inotify": self._inotify,
+        }
+
+
+def _with_eta(job: dict[str, Any]) -> dict[str, Any]:
+    """Seconds left at the job's rate so far; known once its walk has counted the work."""
+    rate, left = job["rate_per_s"], job["queued"] - job["done"]
+    known = job["walk_finished"] and not job["complete"] and rate
+    job["eta_s"] = round(left / rate, 1) if known else None
+    return job
+
+
+async def status(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
+    state = ctx.state
+    if ctx.status_cache is None:
+        ctx.status_cache = StatusCache()
+    cached = await ctx.status_cache.get(ctx)
+    counts = cached["counts"]
+    roots: list[dict[str, Any]] = []
+    for root in state.roots:
+        per = counts.get(root.id, {"by_media_type": {}, "by_status": {}})
+        roots.append(
+            {
+                "path": str(root.path),
+                "online": root.online,
+                "offline_reason": root.offline_reason or None,
+                "watch": root.watch,
+                "watch_mode": root.watch_mode,
+                "watch_mode_reason": root.watch_mode_reason,
+                "watch_fallback": root.watch_fallback or None,
+                "watch_folders": root.watch_folders,
+                "unwatched_folders": root.watch_undecodable,
+                "watch_restarts": root.watch_restarts,
+                "paused": root.paused,
+                "held": root.held or None,
+                "held_missing": root.held_missing,
+                "last_quick_check_at": root.last_quick_at,
+                "last_event_at": root.last_event_at,
+                "last_reconcile": {
+                    "at": root.last_reconcile_at,
+                    "duration_s": root.last_reconcile_s,
+                    "files": root.last_reconcile_files,
+                },
+                "items": sum(per["by_status"].values()),
+                "by_media_type": per["by_media_type"],
+                "by_status": per["by_status"],
+            }
+        )
+    jobs = [_with_eta(j.progress()) for j in state.jobs.values()]
+    return {
+        "state": "paused" if state.paused else state.phase,
+        "version": __version__,
+        "pid": os.getpid(),
+        "uptime_s": round(time.time() - state.started_at, 1),
+        "config_file": str(ctx.config.source) if ctx.config.source else None,
+        "catalog": {
+            "url": ctx.engine.url.render_as_string(),
+            "counted_at": cached["counted_at"],
+            "bytes": _catalog_bytes(ctx),
+            "problem": state.catalog_problem or None,
+        },
+        "roots": roots,
+        "inotify": cached["inotify"],
+        "pending": {
+            "settling": len(ctx.settler),
+            "index_queue": ctx.indexer.waiting,
+            "indexing": ctx.indexer.in_flight,
+            "write_queue": ctx.writer.waiting,
+            "reconciles_queued": ctx.reconciler.queued,
+            "metadata": cached["metadata"],
+            "thumbnails": cached["thumbnails"],
+        },
+        "metadata": {
+            "idle": ctx.metadata.idle.is_set(),
+            "extracted": ctx.metadata.done,
+            "failed": ctx.metadata.failed,
+            "failed_items": cached["metadata_failed"],
+        },
+        "thumbnails": {
+            "enabled": ctx.thumbnails is not None,
+            "idle": ctx.thumbnails.idle.is_set() if ctx.thumbnails else True,
+            "made": ctx.thumbnails.made if ctx.thumbnails else 0,
+            "shared": ctx.thumbnails.shared if ctx.thumbnails else 0,
+            "failed": ctx.thumbnails.failed if ctx.thumbnails else 0,
+            "removed": ctx.thumbnails.removed if ctx.thumbnails else 0,
+        },
+        "jobs": jobs,
+        "totals": {
+            "indexed": state.indexed,
+            "hashed_bytes": state.hashed_bytes,
+            "unchanged": state.skipped_unchanged,
+            "moved": state.moved,
+            "marked_missing": state.marked_missing,
+            "purged": state.purged,
+            "failed": state.failed,
+            "commits": state.commits,
+        },
+        "errors": {
+            "failed_items": sum(r["by_status"].get("failed", 0) for r in roots),
+            "recent": state.recent_errors,
+        },
+    }
+
+
+COMMANDS: dict[str, Spec] = {"status": Spec(status)}

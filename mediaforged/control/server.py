@@ -1,0 +1,287 @@
+"""The control socket: a Unix stream server that frames requests and dispatches commands.
+
+Bad input (invalid JSON, wrong types, unknown commands or arguments, an over-long line) gets
+an error reply with a stable code; it never reaches the daemon's state. Every connection is
+logged with the peer's pid/uid/gid (SO_PEERCRED); only trusted peers may run commands that
+change things. Silent connections time out, and the number of connections is capped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import grp
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from mediaforged import __version__
+from mediaforged.control.access import Peer, may_change, peer_of
+from mediaforged.control.commands import COMMANDS
+from mediaforged.control.context import Context
+from mediaforged.protocol import (
+    MAX_LINE,
+    ErrorCode,
+    ProtocolError,
+    decode_request,
+    encode,
+    error_reply,
+    hello_line,
+    ok_reply,
+    progress_line,
+)
+
+__all__ = ["AlreadyRunning", "ControlServer"]
+
+_CLOSE_WAIT_S = 1.0
+
+log = structlog.get_logger("mediaforged.control")
+
+
+class _TooSlow(Exception):
+    """An event subscriber did not read for events_max_wait seconds."""
+
+
+class AlreadyRunning(Exception):
+    """Another daemon answers on the socket: we must not steal it."""
+
+
+def _prepare_socket_path(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() and not path.is_symlink():
+        return
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        log.info("stale_socket_removed", path=str(path))  # left by a crash: nobody listens
+        path.unlink()
+    else:
+        raise AlreadyRunning(f"another mediaforged is already listening on {path}")
+    finally:
+        probe.close()
+
+
+class ControlServer:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._path = ctx.config.socket_path
+        self._server: asyncio.Server | None = None
+        self._clients: set[asyncio.Task[Any]] = set()
+        self.closing = False
+
+    async def start(self) -> None:
+        _prepare_socket_path(self._path)
+        old_umask = os.umask(0o777 & ~self._ctx.config.socket_mode)
+        try:
+            self._server = await asyncio.start_unix_server(
+                self._handle,
+                path=str(self._path),
+                limit=MAX_LINE,
+                # As many waiting connects as clients served: with asyncio's default of 100,
+                # 200 clients connecting at once got EAGAIN.
+                backlog=self._ctx.config.control_max_clients,
+            )
+        finally:
+            os.umask(old_umask)
+        os.chmod(self._path, self._ctx.config.socket_mode)
+        if self._ctx.config.socket_group:
+            gid = grp.getgrnam(self._ctx.config.socket_group).gr_gid
+            os.chown(self._path, -1, gid)
+        log.info("control_listening", socket=str(self._path))
+
+    async def close(self) -> None:
+        """Stop accepting, end open connections, remove the socket file."""
+        self.closing = True
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._clients):
+            task.cancel()
+        for task in list(self._clients):
+            with contextlib.suppress(BaseException):
+                await task
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+        with contextlib.suppress(FileNotFoundError):
+            self._path.unlink()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        config = self._ctx.config
+        try:
+            peer = peer_of(writer.get_extra_info("socket"))
+        except OSError:
+            peer = Peer(0, -1, -1, frozenset())  # cannot happen on Linux; trust nobody then
+        trusted = may_change(peer, config.control_users, config.control_groups)
+        access = "full" if trusted else "read-only"
+        if len(self._clients) >= config.control_max_clients:
+            log.warning("client_refused_busy", pid=peer.pid, uid=peer.uid, gid=peer.gid)
+            await self._send(
+                writer,
+                error_reply(
+                    None,
+                    ErrorCode.BUSY,
+                    f"mediaforged serves {config.control_max_clients} connections at most "
+                    "(control_max_clients); try again shortly",
+                ),
+            )
+            writer.close()
+            return
+        self._clients.add(task)
+        log.info(
+            "client_connected",
+            pid=peer.pid,
+            uid=peer.uid,
+            gid=peer.gid,
+            user=peer.user,
+            access=access,
+            clients=len(self._clients),
+        )
+        try:
+            await self._send(writer, hello_line(__version__, access))
+            while not self.closing:
+                try:
+                    line = await asyncio.wait_for(reader.readline(), config.control_idle_timeout)
+                except TimeoutError:
+                    await self._send(
+                        writer,
+                        error_reply(
+                            None,
+                            ErrorCode.IDLE_TIMEOUT,
+                            f"no request for {config.control_idle_timeout:g}s: closing",
+                        ),
+                    )
+                    return
+                except ValueError:  # longer than MAX_LINE: the stream cannot be trusted further
+                    await self._send(
+                        writer,
+                        error_reply(
+                            None, ErrorCode.TOO_LARGE, f"request longer than {MAX_LINE} bytes"
+                        ),
+                    )
+                    return
+                if not line:
+                    return
+                if not line.strip():
+                    continue
+                await self._serve_one(line, writer, peer, trusted)
+        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError, _TooSlow):
+            pass  # the client went away or stopped reading; nothing more to answer
+        finally:
+            self._clients.discard(task)
+            log.debug("client_disconnected", pid=peer.pid, uid=peer.uid)
+            writer.close()
+            try:
+                await asyncio.wait_for(writer.wait_closed(), _CLOSE_WAIT_S)
+            except (TimeoutError, OSError):
+                # A peer that never reads keeps unsent bytes in the buffer, and the close
+                # would wait for them forever (a shutdown hung on it): drop them.
+                writer.transport.abort()
+
+    async def _serve_one(
+        self, line: bytes, writer: asyncio.StreamWriter, peer: Peer, trusted: bool
+    ) -> None:
+        request_id: Any = None
+        try:
+            request_id, cmd, args = decode_request(line)
+            spec = COMMANDS.get(cmd)
+            if spec is None:
+                known = ", ".join(sorted(COMMANDS))
+                raise ProtocolError(
+                    ErrorCode.UNKNOWN_COMMAND, f"unknown command {cmd!r} (known: {known})"
+                )
+            unknown = sorted(set(args) - set(spec.args))
+            if unknown:
+                takes = ", ".join(spec.args) or "no arguments"
+                raise ProtocolError(
+                    ErrorCode.BAD_REQUEST,
+                    f"{cmd} does not take {', '.join(unknown)} (it takes: {takes})",
+                )
+            if spec.changes and not trusted:
+                log.warning("command_forbidden", cmd=cmd, uid=peer.uid, user=peer.user)
+                raise ProtocolError(
+                    ErrorCode.FORBIDDEN,
+                    f"{cmd} changes things, and user {peer.user} (uid {peer.uid}) may only "
+                    "query: use sudo, or add the user or one of its groups to control_users "
+                    "or control_groups in the daemon's config",
+                )
+            if spec.changes:
+                log.info("command", cmd=cmd, uid=peer.uid, user=peer.user)
+
+            async def progress(data: dict[str, Any], key: str = "progress") -> None:
+                if key == "progress":
+                    await self._send(writer, progress_line(request_id, data))
+                else:  # event lines: a subscriber that stops reading is cut off, not waited for
+                    await self._send(
+                        writer, {"id": request_id, key: data}, self._ctx.config.events_max_wait
+                    )
+
+            result = await spec.fn(self._ctx, args, progress)
+            reply = ok_reply(request_id, result)
+        except ProtocolError as exc:
+            reply = error_reply(request_id or exc.request_id, exc.code, exc.message)
+        except _TooSlow:
+            await self._cut_off(writer, request_id, peer)
+            raise
+        except asyncio.CancelledError:
+            if self.closing:  # the daemon stops: say so, rather than only hanging up
+                with contextlib.suppress(Exception):
+                    writer.write(
+                        encode(
+                            error_reply(
+                                request_id,
+                                ErrorCode.CANCELLED,
+                                "mediaforged is stopping; run the command again once it is back",
+                            )
+                        )
+                    )
+            raise
+        except (ConnectionError, TimeoutError):
+            raise
+        except Exception as exc:  # a bug in a command must not take the daemon down
+            log.exception("command_failed", request=line[:200].decode(errors="replace"))
+            reply = error_reply(request_id, ErrorCode.INTERNAL, f"internal error: {exc}")
+        await self._send(writer, reply)
+
+    async def _send(
+        self, writer: asyncio.StreamWriter, message: dict[str, Any], slow: float | None = None
+    ) -> None:
+        """Write one line; a client that stops reading for the idle timeout is dropped
+        (TimeoutError ends its connection) rather than holding a command forever. With
+        ``slow``, not reading for that long raises _TooSlow."""
+        writer.write(encode(message))
+        try:
+            await asyncio.wait_for(
+                writer.drain(), slow if slow is not None else self._ctx.config.control_idle_timeout
+            )
+        except TimeoutError:
+            if slow is not None:
+                raise _TooSlow from None
+            raise
+
+    async def _cut_off(self, writer: asyncio.StreamWriter, request_id: Any, peer: Peer) -> None:
+        """Say why, give a reader that is merely slow a while to take the rest, then drop."""
+        wait = self._ctx.config.events_max_wait
+        log.warning("subscriber_cut_off", pid=peer.pid, uid=peer.uid, waited_s=wait)
+        writer.write(
+            encode(
+                error_reply(
+                    request_id,
+                    ErrorCode.TOO_SLOW,
+                    f"events were not read for {wait:g}s (events_max_wait): cut off so the "
+                    "daemon does not wait for this subscriber; resume with --since CURSOR of "
+                    "the last event received",
+                )
+            )
+        )
+        writer.close()
+        try:
+            await asyncio.wait_for(writer.wait_closed(), self._ctx.config.control_idle_timeout)
+        except (TimeoutError, ConnectionError):
+            writer.transport.abort()

@@ -1,0 +1,178 @@
+"""Roots from the config, and the live reload (SIGHUP or `mediaforgectl reload`).
+
+A reload re-reads the config file and applies, without a restart: the roots (added ones
+are watched and reconciled; removed ones stop being watched, their items stay in the
+catalog), excludes, watch modes, settle time, intervals, the mass-missing guard, the read
+cap and the log level. An invalid new config is logged and the old one kept.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mediaforged.catalog.schema import roots as roots_table
+from mediaforged.config import Config, ConfigError, load_config
+from mediaforged.daemon.logs import configure_logging
+from mediaforged.daemon.notify import Notifier
+from mediaforged.fs.fsio import exclusion_matcher
+from mediaforged.fs.hashpool import HashPool
+from mediaforged.fs.mounts import watch_mode_for
+from mediaforged.pipeline.settle import Settler
+from mediaforged.sources.reconcile import Reconciler
+from mediaforged.sources.scheduler import Scheduler
+from mediaforged.sources.watcher import Watcher
+from mediaforged.state import DaemonState, RootState
+
+__all__ = ["Reloader", "configure_root", "load_roots", "mark_shared_devices"]
+
+log = structlog.get_logger("mediaforged.reload")
+
+# Settings a reload cannot change in a running daemon.
+_RESTART_ONLY = (
+    *("state_dir", "database_url", "socket_path", "socket_mode", "socket_group"),
+    *("workers", "batch_size", "queue_size", "watch", "watch_debounce_ms"),
+    "events_keep_days",
+)
+
+
+async def load_roots(engine: AsyncEngine, paths: tuple[Path, ...]) -> list[RootState]:
+    """The roots' rows (created on first sight) as RootStates, with what the catalog knew."""
+    out: list[RootState] = []
+    async with engine.begin() as conn:
+        for path in paths:
+            row = (
+                await conn.execute(select(roots_table).where(roots_table.c.path == str(path)))
+            ).first()
+            if row is None:
+                result = await conn.execute(insert(roots_table).values(path=str(path)))
+                assert result.inserted_primary_key is not None
+                out.append(RootState(result.inserted_primary_key[0], path, os.fsencode(path)))
+                continue
+            at: datetime | None = row.last_reconcile_at
+            if at is not None and at.tzinfo is None:
+                at = at.replace(tzinfo=UTC)  # SQLite hands back naive UTC
+            out.append(
+                RootState(
+                    row.id,
+                    path,
+                    os.fsencode(path),
+                    last_reconcile_at=at.timestamp() if at else None,
+                    last_reconcile_s=row.last_reconcile_s,
+                    last_reconcile_files=row.last_reconcile_files,
+                )
+            )
+    return out
+
+
+def configure_root(root: RootState, config: Config) -> bool:
+    """Apply the root's excludes and watch mode; True when the watch mode changed."""
+    root.excluded = exclusion_matcher(config.exclude_of(root.path))
+    mode, reason = watch_mode_for(root.path, config.watch_mode_of(root.path))
+    changed = mode != root.watch_mode
+    root.watch_mode, root.watch_mode_reason = mode, reason
+    return changed
+
+
+def mark_shared_devices(roots: list[RootState]) -> None:
+    devices: dict[int | None, int] = {}
+    found: dict[int, int | None] = {}
+    for root in roots:
+        try:
+            dev: int | None = os.stat(root.key).st_dev
+        except OSError:
+            dev = None  # offline now: assume the worst
+        found[root.id] = dev
+        devices[dev] = devices.get(dev, 0) + 1
+    for root in roots:
+        dev = found[root.id]
+        root.shares_device = dev is None or devices[dev] > 1
+
+
+@dataclass
+class Reloader:
+    config: Config
+    overrides: Mapping[str, Any]
+    engine: AsyncEngine
+    state: DaemonState
+    reconciler: Reconciler
+    settler: Settler
+    watcher: Watcher
+    scheduler: Scheduler
+    pool: HashPool
+    notifier: Notifier
+
+    async def __call__(self) -> dict[str, Any]:
+        """Re-read the config and apply it; the result says what changed and what did not."""
+        self.notifier.reloading()
+        try:
+            return await self._reload()
+        finally:
+            self.notifier.ready()
+
+    async def _reload(self) -> dict[str, Any]:
+        old = self.config
+        try:
+            fresh = load_config(old.source, overrides=self.overrides).replace(once=old.once)
+        except ConfigError as exc:
+            log.error("reload_failed", error=str(exc), kept="the running configuration")
+            return {"ok": False, "error": str(exc)}
+        configure_logging(fresh.log_level, fresh.log_format)
+        added, removed = await self._sync_roots(fresh)
+        restarted = [
+            str(root.path)
+            for root in self.state.roots
+            if configure_root(root, fresh) and root.path not in added
+        ]
+        mark_shared_devices(self.state.roots)
+        for path_text in restarted:
+            root = next(r for r in self.state.roots if str(r.path) == path_text)
+            self.watcher.restart(root)
+        self.watcher.sync()
+        self.watcher.poll_interval = fresh.poll_interval
+        self.settler.settle_seconds = fresh.settle_seconds
+        self.reconciler.guard_share = fresh.missing_guard_share
+        self.reconciler.guard_min = fresh.missing_guard_min
+        self.scheduler.configure(
+            fresh.reconcile_interval,
+            fresh.quick_reconcile_interval,
+            fresh.poll_interval,
+            fresh.missing_grace_days,
+        )
+        self.pool.set_read_limit(fresh.read_limit_mb)
+        for root in self.state.roots:
+            if root.path in added:
+                self.reconciler.request(root, None, "startup")
+        needs_restart = [n for n in _RESTART_ONLY if getattr(fresh, n) != getattr(old, n)]
+        self.config = fresh
+        result = {
+            "ok": True,
+            "roots_added": [str(p) for p in added],
+            "roots_removed": [str(p) for p in removed],
+            "watch_restarted": restarted,
+            "needs_restart": needs_restart,
+        }
+        log.info("reloaded", **result)
+        return result
+
+    async def _sync_roots(self, fresh: Config) -> tuple[list[Path], list[Path]]:
+        have = {root.path for root in self.state.roots}
+        want = set(fresh.roots)
+        added = [p for p in fresh.roots if p not in have]
+        removed = [root.path for root in self.state.roots if root.path not in want]
+        if removed:
+            self.state.roots[:] = [r for r in self.state.roots if r.path in want]
+        if added:
+            new_roots = await load_roots(self.engine, tuple(added))
+            for root in new_roots:
+                configure_root(root, fresh)
+            self.state.roots.extend(new_roots)
+        return added, removed

@@ -1,0 +1,300 @@
+"""The daemon: ``run(config, stop)`` wires the pipeline in one TaskGroup; ``main()`` adds signals.
+
+Start-up order: migrate the catalog, listen on the socket, arm the watches, READY=1, then
+reconcile every root (which can take hours on a big library; status reports it).
+Shutdown order: stop accepting, stop the sources (watcher, reconciler), stop indexing,
+commit what the writer holds, close the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mediaforged import __version__
+from mediaforged.catalog.db import (
+    CatalogUnwritable,
+    check_and_backup,
+    create_engine,
+    database_url,
+    migrate,
+    storage_error,
+)
+from mediaforged.catalog.events import EventHub
+from mediaforged.catalog.writer import CatalogWriter
+from mediaforged.config import Config
+from mediaforged.control.context import Context
+from mediaforged.control.server import ControlServer
+from mediaforged.daemon.notify import Notifier
+from mediaforged.daemon.reload import Reloader, configure_root, load_roots, mark_shared_devices
+from mediaforged.fs.hashpool import HashPool
+from mediaforged.pipeline.indexer import Indexer
+from mediaforged.pipeline.metadata import MetadataStage
+from mediaforged.pipeline.settle import Settler
+from mediaforged.pipeline.thumbnails import ThumbnailStage
+from mediaforged.sources.reconcile import Reconciler
+from mediaforged.sources.scheduler import Scheduler
+from mediaforged.sources.watcher import Watcher
+from mediaforged.state import DaemonState
+
+__all__ = ["run"]
+
+log = structlog.get_logger("mediaforged")
+
+READY_TIMEOUT_S = 30.0
+STATUS_INTERVAL_S = 2.0
+
+
+async def run(
+    config: Config,
+    stop: asyncio.Event,
+    notifier: Notifier | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    reload: asyncio.Event | None = None,
+) -> int:
+    """Run until ``stop`` is set (or, with ``once``, until the first reconcile is done).
+    Setting ``reload`` re-reads the config (``overrides`` are the command line's)."""
+    notifier = notifier or Notifier()
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(database_url(config.database_url, config.state_dir))
+    try:
+        backup = await check_and_backup(engine, config.state_dir / "backups")
+        if backup is not None:
+            log.info("catalog_backed_up", path=str(backup))
+        try:
+            before, after = await migrate(engine)
+        except DBAPIError as exc:
+            if exc.orig is not None and storage_error(exc.orig) is not None:
+                raise CatalogUnwritable(f"{engine.url.database}: {exc.orig}") from exc
+            raise
+        if before != after:
+            log.info("catalog_migrated", url=engine.url.render_as_string(), from_=before, to=after)
+        state = DaemonState(await load_roots(engine, config.roots))
+        for root in state.roots:
+            configure_root(root, config)
+            log.info(
+                "root", path=str(root.path), watch_mode=root.watch_mode, why=root.watch_mode_reason
+            )
+        mark_shared_devices(state.roots)
+        return await _serve(
+            config, stop, notifier, engine, state, overrides=overrides, reload=reload
+        )
+    finally:
+        await engine.dispose()
+
+
+async def _serve(
+    config: Config,
+    stop: asyncio.Event,
+    notifier: Notifier,
+    engine: AsyncEngine,
+    state: DaemonState,
+    *,
+    overrides: Mapping[str, Any] | None,
+    reload: asyncio.Event | None,
+) -> int:
+    writer = CatalogWriter(
+        engine,
+        state,
+        batch_size=config.batch_size,
+        batch_interval=config.batch_interval,
+        queue_size=config.queue_size,
+    )
+    pool = HashPool(config.workers, config.read_limit_mb)
+    indexer = Indexer(
+        engine, writer, state, pool, queue_size=config.queue_size, workers=config.workers
+    )
+    writer.upstream_idle = lambda: indexer.idle
+    reconciler = Reconciler(
+        engine,
+        indexer,
+        writer,
+        state,
+        guard_share=config.missing_guard_share,
+        guard_min=config.missing_guard_min,
+    )
+    settler = Settler(
+        state,
+        indexer,
+        writer,
+        reconciler,
+        settle_seconds=config.settle_seconds,
+        limit=config.queue_size,
+    )
+    watcher = Watcher(
+        state,
+        settler,
+        reconciler,
+        debounce_ms=config.watch_debounce_ms,
+        poll_interval=config.poll_interval,
+    )
+    reconciler.on_online = watcher.restart if config.watch else None
+    scheduler = Scheduler(
+        state,
+        reconciler,
+        writer,
+        full_interval=config.reconcile_interval,
+        quick_interval=config.quick_reconcile_interval if config.watch else 0.0,
+        poll_interval=config.poll_interval,
+        grace_days=config.missing_grace_days,
+    )
+
+    def indexing_busy() -> bool:
+        return not indexer.idle or writer.waiting > 0 or reconciler.current is not None
+
+    metadata = MetadataStage(
+        engine,
+        writer,
+        busy=indexing_busy,
+        timeout_s=config.extract_timeout,
+        workers=config.extract_workers,
+        max_pixels=config.image_max_pixels,
+    )
+    assert config.thumbnail_dir is not None
+    thumbnails = ThumbnailStage(
+        engine,
+        writer,
+        config.thumbnail_dir,
+        # Behind the metadata: a library is searchable before its thumbnails are done.
+        busy=lambda: indexing_busy() or not metadata.idle.is_set(),
+        size=config.thumbnail_size,
+        workers=config.thumbnail_workers,
+        timeout_s=config.thumbnail_timeout,
+    )
+    reloader = Reloader(
+        config,
+        overrides or {},
+        engine,
+        state,
+        reconciler,
+        settler,
+        watcher,
+        scheduler,
+        pool,
+        notifier,
+    )
+    ctx = Context(config, state, engine, writer, indexer, reconciler, settler, metadata)
+    ctx.thumbnails = thumbnails if config.thumbnail_size else None
+    ctx.reload = reloader
+    ctx.events = EventHub()
+    writer.on_commit = ctx.events.notify
+    writer.events_keep_s = config.events_keep_days * 86400
+    server = ControlServer(ctx)
+    await server.start()
+    try:
+        async with asyncio.TaskGroup() as tg:
+            writer_task = tg.create_task(writer.run(), name="writer")
+            indexer_task = tg.create_task(indexer.run(), name="indexer")
+            sources = [
+                tg.create_task(reconciler.run(), name="reconciler"),
+                tg.create_task(settler.run(), name="settler"),
+            ]
+            if config.watch and state.roots:
+                sources.append(tg.create_task(watcher.run(), name="watcher"))
+                try:
+                    await asyncio.wait_for(watcher.armed.wait(), READY_TIMEOUT_S)
+                except TimeoutError:
+                    log.warning("watches_slow_to_arm", timeout_s=READY_TIMEOUT_S)
+            notifier.ready()
+            log.info(
+                "ready",
+                version=__version__,
+                socket=str(config.socket_path),
+                roots=[str(r.path) for r in state.roots],
+            )
+            state.phase = "scanning"
+            startup = [reconciler.request(r, None, "startup") for r in state.roots]
+            sources.append(tg.create_task(metadata.run(), name="metadata"))
+            if ctx.thumbnails is not None:
+                sources.append(tg.create_task(ctx.thumbnails.run(), name="thumbnails"))
+            sources.append(
+                tg.create_task(
+                    _after_startup(state, startup, stop, config, (metadata, ctx.thumbnails))
+                )
+            )
+            if not config.once:
+                sources.append(tg.create_task(scheduler.run(), name="scheduler"))
+            if reload is not None:
+                sources.append(tg.create_task(_reloads(reload, reloader, ctx), name="reload"))
+            sources.append(tg.create_task(_heartbeat(state, ctx, notifier)))
+            await stop.wait()
+
+            # Graceful shutdown, in order (see the module docstring).
+            state.phase = "stopping"
+            notifier.stopping()
+            log.info("stopping")
+            await server.close()
+            reconciler.stopping.set()
+            pool.cancel()
+            await _cancel(sources)
+            await _cancel([indexer_task])
+            await writer.close()  # commits the batch it holds and everything queued
+            await writer_task
+    finally:
+        await server.close()
+        await asyncio.to_thread(pool.close)
+    log.info("stopped", indexed=state.indexed, commits=state.commits)
+    return 0
+
+
+async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _after_startup(
+    state: DaemonState,
+    jobs: list[Any],
+    stop: asyncio.Event,
+    config: Config,
+    stages: tuple[MetadataStage, ThumbnailStage | None],
+) -> None:
+    await asyncio.gather(*(j.wait() for j in jobs))
+    state.phase = "watching" if config.watch else "idle"
+    log.info("startup_reconcile_done", roots=len(jobs))
+    if config.once:
+        # A one-shot run leaves no metadata (and no thumbnails) behind. Pending counts a
+        # batch until it is committed, so zero means done.
+        metadata, thumbnails = stages
+
+        async def pending() -> int:
+            return await metadata.pending() + (await thumbnails.pending() if thumbnails else 0)
+
+        while await pending():  # noqa: ASYNC110 - the catalog, not an event, says "done"
+            await asyncio.sleep(0.2)
+        log.info("metadata_done", extracted=metadata.done, failed=metadata.failed)
+        stop.set()
+
+
+async def _reloads(requested: asyncio.Event, reloader: Reloader, ctx: Context) -> None:
+    while True:
+        await requested.wait()
+        requested.clear()
+        await reloader()
+        ctx.config = reloader.config
+
+
+async def _heartbeat(state: DaemonState, ctx: Context, notifier: Notifier) -> None:
+    """WATCHDOG=1 from the event loop itself (a blocked loop stops it) and STATUS= progress."""
+    interval = min(notifier.watchdog_interval or STATUS_INTERVAL_S, STATUS_INTERVAL_S)
+    while True:
+        notifier.watchdog()
+        running = [j for j in state.jobs.values() if not j.complete]
+        text = f"{state.phase}; {state.indexed} indexed"
+        if state.catalog_problem:
+            text = f"{state.catalog_problem}; " + text
+        if running:
+            p = running[0].progress()
+            text += f"; {p['kind']} {p['root']}: {p['done']}/{p['queued']} ({p['walked']} seen)"
+        pending = ctx.indexer.waiting + len(ctx.settler) + ctx.writer.waiting
+        notifier.status(text + f"; {pending} pending")
+        await asyncio.sleep(interval)

@@ -1,0 +1,128 @@
+"""Making one thumbnail: a picture (Pillow, draft mode), an audio file's cover art (mutagen),
+or a video frame (ffmpeg), fitted to ``size`` px and written as WebP under its SHA-256 name."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import uuid
+from pathlib import Path
+
+import mutagen
+from mutagen.flac import Picture
+from PIL import Image, ImageOps
+
+from mediaforged.extract.common import ExtractError
+from mediaforged.extract.image import open_image
+from mediaforged.extract.tools import file_url, run_tool
+
+__all__ = [
+    "audio_thumbnail",
+    "cover_art",
+    "cover_thumbnail",
+    "image_thumbnail",
+    "save_webp",
+    "thumbnail_path",
+    "video_frame",
+]
+
+_COVER_FORMATS = ["JPEG", "PNG", "GIF", "WEBP", "BMP"]
+_WEBP_QUALITY = 80
+
+
+def thumbnail_path(folder: Path, sha256: str) -> Path:
+    return folder / sha256[:2] / sha256[2:4] / f"{sha256}.webp"
+
+
+def _fit(img: Image.Image, size: int) -> Image.Image:
+    img = ImageOps.exif_transpose(img)  # as it is shown, not as it is stored
+    img.thumbnail((size, size), Image.Resampling.LANCZOS)
+    has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
+    return img.convert("RGBA" if has_alpha else "RGB")
+
+
+def save_webp(img: Image.Image, dest: Path) -> None:
+    """Atomically: a temporary name in the same folder, then a rename."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        img.save(tmp, "WEBP", quality=_WEBP_QUALITY, method=4)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def image_thumbnail(path: bytes, size: int) -> Image.Image:
+    """The first frame, oriented and shrunk; JPEGs decoded at a reduced scale (draft)."""
+    with open_image(path) as img:
+        if img.format in ("JPEG", "MPO"):
+            # Draft mode lets libjpeg decode at 1/2, 1/4 or 1/8 scale: a 24 MP photo costs a
+            # fraction of a full decode. It keeps at least the requested size.
+            img.draft("RGB", (size, size))
+        img.load()
+        return _fit(img, size)
+
+
+def cover_art(path: bytes) -> bytes | None:
+    """The embedded front cover (or first picture) of an audio file, if any."""
+    audio = mutagen.File(path)
+    if audio is None:
+        return None
+    pictures = getattr(audio, "pictures", None)  # FLAC
+    if pictures:
+        return bytes(pictures[0].data)
+    tags = getattr(audio, "tags", None)
+    if not tags:
+        return None
+    for key in list(tags.keys()):
+        name = str(key).lower()
+        value = tags[key]
+        if name.startswith("apic"):  # ID3
+            return bytes(value.data)
+        if name == "covr" and value:  # MP4
+            return bytes(value[0])
+        if name == "metadata_block_picture" and value:  # Ogg: base64 FLAC picture block
+            picture = Picture(base64.b64decode(value[0]))  # type: ignore[no-untyped-call]
+            return bytes(picture.data)
+        if name == "cover art (front)":  # APEv2: "name\0data"
+            return bytes(value.value).split(b"\x00", 1)[-1]
+    return None
+
+
+def cover_thumbnail(data: bytes, size: int) -> Image.Image:
+    try:
+        with Image.open(io.BytesIO(data), formats=_COVER_FORMATS) as img:
+            img.draft("RGB", (size, size))
+            img.load()
+            return _fit(img, size)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ExtractError("decompression_bomb", f"cover art: {exc}") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ExtractError("corrupt", f"cover art: {type(exc).__name__}: {exc}") from exc
+
+
+async def video_frame(
+    path: bytes, size: int, duration: float | None, time_limit: float, ffmpeg: str = "ffmpeg"
+) -> Image.Image:
+    """A representative frame: ffmpeg's ``thumbnail`` filter picks the most typical of a run
+    of frames (not a black fade-in), taken a little way into the video."""
+    scale = (
+        f"thumbnail=30,scale='min({size},iw)':'min({size},ih)':force_original_aspect_ratio=decrease"
+    )
+    starts = [min(duration * 0.1, 30.0), 0.0] if duration and duration > 2 else [0.0]
+    for start in starts:
+        args: list[str | bytes] = [ffmpeg, "-v", "error", "-nostdin", "-hide_banner"]
+        args += ["-ss", f"{start:.3f}", "-i", file_url(path), "-an", "-sn", "-dn"]
+        args += ["-vf", scale, "-frames:v", "1", "-f", "image2pipe", "-c:v", "png", "-"]
+        png = await run_tool(args, time_limit)
+        if png:
+            with Image.open(io.BytesIO(png), formats=["PNG"]) as img:
+                img.load()
+                return img.convert("RGB")
+    raise ExtractError("no_frame", "ffmpeg produced no video frame")
+
+
+def audio_thumbnail(path: bytes, size: int) -> Image.Image | None:
+    data = cover_art(path)
+    return None if data is None else cover_thumbnail(data, size)

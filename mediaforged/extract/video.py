@@ -1,0 +1,131 @@
+"""Video through ffprobe's JSON: duration, size, aspect, rotation, fps, codecs, streams, dates."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from mediaforged.extract.common import ExtractError, clean_text, to_float, to_int
+from mediaforged.extract.tools import file_url, run_tool
+
+__all__ = ["extract_video", "parse_ffprobe"]
+
+
+async def extract_video(path: bytes, time_limit: float, ffprobe: str = "ffprobe") -> dict[str, Any]:
+    out = await run_tool(
+        [
+            ffprobe,
+            "-v",
+            "error",
+            "-hide_banner",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+            file_url(path),
+        ],
+        time_limit,
+    )
+    try:
+        data = json.loads(out)
+    except ValueError as exc:
+        raise ExtractError("corrupt", f"ffprobe gave no JSON: {exc}") from exc
+    return parse_ffprobe(data)
+
+
+def _rate(text: Any) -> float | None:
+    """ "30000/1001" -> 29.97; "0/0" (unknown) -> None."""
+    if not isinstance(text, str) or "/" not in text:
+        return to_float(text)
+    num, _, den = text.partition("/")
+    n, d = to_float(num), to_float(den)
+    if not n or not d:
+        return None
+    return n / d
+
+
+def _rotation(stream: dict[str, Any]) -> int | None:
+    for side in stream.get("side_data_list") or []:
+        if "rotation" in side:
+            value = to_int(side["rotation"])
+            return None if value is None else value % 360
+    value = to_int((stream.get("tags") or {}).get("rotate"))
+    return None if value is None else value % 360
+
+
+def parse_ffprobe(data: dict[str, Any]) -> dict[str, Any]:
+    """ffprobe ``-show_format -show_streams`` JSON -> our columns (pure: unit-tested)."""
+    fmt = data.get("format") or {}
+    streams = data.get("streams") or []
+    if not fmt and not streams:
+        raise ExtractError("corrupt", "ffprobe found no streams")
+    # Cover art in an MP4/MKV is a one-frame "video" stream: not the video.
+    videos = [
+        s
+        for s in streams
+        if s.get("codec_type") == "video" and not (s.get("disposition") or {}).get("attached_pic")
+    ]
+    audios = [s for s in streams if s.get("codec_type") == "audio"]
+    subtitles = [s for s in streams if s.get("codec_type") == "subtitle"]
+    if not videos and not audios:
+        raise ExtractError("not_video", "no video or audio stream")
+    video = videos[0] if videos else {}
+    audio = audios[0] if audios else {}
+    tags = {str(k).lower(): v for k, v in (fmt.get("tags") or {}).items()}
+    duration = to_float(fmt.get("duration")) or to_float(video.get("duration"))
+    values: dict[str, Any] = {
+        "duration_s": duration,
+        "bit_rate": to_int(fmt.get("bit_rate")),
+        "container": clean_text(fmt.get("format_name")),
+        "video_codec": clean_text(video.get("codec_name")),
+        "audio_codec": clean_text(audio.get("codec_name")),
+        "width": to_int(video.get("width")) or None,
+        "height": to_int(video.get("height")) or None,
+        "display_aspect": _aspect(video.get("display_aspect_ratio")),
+        "rotation": _rotation(video) if video else None,
+        "fps": _fps(video),
+        "sample_rate": to_int(audio.get("sample_rate")) or None,
+        "channels": to_int(audio.get("channels")) or None,
+        "video_streams": len(videos),
+        "audio_streams": len(audios),
+        "subtitle_streams": len(subtitles),
+        "title": clean_text(tags.get("title")),
+        "artist": clean_text(tags.get("artist")),
+        "album": clean_text(tags.get("album")),
+        "genre": clean_text(tags.get("genre")),
+        "has_cover": any((s.get("disposition") or {}).get("attached_pic") for s in streams),
+    }
+    if values["rotation"] in (90, 270):
+        values["display_width"], values["display_height"] = values["height"], values["width"]
+    else:
+        values["display_width"], values["display_height"] = values["width"], values["height"]
+    extra: dict[str, Any] = {"format": clean_text(fmt.get("format_long_name"))}
+    created = _created(tags.get("creation_time"))
+    if created is not None:
+        values["taken_at"], values["taken_offset"] = created, "+00:00"
+        extra["taken_at"] = created.isoformat()
+    if video.get("pix_fmt"):
+        extra["pix_fmt"] = video["pix_fmt"]
+    values["extra"] = extra
+    return values
+
+
+def _fps(video: dict[str, Any]) -> float | None:
+    fps = _rate(video.get("avg_frame_rate")) or _rate(video.get("r_frame_rate"))
+    return None if fps is None else round(fps, 3)
+
+
+def _aspect(text: Any) -> str | None:
+    value = clean_text(text)
+    return None if value in (None, "0:1", "N/A") else value
+
+
+def _created(text: Any) -> datetime | None:
+    value = clean_text(text)
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None

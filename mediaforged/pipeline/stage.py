@@ -1,0 +1,90 @@
+"""A stage behind the catalog write whose queue is a query on the catalog.
+
+The metadata and thumbnail stages share this loop: while indexing is busy, wait; else read
+the next page of pending items (keyset paging: ``id`` greater than the last one seen) and
+hand it to the stage; when a page comes back empty, look once more from the start (content
+may have changed behind us), then sleep on the writer's commits until the catalog changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ClassVar
+
+from sqlalchemy import Row, Select, func
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mediaforged.catalog.schema import media_items
+from mediaforged.catalog.writer import CatalogWriter
+
+__all__ = ["CatalogStage"]
+
+_IDLE_POLL_S = 1.0  # while indexing is busy
+_IDLE_MAX_S = 300.0  # a look at the catalog at least this often, even with no commits
+
+
+class CatalogStage(ABC):
+    """Subclasses say what is pending (``_pending_query``, ordered by ``media_items.id``),
+    what to do with a page of it (``_work``), and optionally what to do when the stage runs
+    dry (``_ran_dry``); ``idle`` is set while nothing is pending."""
+
+    _batch: ClassVar[int] = 64  # items a page
+
+    def __init__(
+        self, engine: AsyncEngine, writer: CatalogWriter, *, busy: Callable[[], bool]
+    ) -> None:
+        self._engine = engine
+        self._writer = writer
+        self._busy = busy
+        self.idle = asyncio.Event()
+
+    @abstractmethod
+    def _pending_query(self) -> Select[Any]:
+        """The pending items, ordered by ``media_items.id``."""
+
+    @abstractmethod
+    async def _work(self, rows: Sequence[Row[Any]], executor: ThreadPoolExecutor) -> None:
+        """Do one page; what it writes must be committed when this returns."""
+
+    async def _ran_dry(self, executor: ThreadPoolExecutor) -> None:
+        """Called at start and each time the stage runs out of work after doing some."""
+        return  # nothing to tidy up by default
+
+    async def pending(self) -> int:
+        async with self._engine.connect() as conn:
+            query = self._pending_query().with_only_columns(func.count())
+            return int((await conn.execute(query)).scalar_one())
+
+    async def _run(self, executor: ThreadPoolExecutor) -> None:
+        after = 0
+        worked = True  # the dry-run hook runs at start too
+        while True:
+            if self._busy():
+                self.idle.clear()
+                await asyncio.sleep(_IDLE_POLL_S)
+                continue
+            # Keyset paging (id > last seen): each query starts where the last one ended
+            # instead of skipping every row that is already done.
+            seen = self._writer.commit_count  # before the query: no commit slips between
+            query = self._pending_query().where(media_items.c.id > after).limit(self._batch)
+            async with self._engine.connect() as conn:
+                rows = (await conn.execute(query)).all()
+            if not rows:
+                if after:
+                    after = 0  # one more pass from the start: content changed behind us
+                    continue
+                if worked:
+                    await self._ran_dry(executor)
+                    worked = False
+                self.idle.set()
+                # Nothing to do until the catalog changes: sleep on the writer's commits
+                # (polling a 100,000-item catalog every second cost 2.5 s of CPU a minute).
+                await self._writer.wait_for_commit(seen, _IDLE_MAX_S)
+                continue
+            after = rows[-1].id
+            self.idle.clear()
+            worked = True
+            await self._work(rows, executor)

@@ -1,0 +1,201 @@
+"""Thumbnails: WebP, long edge ``size`` px, named by the file's SHA-256, made in their own stage.
+
+``<dir>/ab/cd/abcd....webp``: duplicates share one file and a rename costs nothing. Each is
+written to a temporary name and renamed into place, so a reader never sees half a file.
+The stage runs after the metadata stage has nothing left (a library is searchable first),
+one bounded batch at a time; ``media_metadata.thumb_status`` is its queue (NULL: pending).
+Files no item refers to any more are removed when the stage runs dry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import structlog
+from PIL import Image
+from sqlalchemy import Row, Select, bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from mediaforged.catalog.schema import hash_key, media_items, media_metadata
+from mediaforged.catalog.writer import CatalogWriter, Observation
+from mediaforged.extract.common import ExtractError
+from mediaforged.extract.thumbnail import (
+    audio_thumbnail,
+    image_thumbnail,
+    save_webp,
+    thumbnail_path,
+    video_frame,
+)
+from mediaforged.fs.fsio import display_path
+from mediaforged.pipeline.stage import CatalogStage
+
+__all__ = ["ThumbnailStage"]
+
+log = structlog.get_logger("mediaforged.thumbnails")
+
+
+class ThumbnailStage(CatalogStage):
+    _batch = 32
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        writer: CatalogWriter,
+        folder: Path,
+        *,
+        busy: Callable[[], bool],
+        size: int = 320,
+        workers: int = 1,
+        timeout_s: float = 60.0,
+    ) -> None:
+        super().__init__(engine, writer, busy=busy)
+        self.folder = folder
+        self._size = size
+        self._workers = workers
+        self._limit = asyncio.Semaphore(workers)
+        self._timeout = timeout_s
+        self.made = 0
+        self.shared = 0  # a duplicate's thumbnail already existed
+        self.failed = 0
+        self.removed = 0
+
+    def _pending_query(self) -> Select[Any]:
+        i, m = media_items.c, media_metadata.c
+        return (
+            select(i.id, i.path_key, i.media_type, i.file_hash, m.duration_s)
+            .select_from(media_items.join(media_metadata, m.item_id == i.id))
+            .where(m.thumb_status.is_(None), i.status == "present", i.file_hash.is_not(None))
+            .order_by(i.id)
+        )
+
+    async def run(self) -> None:
+        with ThreadPoolExecutor(self._workers + 1, thread_name_prefix="thumb") as executor:
+            await self._run(executor)
+
+    async def _ran_dry(self, executor: ThreadPoolExecutor) -> None:
+        await self.remove_orphans(executor)  # at start, and each time the stage runs dry
+
+    async def _work(self, rows: Sequence[Row[Any]], executor: ThreadPoolExecutor) -> None:
+        by_hash: dict[str, asyncio.Task[tuple[str, str | None]]] = {}
+        results = []
+        async with asyncio.TaskGroup() as tg:
+            for row in rows:  # duplicates in one batch share one job
+                if row.file_hash in by_hash:
+                    self.shared += 1
+                else:
+                    by_hash[row.file_hash] = tg.create_task(self._make(row, executor))
+                results.append((row.id, by_hash[row.file_hash]))
+        done = [
+            {"b_id": item_id, "status": task.result()[0], "error": task.result()[1]}
+            for item_id, task in results
+        ]
+        await self._writer.put(Observation("sql", 0, b"", sql=_store(done), recount=False))
+        await self._writer.flush()
+
+    async def _make(self, row: Any, executor: ThreadPoolExecutor) -> tuple[str, str | None]:
+        async with self._limit:
+            return await self._make_one(row, executor)
+
+    async def _make_one(self, row: Any, executor: ThreadPoolExecutor) -> tuple[str, str | None]:
+        dest = thumbnail_path(self.folder, row.file_hash)
+        if dest.exists():
+            self.shared += 1
+            return "ok", None
+        loop = asyncio.get_running_loop()
+        try:
+            img: Image.Image | None
+            if row.media_type == "video":
+                img = await video_frame(row.path_key, self._size, row.duration_s, self._timeout)
+            else:
+                make = image_thumbnail if row.media_type == "image" else audio_thumbnail
+                img = await asyncio.wait_for(
+                    loop.run_in_executor(executor, make, row.path_key, self._size),
+                    self._timeout,
+                )
+            if img is None:
+                return "none", None
+            await loop.run_in_executor(executor, save_webp, img, dest)
+            self.made += 1
+            return "ok", None
+        except TimeoutError:
+            error = f"timeout: longer than {self._timeout:g}s"
+        except ExtractError as exc:
+            error = f"{exc.code}: {exc.message}"
+        except Exception as exc:  # a hostile file can make a decoder raise anything
+            error = f"{type(exc).__name__}: {exc}"
+        self.failed += 1
+        log.info("thumbnail_failed", path=display_path(row.path_key), error=error)
+        return "failed", error[:1000]
+
+    async def remove_orphans(self, executor: ThreadPoolExecutor | None = None) -> int:
+        """Delete thumbnails (and stray temporary files) that no item refers to."""
+        loop = asyncio.get_running_loop()
+        removed = 0
+        for folder, names in await loop.run_in_executor(executor, _listing, self.folder):
+            hashes = {n[:-5] for n in names if n.endswith(".webp") and len(n) == 69}
+            keep = await self._referenced(hashes)
+            doomed = [folder / n for n in names if n.startswith(".") or n[:-5] not in keep]
+            if doomed:
+                removed += await loop.run_in_executor(executor, _unlink_all, doomed)
+        if removed:
+            self.removed += removed
+            log.info("thumbnails_removed", count=removed)
+        return removed
+
+    async def _referenced(self, hashes: set[str]) -> set[str]:
+        if not hashes:
+            return set()
+        good = []
+        for h in hashes:
+            try:
+                good.append((h, hash_key(h)))
+            except ValueError:
+                continue  # not a hash we wrote: an orphan
+        c = media_items.c
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(c.file_hash).where(c.hash_key.in_([k for _, k in good]))
+            )
+            return {r.file_hash for r in rows} & hashes
+
+
+def _listing(folder: Path) -> list[tuple[Path, list[str]]]:
+    out: list[tuple[Path, list[str]]] = []
+    if not folder.is_dir():
+        return out
+    for first in os.scandir(folder):
+        if not first.is_dir(follow_symlinks=False):
+            continue
+        for second in os.scandir(first.path):
+            if second.is_dir(follow_symlinks=False):
+                out.append((Path(second.path), os.listdir(second.path)))
+    return out
+
+
+def _unlink_all(paths: list[Path]) -> int:
+    count = 0
+    for path in paths:
+        try:
+            path.unlink()
+            count += 1
+        except FileNotFoundError:
+            continue
+    return count
+
+
+def _store(done: list[dict[str, Any]]) -> Callable[[AsyncConnection], Awaitable[None]]:
+    async def apply(conn: AsyncConnection) -> None:
+        m = media_metadata.c
+        await conn.execute(
+            update(media_metadata)
+            .where(m.item_id == bindparam("b_id"))
+            .values(thumb_status=bindparam("status"), thumb_error=bindparam("error")),
+            done,
+        )
+
+    return apply
