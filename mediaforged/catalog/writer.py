@@ -137,6 +137,9 @@ class CatalogWriter:
         batch_size: int,
         batch_interval: float,
         queue_size: int,
+        upstream_idle: Callable[[], bool],
+        on_commit: Callable[[], None],
+        events_keep_s: float = 0.0,
     ) -> None:
         self._engine = engine
         self._state = state
@@ -153,7 +156,7 @@ class CatalogWriter:
         self._committed = 0
         # True when nothing upstream is about to produce more: commit now rather than wait
         # out the batch interval (keeps a single change's latency low).
-        self.upstream_idle: Callable[[], bool] = lambda: False
+        self.upstream_idle = upstream_idle
         # Whether any item is missing or failed (None: not known yet, ask the catalog). While
         # none is, a path a reconcile saw as new can only be an insert: no lookup needed.
         self._irregular_possible: bool | None = None
@@ -161,10 +164,10 @@ class CatalogWriter:
         self._closing = False
         self._close_requested = asyncio.Event()
         # Called after every commit (the event hub wakes its subscribers).
-        self.on_commit: Callable[[], None] = lambda: None
+        self.on_commit = on_commit
         self.item_commits = 0  # commits that may have changed the item counts
         # The change log keeps this many seconds of events (0: forever); pruned hourly.
-        self.events_keep_s = 0.0
+        self.events_keep_s = events_keep_s
         self._next_prune = 0.0
         self._last_now = datetime.min.replace(tzinfo=UTC)
 

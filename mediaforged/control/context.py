@@ -21,6 +21,7 @@ from mediaforged.state import DaemonState, Job, RootState
 if TYPE_CHECKING:
     from mediaforged.catalog.events import EventHub
     from mediaforged.catalog.writer import CatalogWriter
+    from mediaforged.control.commands.status import StatusCache
     from mediaforged.pipeline.indexer import Indexer
     from mediaforged.pipeline.metadata import MetadataStage
     from mediaforged.pipeline.settle import Settler
@@ -52,9 +53,20 @@ class Progress(Protocol):
 Command = Callable[["Context", dict[str, Any], Progress], Awaitable[Any]]
 
 
-@dataclass
-class Context:
+class Reloadable(Protocol):
+    """The daemon's reloader: the config in force, and a call that re-reads and applies it
+    (SIGHUP and the ``reload`` command)."""
+
     config: Config
+
+    async def __call__(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """The daemon's parts as the commands see them, made once by ``daemon.run.build``."""
+
+    reloader: Reloadable
     state: DaemonState
     engine: AsyncEngine
     writer: CatalogWriter
@@ -62,11 +74,14 @@ class Context:
     reconciler: Reconciler
     settler: Settler
     metadata: MetadataStage
-    thumbnails: ThumbnailStage | None = None  # None: thumbnails are off
-    # Re-reads the config and applies it (SIGHUP and the reload command).
-    reload: Callable[[], Awaitable[dict[str, Any]]] | None = None
-    events: EventHub | None = None
-    status_cache: Any = None  # commands.StatusCache, made by the first status
+    thumbnails: ThumbnailStage | None  # None: thumbnails are off
+    events: EventHub
+    status_cache: StatusCache
+
+    @property
+    def config(self) -> Config:
+        """The config in force: a reload replaces it."""
+        return self.reloader.config
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -29,6 +30,7 @@ from mediaforged.catalog.db import (
 from mediaforged.catalog.events import EventHub
 from mediaforged.catalog.writer import CatalogWriter
 from mediaforged.config import Config
+from mediaforged.control.commands.status import StatusCache
 from mediaforged.control.context import Context
 from mediaforged.control.server import ControlServer
 from mediaforged.daemon.notify import Notifier
@@ -41,9 +43,9 @@ from mediaforged.pipeline.thumbnails import ThumbnailStage
 from mediaforged.sources.reconcile import Reconciler
 from mediaforged.sources.scheduler import Scheduler
 from mediaforged.sources.watcher import Watcher
-from mediaforged.state import DaemonState
+from mediaforged.state import DaemonState, RootState
 
-__all__ = ["run"]
+__all__ = ["Parts", "build", "run"]
 
 log = structlog.get_logger("mediaforged")
 
@@ -82,35 +84,124 @@ async def run(
                 "root", path=str(root.path), watch_mode=root.watch_mode, why=root.watch_mode_reason
             )
         mark_shared_devices(state.roots)
-        return await _serve(
-            config, stop, notifier, engine, state, overrides=overrides, reload=reload
-        )
+        parts = build(config, engine, state, notifier=notifier, overrides=overrides)
+        return await _serve(parts, stop, notifier, reload)
     finally:
         await engine.dispose()
 
 
-async def _serve(
+@dataclass(frozen=True, slots=True)
+class Parts:
+    """Every part of a running daemon, each given its collaborators when it was made."""
+
+    config: Config
+    state: DaemonState
+    writer: CatalogWriter
+    pool: HashPool
+    indexer: Indexer
+    reconciler: Reconciler
+    settler: Settler
+    watcher: Watcher
+    scheduler: Scheduler
+    metadata: MetadataStage
+    thumbnails: ThumbnailStage | None
+    reloader: Reloader
+    ctx: Context
+    server: ControlServer
+
+
+def build(
     config: Config,
-    stop: asyncio.Event,
-    notifier: Notifier,
     engine: AsyncEngine,
     state: DaemonState,
     *,
-    overrides: Mapping[str, Any] | None,
-    reload: asyncio.Event | None,
-) -> int:
+    notifier: Notifier,
+    overrides: Mapping[str, Any] | None = None,
+) -> Parts:
+    """Make every part and hand each its collaborators; nothing is patched on afterwards."""
+    events = EventHub()
+    writer, pool, indexer = _write_side(config, engine, state, events)
+    reconciler, settler, watcher, scheduler = _sources(config, engine, state, writer, indexer)
+
+    def indexing_busy() -> bool:
+        return not indexer.idle or writer.waiting > 0 or reconciler.current is not None
+
+    metadata, thumbnails = _stages(config, engine, writer, indexing_busy)
+    reloader = Reloader(
+        config,
+        overrides or {},
+        engine,
+        state,
+        reconciler,
+        settler,
+        watcher,
+        scheduler,
+        pool,
+        notifier,
+    )
+    ctx = Context(
+        reloader,
+        state,
+        engine,
+        writer,
+        indexer,
+        reconciler,
+        settler,
+        metadata,
+        thumbnails,
+        events,
+        StatusCache(),
+    )
+    return Parts(
+        config,
+        state,
+        writer,
+        pool,
+        indexer,
+        reconciler,
+        settler,
+        watcher,
+        scheduler,
+        metadata,
+        thumbnails,
+        reloader,
+        ctx,
+        ControlServer(ctx),
+    )
+
+
+def _write_side(
+    config: Config, engine: AsyncEngine, state: DaemonState, events: EventHub
+) -> tuple[CatalogWriter, HashPool, Indexer]:
     writer = CatalogWriter(
         engine,
         state,
         batch_size=config.batch_size,
         batch_interval=config.batch_interval,
         queue_size=config.queue_size,
+        # The writer and the indexer need each other: the closure reaches the indexer made
+        # just below (the writer commits at once when indexing has nothing more coming).
+        upstream_idle=lambda: indexer.idle,
+        on_commit=events.notify,
+        events_keep_s=config.events_keep_days * 86400,
     )
     pool = HashPool(config.workers, config.read_limit_mb)
     indexer = Indexer(
         engine, writer, state, pool, queue_size=config.queue_size, workers=config.workers
     )
-    writer.upstream_idle = lambda: indexer.idle
+    return writer, pool, indexer
+
+
+def _sources(
+    config: Config,
+    engine: AsyncEngine,
+    state: DaemonState,
+    writer: CatalogWriter,
+    indexer: Indexer,
+) -> tuple[Reconciler, Settler, Watcher, Scheduler]:
+    def back_online(root: RootState) -> None:
+        watcher.restart(root)  # the watcher made below: a root that came back is watched again
+
     reconciler = Reconciler(
         engine,
         indexer,
@@ -118,6 +209,7 @@ async def _serve(
         state,
         guard_share=config.missing_guard_share,
         guard_min=config.missing_guard_min,
+        on_online=back_online if config.watch else None,
     )
     settler = Settler(
         state,
@@ -134,7 +226,6 @@ async def _serve(
         debounce_ms=config.watch_debounce_ms,
         poll_interval=config.poll_interval,
     )
-    reconciler.on_online = watcher.restart if config.watch else None
     scheduler = Scheduler(
         state,
         reconciler,
@@ -144,10 +235,12 @@ async def _serve(
         poll_interval=config.poll_interval,
         grace_days=config.missing_grace_days,
     )
+    return reconciler, settler, watcher, scheduler
 
-    def indexing_busy() -> bool:
-        return not indexer.idle or writer.waiting > 0 or reconciler.current is not None
 
+def _stages(
+    config: Config, engine: AsyncEngine, writer: CatalogWriter, indexing_busy: Callable[[], bool]
+) -> tuple[MetadataStage, ThumbnailStage | None]:
     metadata = MetadataStage(
         engine,
         writer,
@@ -156,6 +249,8 @@ async def _serve(
         workers=config.extract_workers,
         max_pixels=config.image_max_pixels,
     )
+    if not config.thumbnail_size:
+        return metadata, None
     assert config.thumbnail_dir is not None
     thumbnails = ThumbnailStage(
         engine,
@@ -167,62 +262,19 @@ async def _serve(
         workers=config.thumbnail_workers,
         timeout_s=config.thumbnail_timeout,
     )
-    reloader = Reloader(
-        config,
-        overrides or {},
-        engine,
-        state,
-        reconciler,
-        settler,
-        watcher,
-        scheduler,
-        pool,
-        notifier,
-    )
-    ctx = Context(config, state, engine, writer, indexer, reconciler, settler, metadata)
-    ctx.thumbnails = thumbnails if config.thumbnail_size else None
-    ctx.reload = reloader
-    ctx.events = EventHub()
-    writer.on_commit = ctx.events.notify
-    writer.events_keep_s = config.events_keep_days * 86400
-    server = ControlServer(ctx)
+    return metadata, thumbnails
+
+
+async def _serve(
+    parts: Parts, stop: asyncio.Event, notifier: Notifier, reload: asyncio.Event | None
+) -> int:
+    state, server = parts.state, parts.server
     await server.start()
     try:
         async with asyncio.TaskGroup() as tg:
-            writer_task = tg.create_task(writer.run(), name="writer")
-            indexer_task = tg.create_task(indexer.run(), name="indexer")
-            sources = [
-                tg.create_task(reconciler.run(), name="reconciler"),
-                tg.create_task(settler.run(), name="settler"),
-            ]
-            if config.watch and state.roots:
-                sources.append(tg.create_task(watcher.run(), name="watcher"))
-                try:
-                    await asyncio.wait_for(watcher.armed.wait(), READY_TIMEOUT_S)
-                except TimeoutError:
-                    log.warning("watches_slow_to_arm", timeout_s=READY_TIMEOUT_S)
-            notifier.ready()
-            log.info(
-                "ready",
-                version=__version__,
-                socket=str(config.socket_path),
-                roots=[str(r.path) for r in state.roots],
-            )
-            state.phase = "scanning"
-            startup = [reconciler.request(r, None, "startup") for r in state.roots]
-            sources.append(tg.create_task(metadata.run(), name="metadata"))
-            if ctx.thumbnails is not None:
-                sources.append(tg.create_task(ctx.thumbnails.run(), name="thumbnails"))
-            sources.append(
-                tg.create_task(
-                    _after_startup(state, startup, stop, config, (metadata, ctx.thumbnails))
-                )
-            )
-            if not config.once:
-                sources.append(tg.create_task(scheduler.run(), name="scheduler"))
-            if reload is not None:
-                sources.append(tg.create_task(_reloads(reload, reloader, ctx), name="reload"))
-            sources.append(tg.create_task(_heartbeat(state, ctx, notifier)))
+            writer_task = tg.create_task(parts.writer.run(), name="writer")
+            indexer_task = tg.create_task(parts.indexer.run(), name="indexer")
+            sources = await _start(tg, parts, stop, notifier, reload)
             await stop.wait()
 
             # Graceful shutdown, in order (see the module docstring).
@@ -230,17 +282,59 @@ async def _serve(
             notifier.stopping()
             log.info("stopping")
             await server.close()
-            reconciler.stopping.set()
-            pool.cancel()
+            parts.reconciler.stopping.set()
+            parts.pool.cancel()
             await _cancel(sources)
             await _cancel([indexer_task])
-            await writer.close()  # commits the batch it holds and everything queued
+            await parts.writer.close()  # commits the batch it holds and everything queued
             await writer_task
     finally:
         await server.close()
-        await asyncio.to_thread(pool.close)
+        await asyncio.to_thread(parts.pool.close)
     log.info("stopped", indexed=state.indexed, commits=state.commits)
     return 0
+
+
+async def _start(
+    tg: asyncio.TaskGroup,
+    parts: Parts,
+    stop: asyncio.Event,
+    notifier: Notifier,
+    reload: asyncio.Event | None,
+) -> list[asyncio.Task[Any]]:
+    """Start the sources and the stages in order: watches armed, READY=1, then the startup
+    reconcile of every root; the tasks returned are the ones shutdown cancels."""
+    config, state = parts.config, parts.state
+    sources = [
+        tg.create_task(parts.reconciler.run(), name="reconciler"),
+        tg.create_task(parts.settler.run(), name="settler"),
+    ]
+    if config.watch and state.roots:
+        sources.append(tg.create_task(parts.watcher.run(), name="watcher"))
+        try:
+            await asyncio.wait_for(parts.watcher.armed.wait(), READY_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("watches_slow_to_arm", timeout_s=READY_TIMEOUT_S)
+    notifier.ready()
+    log.info(
+        "ready",
+        version=__version__,
+        socket=str(config.socket_path),
+        roots=[str(r.path) for r in state.roots],
+    )
+    state.phase = "scanning"
+    startup = [parts.reconciler.request(r, None, "startup") for r in state.roots]
+    sources.append(tg.create_task(parts.metadata.run(), name="metadata"))
+    if parts.thumbnails is not None:
+        sources.append(tg.create_task(parts.thumbnails.run(), name="thumbnails"))
+    stages = (parts.metadata, parts.thumbnails)
+    sources.append(tg.create_task(_after_startup(state, startup, stop, config, stages)))
+    if not config.once:
+        sources.append(tg.create_task(parts.scheduler.run(), name="scheduler"))
+    if reload is not None:
+        sources.append(tg.create_task(_reloads(reload, parts.reloader), name="reload"))
+    sources.append(tg.create_task(_heartbeat(parts, notifier)))
+    return sources
 
 
 async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
@@ -275,16 +369,16 @@ async def _after_startup(
         stop.set()
 
 
-async def _reloads(requested: asyncio.Event, reloader: Reloader, ctx: Context) -> None:
+async def _reloads(requested: asyncio.Event, reloader: Reloader) -> None:
     while True:
         await requested.wait()
         requested.clear()
         await reloader()
-        ctx.config = reloader.config
 
 
-async def _heartbeat(state: DaemonState, ctx: Context, notifier: Notifier) -> None:
+async def _heartbeat(parts: Parts, notifier: Notifier) -> None:
     """WATCHDOG=1 from the event loop itself (a blocked loop stops it) and STATUS= progress."""
+    state = parts.state
     interval = min(notifier.watchdog_interval or STATUS_INTERVAL_S, STATUS_INTERVAL_S)
     while True:
         notifier.watchdog()
@@ -295,6 +389,6 @@ async def _heartbeat(state: DaemonState, ctx: Context, notifier: Notifier) -> No
         if running:
             p = running[0].progress()
             text += f"; {p['kind']} {p['root']}: {p['done']}/{p['queued']} ({p['walked']} seen)"
-        pending = ctx.indexer.waiting + len(ctx.settler) + ctx.writer.waiting
+        pending = parts.indexer.waiting + len(parts.settler) + parts.writer.waiting
         notifier.status(text + f"; {pending} pending")
         await asyncio.sleep(interval)

@@ -47,6 +47,7 @@ class Reconciler:
         *,
         guard_share: float = 1.0,
         guard_min: int = 0,
+        on_online: Callable[[RootState], None] | None,
     ) -> None:
         self._engine = engine
         self._indexer = indexer
@@ -60,7 +61,7 @@ class Reconciler:
         self.guard_share = guard_share
         self.guard_min = guard_min
         # Called when a root that was offline is back (the watcher re-arms its watch).
-        self.on_online: Callable[[RootState], None] | None = None
+        self.on_online = on_online
 
     def request(
         self,

@@ -77,7 +77,13 @@ class Harness:
         self.root = RootState(root_id, root, os.fsencode(root))
         self.state = DaemonState([self.root])
         self.writer = CatalogWriter(
-            engine, self.state, batch_size=100, batch_interval=0.01, queue_size=100
+            engine,
+            self.state,
+            batch_size=100,
+            batch_interval=0.01,
+            queue_size=100,
+            upstream_idle=lambda: True,
+            on_commit=lambda: None,
         )
 
     def file(self, path: Path) -> Observation:

@@ -122,9 +122,7 @@ async def confirm(ctx: Context, args: dict[str, Any], progress: Progress) -> Any
 
 async def reload(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
     """Re-read the config file and apply it, as SIGHUP does."""
-    if ctx.reload is None:
-        raise ProtocolError(ErrorCode.INTERNAL, "this daemon cannot reload")
-    result = await ctx.reload()
+    result = await ctx.reloader()
     if not result.get("ok"):
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"invalid configuration: {result['error']}")
     return result

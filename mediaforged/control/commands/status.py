@@ -168,8 +168,6 @@ def _with_eta(job: dict[str, Any]) -> dict[str, Any]:
 
 async def status(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
     state = ctx.state
-    if ctx.status_cache is None:
-        ctx.status_cache = StatusCache()
     cached = await ctx.status_cache.get(ctx)
     counts = cached["counts"]
     roots: list[dict[str, Any]] = []
