@@ -1,0 +1,367 @@
+"""The settings table: each setting's name, default, help and check, declared once.
+
+``config`` builds the typed ``Config`` from it. Every value, from the file, the environment
+(``MEDIAFORGE_<NAME>``) or a flag, goes through its setting's ``check``, so that an error names
+the key and where the value came from; the defaults go through it too.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["DEFAULT_EXCLUDES", "SETTINGS", "WATCH_MODES", "ConfigError", "Setting", "setting"]
+
+DEFAULT_EXCLUDES = (
+    ".*",  # dot files and folders: .Trash-1000, .DS_Store, .thumbnails, editors' swap files
+    "@eaDir",  # Synology's per-folder thumbnail cache
+    "#recycle",  # Synology/QNAP recycle bins
+    "$RECYCLE.BIN",
+    "System Volume Information",
+    "lost+found",
+    "#snapshot",  # Synology/QNAP snapshot folders
+    "Thumbs.db",  # Windows thumbnail caches and folder settings
+    "desktop.ini",
+    "*.part",  # partial downloads and copies: indexed once renamed to their final name
+    "*.tmp",
+    "*.crdownload",
+    "*.!qB",
+    "*.download",
+)
+
+WATCH_MODES = ("auto", "inotify", "poll")
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+class ConfigError(Exception):
+    """An invalid configuration: the message names the key and the problem."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting. Its type is the default's (list: of strings; float also takes an int).
+
+    ``minimum``/``maximum`` are inclusive bounds, ``above`` an exclusive lower bound, and
+    ``choices`` the allowed strings. ``convert`` turns a checked value into the ``Config``
+    attribute (a ValueError's text is the problem); lists become tuples.
+    """
+
+    name: str
+    default: Any
+    help: str
+    minimum: float | None = None
+    above: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+    convert: Callable[[Any], Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.minimum is not None and self.above is not None:
+            raise ValueError(f"{self.name}: give minimum or above, not both")
+        if self.choices and self.type is not str:
+            raise ValueError(f"{self.name}: choices are for strings")
+
+    @property
+    def type(self) -> builtins.type[Any]:
+        return type(self.default)
+
+    @property
+    def env_key(self) -> str:
+        return "MEDIAFORGE_" + self.name.upper()
+
+    def typed_default(self) -> Any:
+        """The default as the ``Config`` attribute holds it."""
+        return self.check(self.default, f"the default of {self.name}")
+
+    def check(self, value: Any, where: str) -> Any:
+        """``value`` (from TOML or a flag) checked and converted; ``where`` starts the error."""
+        expected = self.type
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if expected is list:
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
+            return tuple(value)
+        if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
+            raise ConfigError(f"{where}: expected {expected.__name__}, got {value!r}")
+        if self.choices and value not in self.choices:
+            raise ConfigError(f"{where}: expected one of {', '.join(self.choices)}, got {value!r}")
+        if not self.in_range(value):
+            raise ConfigError(f"{where}: must {self.range_text()}, got {value}")
+        if self.convert is not None:
+            try:
+                return self.convert(value)
+            except ValueError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
+        return value
+
+    def from_env(self, text: str) -> Any:
+        """The value of ``MEDIAFORGE_<NAME>``: lists split on ':', a dict as JSON."""
+        where = self.env_key
+        value: Any = text
+        if self.type is list:
+            value = [p for p in text.split(":") if p]
+        elif self.type is dict:
+            try:
+                value = json.loads(text)
+            except ValueError as exc:
+                raise ConfigError(f"{where}: expected a JSON object: {exc}") from None
+        elif self.type is bool:
+            lowered = text.strip().lower()
+            if lowered not in _TRUE + _FALSE:
+                raise ConfigError(f"{where}: expected true or false, got {text!r}")
+            value = lowered in _TRUE
+        elif self.type in (int, float):
+            try:
+                value = self.type(text)
+            except ValueError:
+                raise ConfigError(f"{where}: expected {self.type.__name__}, got {text!r}") from None
+        return self.check(value, where)
+
+    def in_range(self, value: Any) -> bool:
+        if self.type not in (int, float):
+            return True
+        return (
+            (self.minimum is None or value >= self.minimum)
+            and (self.above is None or value > self.above)
+            and (self.maximum is None or value <= self.maximum)
+        )
+
+    def range_text(self) -> str:
+        """What ``in_range`` asks, after "must": "be at least 1", "not be negative", ..."""
+        top = f"at most {self.maximum:g}" if self.maximum is not None else ""
+        if self.above is not None:
+            return f"be above {self.above:g}" + (f" and {top}" if top else "")
+        if self.minimum is not None and self.maximum is not None:
+            return f"be {self.minimum:g} to {self.maximum:g}"
+        if self.minimum == 0:
+            return "not be negative"
+        if self.minimum is not None:
+            return f"be at least {self.minimum:g}"
+        return f"be {top}" if top else "be anything"
+
+
+def _octal_mode(text: str) -> int:
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        raise ValueError(f"expected an octal mode like 0660, got {text!r}") from None
+    if not 0 <= mode <= 0o777:
+        raise ValueError(f"{text!r} is not a permission mode")
+    return mode
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("roots", [], "Library folders to catalog and watch (absolute paths)."),
+    Setting(
+        "state_dir",
+        "",
+        "Where the catalog lives. Empty: $STATE_DIRECTORY (systemd; /var/lib/mediaforge "
+        "with /etc/mediaforge/mediaforge.toml), else $XDG_STATE_HOME/mediaforge, else "
+        "~/.local/state/mediaforge.",
+    ),
+    Setting(
+        "database_url",
+        "",
+        "SQLAlchemy async URL of the catalog. Empty: sqlite+aiosqlite:///<state_dir>/catalog.db.",
+    ),
+    Setting(
+        "socket_path",
+        "",
+        "Control socket. Empty: $RUNTIME_DIRECTORY/mediaforged.sock (systemd; "
+        "/run/mediaforge/ with /etc/mediaforge/mediaforge.toml), else "
+        "$XDG_RUNTIME_DIR/mediaforge/mediaforged.sock, else <state_dir>/mediaforged.sock.",
+    ),
+    Setting(
+        "socket_mode", "0660", "Permission bits of the control socket (octal).", convert=_octal_mode
+    ),
+    Setting("socket_group", "", "Group that owns the control socket. Empty: unchanged."),
+    Setting(
+        "control_users",
+        [],
+        "Users (names or numeric uids) who may run commands that change things (rescan, "
+        "pause, tag, ...); everyone else who can reach the socket may only query. Root and "
+        "the daemon's own user always may.",
+    ),
+    Setting(
+        "control_groups",
+        [],
+        "Groups (names or numeric gids) whose members may run commands that change things.",
+    ),
+    Setting(
+        "control_idle_timeout",
+        300.0,
+        "Seconds a control connection may stay silent between requests before it is closed.",
+        above=0,
+    ),
+    Setting(
+        "events_keep_days",
+        90.0,
+        "Days the change log (`mediaforgectl events`) keeps each event; 0: forever.",
+        minimum=0,
+    ),
+    Setting(
+        "events_max_wait",
+        10.0,
+        "Seconds an `events --follow` subscriber may leave events unread before it is cut "
+        "off (it resumes with --since).",
+        above=0,
+    ),
+    Setting(
+        "control_max_clients",
+        512,
+        "Control connections at once at most; more are refused.",
+        minimum=1,
+    ),
+    Setting(
+        "exclude",
+        list(DEFAULT_EXCLUDES),
+        "Glob patterns matched against each file and folder name; matches are not catalogued.",
+    ),
+    Setting(
+        "settle_seconds",
+        3.0,
+        "A changed file is indexed once its size and mtime were stable this long.",
+        minimum=0,
+    ),
+    Setting(
+        "workers", 2, "Concurrent hashing processes (each reads one file at a time).", minimum=1
+    ),
+    Setting(
+        "read_limit_mb",
+        0.0,
+        "Cap on the bytes read for hashing, in MB/s across all workers; 0: no cap.",
+        minimum=0,
+    ),
+    Setting("batch_size", 1000, "Catalog writes committed per transaction at most.", minimum=1),
+    Setting(
+        "batch_interval",
+        0.5,
+        "Seconds the writer waits to fill a batch before committing.",
+        minimum=0,
+    ),
+    Setting(
+        "queue_size",
+        20000,
+        "Paths waiting to be indexed at most; sources wait when it is full (back-pressure).",
+        minimum=1,
+    ),
+    Setting(
+        "reconcile_interval",
+        21600.0,
+        "Seconds between full reconciles of every root (catches what events missed); 0: never.",
+        minimum=0,
+    ),
+    Setting(
+        "quick_reconcile_interval",
+        600.0,
+        "Seconds between cheap checks of watched roots (folder mtimes; lists only changed "
+        "folders): catches events the kernel dropped. 0: never.",
+        minimum=0,
+    ),
+    Setting("watch", True, "Watch the roots for changes (false: reconcile only)."),
+    Setting(
+        "watch_mode",
+        "auto",
+        "inotify, poll, or auto (poll network and FUSE file systems, where inotify sees no "
+        "remote changes; inotify elsewhere).",
+        choices=WATCH_MODES,
+    ),
+    Setting(
+        "poll_interval",
+        30.0,
+        "Seconds between checks of polled roots (folder mtimes, then the changed folders).",
+        above=0,
+    ),
+    Setting(
+        "missing_grace_days",
+        30.0,
+        "Days a missing item (with its tags) is kept so that it can come back; then purged.",
+        minimum=0,
+    ),
+    Setting(
+        "missing_guard_share",
+        0.5,
+        "A reconcile that would mark more than this share of a root missing at once waits for "
+        "`mediaforgectl confirm ROOT`; 1.0: never wait.",
+        above=0,
+        maximum=1,
+    ),
+    Setting(
+        "missing_guard_min",
+        100,
+        "The guard above applies only when at least this many files would go missing.",
+        minimum=1,
+    ),
+    Setting(
+        "root_options",
+        {},
+        "Per-root settings, keyed by root path: watch_mode and exclude (added to the global "
+        "exclude list).",
+    ),
+    Setting(
+        "watch_debounce_ms",
+        200,
+        "Milliseconds watchfiles groups events before reporting.",
+        minimum=1,
+    ),
+    Setting(
+        "extract_timeout",
+        30.0,
+        "Seconds one file's metadata extraction may take; beyond it the file is recorded as "
+        "failed (timeout) and ffprobe is killed.",
+        above=0,
+    ),
+    Setting("extract_workers", 2, "Files whose metadata is extracted at once.", minimum=1),
+    Setting(
+        "image_max_pixels",
+        178956970,
+        "Largest image (width x height) that is opened; bigger ones are recorded as "
+        "decompression bombs.",
+        minimum=1,
+    ),
+    Setting("thumbnail_dir", "", "Where thumbnails are kept. Empty: <state_dir>/thumbnails."),
+    Setting(
+        "thumbnail_size",
+        320,
+        "Long edge of a thumbnail, in pixels; 0: no thumbnails.",
+        minimum=0,
+        maximum=4096,
+    ),
+    Setting("thumbnail_workers", 1, "Thumbnails made at once.", minimum=1),
+    Setting(
+        "thumbnail_timeout",
+        60.0,
+        "Seconds one thumbnail may take (ffmpeg is killed beyond it).",
+        above=0,
+    ),
+    Setting(
+        "log_level",
+        "info",
+        "debug, info, warning or error.",
+        choices=("debug", "info", "warning", "error"),
+    ),
+    Setting(
+        "log_format",
+        "auto",
+        "console, json, or auto (console on a terminal, JSON lines otherwise).",
+        choices=("auto", "console", "json"),
+    ),
+)
+
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def setting(name: str, where: str = "") -> Setting:
+    """The setting called ``name``; an unknown name is an error that lists the known ones."""
+    found = _BY_NAME.get(name)
+    if found is None:
+        known = ", ".join(sorted(_BY_NAME))
+        raise ConfigError(f"{where}unknown setting {name!r} (known: {known})")
+    return found
