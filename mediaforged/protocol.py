@@ -13,8 +13,8 @@ mediaforgectl reads them through them, so the two cannot drift. The states they 
 ``StrEnum``s: a member is a ``str``, so the JSON holds its plain value.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: TypedDict reads NotRequired[...] from the real
+# annotation at run time (a string hides it, and every key would count as required).
 import json
 from enum import StrEnum
 from typing import Any, Literal, NotRequired, TypedDict
