@@ -115,6 +115,7 @@ def test_real_replies_have_exactly_the_declared_keys(
     rescan = daemon.call("rescan", {"path": str(library)})
     assert _shape_errors(rescan, protocol.RescanReply) == []
     status = daemon.status()
+    assert status["jobs"], "the finished jobs stay in status: their shape is checked too"
     assert _shape_errors(status, protocol.StatusReply) == []
     assert status["state"] in set(Phase)
     assert {j["kind"] for j in status["jobs"]} <= set(JobKind)
