@@ -1,4 +1,7 @@
-"""The daemon's in-memory state: roots, running jobs and counters, read by the commands."""
+"""The daemon's in-memory state: roots, running jobs and counters, read by the commands.
+
+Its states (``Phase``, ``WatchMode``, ``WatchState``, ``JobKind``) are the protocol's: status
+sends them as they are."""
 
 from __future__ import annotations
 
@@ -9,11 +12,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
 
-__all__ = ["DaemonState", "Job", "RootState"]
+from mediaforged.protocol import JobKind, JobProgress, Phase, RecentError, WatchMode, WatchState
 
-DaemonPhase = Literal["starting", "scanning", "watching", "idle", "stopping"]
+__all__ = ["DaemonState", "Job", "JobKind", "Phase", "RootState", "WatchMode", "WatchState"]
 
 
 @dataclass
@@ -21,8 +23,9 @@ class RootState:
     id: int
     path: Path
     key: bytes  # os.fsencode(path): the prefix of every catalogued path below it
-    watch: str = "off"  # off | inotify | poll | failed: why
-    watch_mode: str = "inotify"  # the mode chosen for this root: inotify | poll
+    watch: WatchState = WatchState.OFF
+    watch_error: str = ""  # why the watch failed (watch is FAILED), till it is re-armed
+    watch_mode: WatchMode = WatchMode.INOTIFY  # the mode chosen for this root
     watch_mode_reason: str = ""
     watch_fallback: str = ""  # why inotify gave way to polling (the watch limit), and the fix
     watch_folders: int = 0  # folders with an inotify watch
@@ -50,6 +53,13 @@ class RootState:
     # new files must also be looked up by inode in the catalog, not only in this root.
     shares_device: bool = True
 
+    @property
+    def watch_shown(self) -> str:
+        """The watch as status shows it: its state, and the reason after ``failed:``."""
+        if self.watch is WatchState.FAILED:
+            return f"{WatchState.FAILED}: {self.watch_error}"
+        return str(self.watch)
+
 
 _job_ids = itertools.count(1)
 
@@ -58,7 +68,7 @@ _job_ids = itertools.count(1)
 class Job:
     """One reconcile or rescan; completes when every path it queued is committed or skipped."""
 
-    kind: str  # startup | periodic | quick | poll | rescan | confirm | watch-dir | watch-error
+    kind: JobKind
     root: RootState
     path: bytes
     full: bool = False  # rehash even unchanged files (bit rot)
@@ -106,7 +116,7 @@ class Job:
     def complete(self) -> bool:
         return self._complete.is_set()
 
-    def progress(self) -> dict[str, Any]:
+    def progress(self) -> JobProgress:
         elapsed = (self.finished_at or time.monotonic()) - self.started
         return {
             "job": self.id,
@@ -131,7 +141,7 @@ class Job:
 class DaemonState:
     roots: list[RootState]
     started_at: float = field(default_factory=time.time)
-    phase: DaemonPhase = "starting"
+    phase: Phase = Phase.STARTING
     paused: bool = False
     jobs: dict[int, Job] = field(default_factory=dict)
     # Counters since start
@@ -143,7 +153,7 @@ class DaemonState:
     purged: int = 0
     failed: int = 0
     commits: int = 0
-    recent_errors: list[dict[str, Any]] = field(default_factory=list)
+    recent_errors: list[RecentError] = field(default_factory=list)
     # Why the catalog cannot be written right now (disk full, read-only), or "".
     catalog_problem: str = ""
 

@@ -18,7 +18,14 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from mediaforged.config import ConfigError, load_config
-from mediaforged.protocol import MAX_LINE, PROTOCOL_VERSION, ErrorCode, decode_reply, encode
+from mediaforged.protocol import (
+    MAX_LINE,
+    PROTOCOL_VERSION,
+    ErrorCode,
+    JobsProgress,
+    decode_reply,
+    encode,
+)
 
 __all__ = [
     "EXIT_ERROR",
@@ -116,7 +123,7 @@ class Client:
         self,
         cmd: str,
         args: dict[str, Any] | None = None,
-        on_progress: Callable[[dict[str, Any]], None] | None = None,
+        on_progress: Callable[[JobsProgress], None] | None = None,
         on_event: Callable[[dict[str, Any]], None] | None = None,
     ) -> Any:
         request_id = next(self._ids)
@@ -217,7 +224,7 @@ class ProgressDisplay:
         self._tasks: dict[int, Any] = {}
         self._last = time.monotonic()  # the first line after 5 s: quick rescans print none
 
-    def __enter__(self) -> Callable[[dict[str, Any]], None]:
+    def __enter__(self) -> Callable[[JobsProgress], None]:
         if self._interactive:
             self._bar = Progress(
                 TextColumn("{task.description}"),
@@ -234,7 +241,7 @@ class ProgressDisplay:
         if self._bar is not None:
             self._bar.stop()
 
-    def update(self, progress: dict[str, Any]) -> None:
+    def update(self, progress: JobsProgress) -> None:
         for job in progress["jobs"]:
             if self._bar is not None:
                 label = f"{job['kind']} {safe(job['path'])}"

@@ -39,6 +39,16 @@ from mediaforged.cli.client import print_json as _print_json
 from mediaforged.cli.library import collection_app, tag_app
 from mediaforged.cli.query import query_app
 from mediaforged.cli.status import status_view
+from mediaforged.protocol import (
+    CancelReply,
+    ConfirmReply,
+    PauseReply,
+    PingReply,
+    ReloadReply,
+    RescanReply,
+    ResumeReply,
+    StatusReply,
+)
 
 __all__ = ["Client", "CommandFailed", "DaemonUnavailable", "main"]
 
@@ -87,7 +97,7 @@ def status(
     """What the daemon is doing: state, roots and their watches, item counts, pending work,
     running jobs with their ETA, and the latest errors, on one screen."""
     if watch is None:
-        data = _call("status")
+        data: StatusReply = _call("status")
         if as_json:
             _print_json(data)
         else:
@@ -130,7 +140,7 @@ def rescan(
     interactive = err.is_terminal and not as_json
     try:
         with _progress_display(interactive) as on_progress:
-            data = _call("rescan", args, on_progress=on_progress, timeout=None)
+            data: RescanReply = _call("rescan", args, on_progress=on_progress, timeout=None)
     except KeyboardInterrupt:
         err.print("stopped following: the rescan goes on in mediaforged (`mediaforgectl cancel`)")
         raise typer.Exit(130) from None
@@ -165,7 +175,7 @@ def _root_args(root: Path | None) -> dict[str, Any]:
 @app.command()
 def pause(root: RootArgument = None, as_json: JsonOption = False) -> None:
     """Hold indexing of a root (or of all); changes keep being noticed and wait for resume."""
-    data = _call("pause", _root_args(root))
+    data: PauseReply = _call("pause", _root_args(root))
     if as_json:
         _print_json(data)
     else:
@@ -175,7 +185,7 @@ def pause(root: RootArgument = None, as_json: JsonOption = False) -> None:
 @app.command()
 def resume(root: RootArgument = None, as_json: JsonOption = False) -> None:
     """Resume indexing after pause."""
-    data = _call("resume", _root_args(root))
+    data: ResumeReply = _call("resume", _root_args(root))
     if as_json:
         _print_json(data)
     else:
@@ -192,7 +202,7 @@ def confirm(
     Only do this when the files were deleted on purpose: if a share or disk is merely not
     mounted, mount it instead and the daemon picks the files up again by itself.
     """
-    data = _call("confirm", {"root": os.path.abspath(root)}, timeout=None)
+    data: ConfirmReply = _call("confirm", {"root": os.path.abspath(root)}, timeout=None)
     if as_json:
         _print_json(data)
     elif data["confirmed"]:
@@ -212,7 +222,7 @@ def cancel(
     """Stop running and queued reconciles and rescans. Nothing is marked missing by a
     cancelled walk; the files it did not reach stay as catalogued, and the next periodic
     reconcile looks at them again."""
-    data = _call("cancel", {} if job is None else {"job": job})
+    data: CancelReply = _call("cancel", {} if job is None else {"job": job})
     if as_json:
         _print_json(data)
         return
@@ -233,13 +243,13 @@ def cancel(
 @app.command()
 def reload(as_json: JsonOption = False) -> None:
     """Re-read the config file and apply it (roots, excludes, watch modes, limits)."""
-    data = _call("reload")
+    data: ReloadReply = _call("reload")
     if as_json:
         _print_json(data)
         return
     out.print("reloaded")
-    for key, label in (("roots_added", "added"), ("roots_removed", "removed")):
-        for path in data[key]:
+    for paths, label in ((data["roots_added"], "added"), (data["roots_removed"], "removed")):
+        for path in paths:
             out.print(Text.assemble(f"  root {label}: ", safe(path)))
     if data["needs_restart"]:
         out.print("  needs a restart to apply: " + ", ".join(data["needs_restart"]))
@@ -248,7 +258,7 @@ def reload(as_json: JsonOption = False) -> None:
 @app.command()
 def ping(as_json: JsonOption = False) -> None:
     """Check that the daemon answers."""
-    data = _call("ping")
+    data: PingReply = _call("ping")
     if as_json:
         _print_json(data)
     else:

@@ -244,7 +244,12 @@ def search(  # noqa: PLR0917 - Typer: one parameter per command-line option
     if as_json:
         for item in data["items"]:
             sys.stdout.write(json.dumps(item, ensure_ascii=False) + "\n")
-        return
+    else:
+        _print_found(data)
+
+
+def _print_found(data: dict[str, Any]) -> None:
+    """A search reply as a table, and which of the matches it shows."""
     table = Table(box=None, pad_edge=False)
     for column, justify in (("id", "right"), ("type", "left"), ("size", "right"),
                             ("details", "left"), ("path", "left")):  # fmt: skip

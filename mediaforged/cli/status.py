@@ -7,14 +7,23 @@ Long lists are cut so the whole view fits a terminal; `--json` has everything.
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.console import Group, RenderableType
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
 from mediaforged.cli.client import ago, safe
+from mediaforged.protocol import (
+    ErrorsStatus,
+    ItemStatus,
+    JobStatus,
+    PendingStatus,
+    Phase,
+    RootStatus,
+    StatusReply,
+    WatchState,
+    watch_state,
+)
 
 __all__ = ["status_view"]
 
@@ -35,9 +44,9 @@ def duration(seconds: float) -> str:
     return f"{minutes}m{secs}s"
 
 
-def status_view(data: dict[str, Any]) -> Group:
+def status_view(data: StatusReply) -> Group:
     parts: list[RenderableType] = [_header(data)]
-    if data["catalog"].get("problem"):
+    if data["catalog"]["problem"]:
         parts.append(Text.assemble(("catalog: ", "bold red"), safe(data["catalog"]["problem"])))
     parts.append(_roots_table(data["roots"]))
     parts.extend(_root_notes(data["roots"]))
@@ -49,37 +58,36 @@ def status_view(data: dict[str, Any]) -> Group:
     return Group(*parts)
 
 
-def _header(data: dict[str, Any]) -> Text:
+def _header(data: StatusReply) -> Text:
     state = data["state"]
     size = data["catalog"]["bytes"]
-    inotify = data.get("inotify") or {}
+    inotify = data["inotify"]
     text = Text.assemble(
         ("mediaforged ", "bold"),
         f"{data['version']}  ",
-        (state, "green" if state in ("watching", "idle") else "yellow"),
+        (state, "green" if state in (Phase.WATCHING, Phase.IDLE) else "yellow"),
         f"  up {duration(data['uptime_s'])}  pid {data['pid']}",
     )
     if size is not None:
         text.append(f"  catalog {size / 1e6:.1f} MB")
-    if inotify.get("limit"):
+    if inotify["limit"]:
         text.append(f"  watches {inotify['watches']}/{inotify['limit']}")
     return text
 
 
-def _watch_cell(root: dict[str, Any]) -> Text:
+def _watch_cell(root: RootStatus) -> Text:
     if not root["online"]:
         return Text("offline", "bold red")
-    if root.get("paused"):
+    if root["paused"]:
         return Text("paused", "yellow")
-    watch = root["watch"]
-    if watch == "inotify":
-        return Text("inotify", "green")
-    if watch == "poll":
-        return Text("poll", "yellow")
-    return Text(watch.split(":", 1)[0], "red" if watch.startswith("failed") else "")
+    watch = watch_state(root["watch"])
+    if watch is None:  # a state this mediaforgectl does not know: shown as it is
+        return Text(root["watch"].split(":", 1)[0])
+    colour = {WatchState.INOTIFY: "green", WatchState.POLL: "yellow", WatchState.FAILED: "red"}
+    return Text(watch.value, colour.get(watch, ""))
 
 
-def _roots_table(roots: list[dict[str, Any]]) -> Table:
+def _roots_table(roots: list[RootStatus]) -> Table:
     """Fits 80 columns: the counts by type of the other files, the inotify folders and the
     reconcile's figures are in --json."""
     table = Table(box=None, padding=(0, 2, 0, 0), header_style="bold underline")
@@ -93,13 +101,13 @@ def _roots_table(roots: list[dict[str, Any]]) -> Table:
     table.add_column("scanned", no_wrap=True)
     for root in roots[:MAX_ROOTS]:
         kinds, statuses = root["by_media_type"], root["by_status"]
-        failed = statuses.get("failed", 0)
+        failed = statuses.get(ItemStatus.FAILED, 0)
         table.add_row(
             safe(root["path"]),
             _watch_cell(root),
             str(root["items"]),
             *(str(kinds.get(k, 0)) for k in ("image", "audio", "video")),
-            str(statuses.get("missing", 0)),
+            str(statuses.get(ItemStatus.MISSING, 0)),
             Text(str(failed), "red" if failed else ""),
             ago(root["last_reconcile"]["at"]),
         )
@@ -108,34 +116,33 @@ def _roots_table(roots: list[dict[str, Any]]) -> Table:
     return table
 
 
-def _root_notes(roots: list[dict[str, Any]]) -> list[Text]:
+def _root_notes(roots: list[RootStatus]) -> list[Text]:
     """What needs a human, a line per root: why it is offline, polling or held back."""
     notes: list[Text] = []
     for root in roots:
         path = safe(root["path"])
         if not root["online"]:
-            reason = root.get("offline_reason") or ""
+            reason = root["offline_reason"] or ""
             notes.append(Text.assemble(path, ("  offline: ", "red"), safe(reason)))
-        elif root["watch"].startswith("failed"):
+        elif watch_state(root["watch"]) is WatchState.FAILED:
             notes.append(Text.assemble(path, ("  watch ", "red"), safe(root["watch"])))
-        if root.get("watch_fallback"):
-            fallback = safe(root["watch_fallback"])
-            notes.append(Text.assemble(path, ("  polling: ", "yellow"), fallback))
-        if root.get("held"):
-            notes.append(Text.assemble(path, ("  held back: ", "bold red"), safe(root["held"])))
+        if fallback := root["watch_fallback"]:
+            notes.append(Text.assemble(path, ("  polling: ", "yellow"), safe(fallback)))
+        if held := root["held"]:
+            notes.append(Text.assemble(path, ("  held back: ", "bold red"), safe(held)))
     return notes
 
 
-def _pending(p: dict[str, Any]) -> Text:
+def _pending(p: PendingStatus) -> Text:
     return Text.assemble(
         ("pending: ", "bold"),
         f"{p['settling']} settling, {p['index_queue'] + p['indexing']} to index, "
         f"{p['write_queue']} to write, {p['reconciles_queued']} reconciles queued, "
-        f"{p['metadata']} awaiting metadata, {p.get('thumbnails', 0)} thumbnails pending",
+        f"{p['metadata']} awaiting metadata, {p['thumbnails']} thumbnails pending",
     )
 
 
-def _jobs_table(jobs: list[dict[str, Any]]) -> Table:
+def _jobs_table(jobs: list[JobStatus]) -> Table:
     table = Table.grid(padding=(0, 1))
     table.add_column(no_wrap=True)
     table.add_column(width=16)
@@ -152,9 +159,9 @@ def _jobs_table(jobs: list[dict[str, Any]]) -> Table:
             figures = f"{job['done']}/{job['queued']} indexed, {job['walked']} seen"
         if job["rate_per_s"]:
             figures += f", {job['rate_per_s']:.0f}/s"
-        if job.get("eta_s"):
-            figures += f", {duration(job['eta_s'])} left"
-        if job.get("cancelled"):
+        if eta := job["eta_s"]:
+            figures += f", {duration(eta)} left"
+        if job["cancelled"]:
             figures += ", cancelling"
         label = Text(f"job {job['job']} {job['kind']}", "bold")
         table.add_row(label, bar, figures, safe(job["path"]))
@@ -163,7 +170,7 @@ def _jobs_table(jobs: list[dict[str, Any]]) -> Table:
     return table
 
 
-def _errors(errors: dict[str, Any]) -> list[Text]:
+def _errors(errors: ErrorsStatus) -> list[Text]:
     if not errors["failed_items"] and not errors["recent"]:
         return []
     lines = [Text(f"errors: {errors['failed_items']} files failed; recent:", "bold")]

@@ -30,7 +30,7 @@ from mediaforged.pipeline.settle import Settler
 from mediaforged.sources.reconcile import Reconciler
 from mediaforged.sources.scheduler import Scheduler
 from mediaforged.sources.watcher import Watcher
-from mediaforged.state import DaemonState, RootState
+from mediaforged.state import DaemonState, JobKind, RootState, WatchMode
 
 __all__ = ["Reloader", "configure_root", "load_roots", "mark_shared_devices"]
 
@@ -78,7 +78,7 @@ def configure_root(root: RootState, config: Config) -> bool:
     root.excluded = exclusion_matcher(config.exclude_of(root.path))
     mode, reason = watch_mode_for(root.path, config.watch_mode_of(root.path))
     changed = mode != root.watch_mode
-    root.watch_mode, root.watch_mode_reason = mode, reason
+    root.watch_mode, root.watch_mode_reason = WatchMode(mode), reason
     return changed
 
 
@@ -150,7 +150,7 @@ class Reloader:
         self.pool.set_read_limit(fresh.read_limit_mb)
         for root in self.state.roots:
             if root.path in added:
-                self.reconciler.request(root, None, "startup")
+                self.reconciler.request(root, None, JobKind.STARTUP)
         needs_restart = [n for n in _RESTART_ONLY if getattr(fresh, n) != getattr(old, n)]
         self.config = fresh
         result = {

@@ -43,7 +43,7 @@ from mediaforged.pipeline.thumbnails import ThumbnailStage
 from mediaforged.sources.reconcile import Reconciler
 from mediaforged.sources.scheduler import Scheduler
 from mediaforged.sources.watcher import Watcher
-from mediaforged.state import DaemonState, RootState
+from mediaforged.state import DaemonState, JobKind, Phase, RootState
 
 __all__ = ["Parts", "build", "run"]
 
@@ -278,7 +278,7 @@ async def _serve(
             await stop.wait()
 
             # Graceful shutdown, in order (see the module docstring).
-            state.phase = "stopping"
+            state.phase = Phase.STOPPING
             notifier.stopping()
             log.info("stopping")
             await server.close()
@@ -322,8 +322,8 @@ async def _start(
         socket=str(config.socket_path),
         roots=[str(r.path) for r in state.roots],
     )
-    state.phase = "scanning"
-    startup = [parts.reconciler.request(r, None, "startup") for r in state.roots]
+    state.phase = Phase.SCANNING
+    startup = [parts.reconciler.request(r, None, JobKind.STARTUP) for r in state.roots]
     sources.append(tg.create_task(parts.metadata.run(), name="metadata"))
     if parts.thumbnails is not None:
         sources.append(tg.create_task(parts.thumbnails.run(), name="thumbnails"))
@@ -353,7 +353,7 @@ async def _after_startup(
     stages: tuple[MetadataStage, ThumbnailStage | None],
 ) -> None:
     await asyncio.gather(*(j.wait() for j in jobs))
-    state.phase = "watching" if config.watch else "idle"
+    state.phase = Phase.WATCHING if config.watch else Phase.IDLE
     log.info("startup_reconcile_done", roots=len(jobs))
     if config.once:
         # A one-shot run leaves no metadata (and no thumbnails) behind. Pending counts a

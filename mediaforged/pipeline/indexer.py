@@ -11,7 +11,7 @@ import asyncio
 import mimetypes
 import os
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import structlog
 from sqlalchemy import select
@@ -21,6 +21,7 @@ from mediaforged.catalog.schema import media_items
 from mediaforged.catalog.writer import CatalogWriter, Observation
 from mediaforged.fs.fsio import FileProblem, HashResult, display_path
 from mediaforged.fs.hashpool import HashPool
+from mediaforged.protocol import ItemStatus
 from mediaforged.state import DaemonState, Job, RootState
 
 __all__ = ["IndexRequest", "Indexer", "MoveHint"]
@@ -54,7 +55,33 @@ class IndexRequest:
     new_path: bool = False  # not present in the catalog when the caller looked
 
 
-def _same_stat(row: Any, st: os.stat_result) -> bool:
+class _Stored(NamedTuple):
+    """What the catalog holds for a path, as a file is compared with it."""
+
+    id: int
+    path_key: bytes
+    size: int
+    mtime_ns: int
+    dev: int
+    inode: int
+    status: str  # an ItemStatus
+
+
+class _MaybeMove(NamedTuple):
+    """A new path whose (dev, inode, size, mtime) an item had elsewhere."""
+
+    req: IndexRequest
+    source: MoveHint
+
+
+class _Move(NamedTuple):
+    """A confirmed move: item ``from_id`` is now at ``req.path``."""
+
+    req: IndexRequest
+    from_id: int
+
+
+def _same_stat(row: _Stored, st: os.stat_result) -> bool:
     return bool(
         row.size == st.st_size
         and row.mtime_ns == st.st_mtime_ns
@@ -93,22 +120,20 @@ def _split_by_bytes(requests: list[IndexRequest], ways: int) -> list[list[IndexR
     return parts + big
 
 
-def _confirm_moves(
-    maybe_moves: list[tuple[IndexRequest, Any]],
-) -> tuple[list[tuple[IndexRequest, int]], list[IndexRequest]]:
+def _confirm_moves(maybe_moves: list[_MaybeMove]) -> tuple[list[_Move], list[IndexRequest]]:
     """A move only if the old path no longer holds this inode; else it is a hard link."""
-    moves: list[tuple[IndexRequest, int]] = []
+    moves: list[_Move] = []
     not_moved: list[IndexRequest] = []
-    for req, row in maybe_moves:
+    for req, source in maybe_moves:
         try:
-            old = os.lstat(row.path_key)
-            still_there = (old.st_dev, old.st_ino) == (row.dev, row.inode)
+            old = os.lstat(source.path_key)
+            still_there = (old.st_dev, old.st_ino) == (source.dev, source.inode)
         except OSError:
             still_there = False
         if still_there:
             not_moved.append(req)
         else:
-            moves.append((req, row.id))
+            moves.append(_Move(req, source.id))
     return moves, not_moved
 
 
@@ -196,8 +221,8 @@ class Indexer:
         c = media_items.c
         # A reconcile already compared its paths with the catalog; a watch event did not.
         keys = [r.path for r in batch if not r.prechecked]
-        by_path: dict[bytes, Any] = {}
-        by_inode: dict[tuple[int, int], list[Any]] = {}
+        by_path: dict[bytes, _Stored] = {}
+        by_inode: dict[tuple[int, int], list[_Stored]] = {}
         async with self._engine.connect() as conn:
             if keys:
                 rows = await conn.execute(
@@ -205,7 +230,7 @@ class Indexer:
                         c.path_key.in_(keys)
                     )
                 )
-                by_path = {r.path_key: r for r in rows}
+                by_path = {s.path_key: s for s in map(_Stored._make, rows)}
             # Same (dev, inode) at another path: maybe a move. One query per device, so the
             # (dev, inode) index serves it.
             inodes_by_dev: dict[int, set[int]] = {}
@@ -214,34 +239,34 @@ class Indexer:
                     inodes_by_dev.setdefault(r.st.st_dev, set()).add(r.st.st_ino)
             for dev, inodes in inodes_by_dev.items():
                 inode_rows = await conn.execute(
-                    select(c.id, c.path_key, c.size, c.mtime_ns, c.dev, c.inode).where(
+                    select(c.id, c.path_key, c.size, c.mtime_ns, c.dev, c.inode, c.status).where(
                         c.dev == dev, c.inode.in_(list(inodes))
                     )
                 )
-                for found in inode_rows:
+                for found in map(_Stored._make, inode_rows):
                     by_inode.setdefault((found.dev, found.inode), []).append(found)
 
         to_hash: list[IndexRequest] = []
-        maybe_moves: list[tuple[IndexRequest, Any]] = []
+        maybe_moves: list[_MaybeMove] = []
         for req in batch:
-            row: Any = by_path.get(req.path)
+            row = by_path.get(req.path)
             if row is not None:
-                if row.status == "present" and not req.force and _same_stat(row, req.st):
+                if row.status == ItemStatus.PRESENT and not req.force and _same_stat(row, req.st):
                     self._state.skipped_unchanged += 1
                     if req.job is not None:
                         req.job.mark_done()
                     continue
                 to_hash.append(req)
                 continue
-            candidates: list[Any] = [
-                c
-                for c in by_inode.get((req.st.st_dev, req.st.st_ino), [])
-                if _same_stat(c, req.st) and c.path_key != req.path
+            candidates = [
+                MoveHint(s.id, s.path_key, s.dev, s.inode)
+                for s in by_inode.get((req.st.st_dev, req.st.st_ino), [])
+                if _same_stat(s, req.st) and s.path_key != req.path
             ]
             if req.move_hint is not None:
                 candidates.append(req.move_hint)
             if candidates and not req.force:
-                maybe_moves.append((req, candidates[0]))
+                maybe_moves.append(_MaybeMove(req, candidates[0]))
             else:
                 to_hash.append(req)
 

@@ -11,11 +11,11 @@ import asyncio
 import os
 import stat
 import time
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from mediaforged.catalog.writer import CatalogWriter, Observation
 from mediaforged.pipeline.indexer import Indexer, IndexRequest
-from mediaforged.state import DaemonState, Job, RootState
+from mediaforged.state import DaemonState, Job, JobKind, RootState
 
 __all__ = ["FolderScans", "Settler"]
 
@@ -23,7 +23,24 @@ __all__ = ["FolderScans", "Settler"]
 class FolderScans(Protocol):
     """Who walks a folder the settler cannot judge path by path (the reconciler)."""
 
-    def request(self, root: RootState, folder: bytes | None, reason: str) -> Job: ...
+    def request(self, root: RootState, folder: bytes | None, reason: JobKind) -> Job: ...
+
+
+class _Signature(NamedTuple):
+    """What must stand still for a file to be settled."""
+
+    size: int
+    mtime_ns: int
+    ino: int
+
+
+class _Waiting(NamedTuple):
+    """A path waiting to settle."""
+
+    root: RootState
+    added: bool  # a watch saw it created (a new folder is walked whole)
+    seen: _Signature | None  # at the last check; None: not looked at yet
+    since: float  # monotonic time it has looked like ``seen``
 
 
 class Settler:
@@ -45,8 +62,7 @@ class Settler:
         self._reconciler = reconciler
         self.settle_seconds = settle_seconds  # a reload may change it
         self._limit = limit
-        # path -> (root, is_new_dir_event, (size, mtime_ns, ino) or None, stable since)
-        self._pending: dict[bytes, tuple[RootState, bool, tuple[int, int, int] | None, float]] = {}
+        self._pending: dict[bytes, _Waiting] = {}
         self._room = asyncio.Condition()
         self._wake = asyncio.Event()
 
@@ -60,7 +76,9 @@ class Settler:
         async with self._room:
             await self._room.wait_for(lambda: len(self._pending) < self._limit)
         old = self._pending.get(path)
-        self._pending[path] = (root, added or (old is not None and old[1]), None, time.monotonic())
+        self._pending[path] = _Waiting(
+            root, added or (old is not None and old.added), None, time.monotonic()
+        )
         self._wake.set()
 
     async def run(self) -> None:
@@ -73,7 +91,7 @@ class Settler:
 
     async def _check(self) -> None:
         # A paused root's paths wait here (bounded) until it is resumed.
-        paths = [p for p, entry in self._pending.items() if not entry[0].paused]
+        paths = [p for p, entry in self._pending.items() if not entry.root.paused]
         stats = await asyncio.to_thread(_lstat_many, paths)
         now = time.monotonic()
         for path, st in zip(paths, stats, strict=True):
@@ -85,7 +103,7 @@ class Settler:
                 # The root itself was removed or replaced: the reconcile decides whether it is
                 # offline; it never marks the whole library missing.
                 del self._pending[path]
-                self._reconciler.request(root, None, "watch-root")
+                self._reconciler.request(root, None, JobKind.WATCH_ROOT)
                 continue
             if st is None or not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
                 # Gone, or now a symlink, FIFO or device: whatever was catalogued here is missing.
@@ -95,11 +113,11 @@ class Settler:
             if stat.S_ISDIR(st.st_mode):
                 del self._pending[path]
                 if added:
-                    self._reconciler.request(root, path, "watch-dir")
+                    self._reconciler.request(root, path, JobKind.WATCH_DIR)
                 continue
-            signature = (st.st_size, st.st_mtime_ns, st.st_ino)
+            signature = _Signature(st.st_size, st.st_mtime_ns, st.st_ino)
             if signature != seen:
-                self._pending[path] = (root, added, signature, now)
+                self._pending[path] = _Waiting(root, added, signature, now)
                 if self.settle_seconds > 0:
                     continue
             elif now - since < self.settle_seconds:

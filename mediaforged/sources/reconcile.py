@@ -26,7 +26,7 @@ from mediaforged.catalog.schema import media_items, roots
 from mediaforged.catalog.writer import CatalogWriter, Observation
 from mediaforged.fs.fsio import WalkStats, display_path, quick_folders, under, walk_folders
 from mediaforged.pipeline.indexer import Indexer, IndexRequest, MoveHint
-from mediaforged.state import DaemonState, Job, RootState
+from mediaforged.state import DaemonState, Job, JobKind, RootState
 
 __all__ = ["Reconciler"]
 
@@ -67,7 +67,7 @@ class Reconciler:
         self,
         root: RootState,
         path: bytes | None,
-        kind: str,
+        kind: JobKind,
         full: bool = False,
         quick: bool = False,
     ) -> Job:

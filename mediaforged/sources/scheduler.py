@@ -23,7 +23,7 @@ from mediaforged.catalog import changelog
 from mediaforged.catalog.schema import media_items
 from mediaforged.catalog.writer import CatalogWriter, Observation
 from mediaforged.sources.reconcile import Reconciler
-from mediaforged.state import DaemonState
+from mediaforged.state import DaemonState, JobKind, WatchState
 
 __all__ = ["Scheduler"]
 
@@ -94,18 +94,19 @@ class Scheduler:
 
     async def _full(self) -> None:
         for root in self._state.roots:
-            self._reconciler.request(root, None, "periodic")
+            self._reconciler.request(root, None, JobKind.PERIODIC)
 
     async def _quick(self) -> None:
         for root in self._state.roots:
-            if root.online and root.watch != "poll":  # polled roots have their own loop
-                self._reconciler.request(root, None, "quick", quick=True)
+            # Polled roots have their own loop.
+            if root.online and root.watch is not WatchState.POLL:
+                self._reconciler.request(root, None, JobKind.QUICK, quick=True)
 
     async def _recheck(self) -> None:
         """An offline root comes back by itself when its share is mounted again."""
         for root in self._state.roots:
             if not root.online:
-                self._reconciler.request(root, None, "recheck")
+                self._reconciler.request(root, None, JobKind.RECHECK)
 
     async def _purge(self) -> None:
         cutoff = datetime.now(UTC) - self.grace

@@ -23,7 +23,7 @@ from mediaforged.fs.mounts import inotify_limit_hint
 from mediaforged.pipeline.settle import Settler
 from mediaforged.sources.folderwatch import FolderWatch
 from mediaforged.sources.reconcile import Reconciler
-from mediaforged.state import DaemonState, RootState
+from mediaforged.state import DaemonState, JobKind, RootState, WatchMode, WatchState
 
 __all__ = ["Watcher"]
 
@@ -96,19 +96,19 @@ class Watcher:
             self.armed.set()
 
     async def _run_root(self, root: RootState) -> None:
-        if root.watch_mode == "poll":
+        if root.watch_mode is WatchMode.POLL:
             await self._poll(root)
         else:
             await self._watch_root(root)
 
     async def _poll(self, root: RootState) -> None:
-        root.watch = "poll"
+        root.watch = WatchState.POLL
         self._mark_armed(root)
         log.info("polling", root=str(root.path), interval_s=self.poll_interval)
         while True:
             await asyncio.sleep(self.poll_interval)
             if root.online:  # an offline root is rechecked by the scheduler
-                self._reconciler.request(root, None, "poll", quick=True)
+                self._reconciler.request(root, None, JobKind.POLL, quick=True)
 
     def _filter(self, root: RootState) -> Callable[[Change, str], bool]:
         prefix = len(root.key) + 1
@@ -148,7 +148,7 @@ class Watcher:
                         fallback="poll",
                         fix=root.watch_fallback,
                     )
-                    self._reconciler.request(root, None, "watch-error")
+                    self._reconciler.request(root, None, JobKind.WATCH_ERROR)
                     await self._poll(root)
                     return
                 # Known case: one non-UTF-8 name ends awatch (WatchfilesRustInternalError) and
@@ -156,7 +156,7 @@ class Watcher:
                 failures += 1
                 if time.monotonic() - armed_at > _REARM_MAX_S:
                     backoff = 1.0  # it had been working: this is a new incident
-                root.watch = f"failed: {type(cause).__name__}: {cause}"
+                root.watch, root.watch_error = WatchState.FAILED, f"{type(cause).__name__}: {cause}"
                 root.watch_restarts += 1
                 self._mark_armed(root)  # do not hold READY=1 for a root we cannot watch yet
                 log.warning("watch_failed", root=str(root.path), error=str(cause), retry_s=backoff)
@@ -170,7 +170,7 @@ class Watcher:
         keep = self._filter(root)
         try:
             await watch.arm()
-            root.watch = "inotify"
+            root.watch, root.watch_error = WatchState.INOTIFY, ""
             root.watch_fallback = ""
             root.watch_folders = watch.folders
             self._note_undecodable(root, watch)
@@ -178,7 +178,7 @@ class Watcher:
             log.info("watching", root=str(root.path), folders=watch.folders)
             if rearm:
                 # Whatever changed while we were not watching.
-                self._reconciler.request(root, None, "watch-error")
+                self._reconciler.request(root, None, JobKind.WATCH_ERROR)
             step = min(50, self._debounce)
             while True:
                 raw = await watch.changes(self._debounce, step)
@@ -195,7 +195,7 @@ class Watcher:
                     encoded = os.fsencode(path)
                     if encoded.endswith(b"/" + IGNORE_MARKER):
                         # A folder gains or loses its marker: walk it again.
-                        self._reconciler.request(root, os.path.dirname(encoded), "marker")
+                        self._reconciler.request(root, os.path.dirname(encoded), JobKind.MARKER)
                         continue
                     await self._settler.add(root, encoded, change == Change.added)
         finally:

@@ -15,16 +15,16 @@ from typing import Any
 from mediaforged import __version__
 from mediaforged.control.commands import events, jobs, queries, search, status, userdata
 from mediaforged.control.context import Context, Progress, Spec, arg
-from mediaforged.protocol import PROTOCOL_VERSION, ErrorCode, ProtocolError
+from mediaforged.protocol import PROTOCOL_VERSION, ErrorCode, HelloReply, PingReply, ProtocolError
 
 __all__ = ["COMMANDS", "Context", "Progress", "Spec"]
 
 
-async def ping(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
+async def ping(ctx: Context, args: dict[str, Any], progress: Progress) -> PingReply:
     return {"pong": True, "version": __version__, "protocol": PROTOCOL_VERSION}
 
 
-async def hello(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
+async def hello(ctx: Context, args: dict[str, Any], progress: Progress) -> HelloReply:
     """The client says which protocol it speaks; the daemon says what it offers."""
     wanted = arg(args, "protocol", int, PROTOCOL_VERSION)
     if wanted != PROTOCOL_VERSION:

@@ -11,8 +11,17 @@ from typing import Any
 import structlog
 
 from mediaforged.control.context import Context, Progress, Spec, arg, follow_jobs, path_arg
-from mediaforged.protocol import ErrorCode, ProtocolError
-from mediaforged.state import Job, RootState
+from mediaforged.protocol import (
+    CancelReply,
+    ConfirmReply,
+    ErrorCode,
+    PauseReply,
+    ProtocolError,
+    ReloadReply,
+    RescanReply,
+    ResumeReply,
+)
+from mediaforged.state import Job, JobKind, RootState
 
 __all__ = ["COMMANDS"]
 
@@ -21,18 +30,18 @@ log = structlog.get_logger("mediaforged.commands")
 _CANCEL_WAIT_S = 5.0
 
 
-async def rescan(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
+async def rescan(ctx: Context, args: dict[str, Any], progress: Progress) -> RescanReply:
     """Reconcile a root, a subtree or one file (or every root) and wait until it is committed."""
     path_text = arg(args, "path", str)
     full = bool(arg(args, "full", bool, False))
     jobs: list[Job] = []
     if path_text is None:
         await ctx.metadata.retry_failed(None)  # a rescan asks failed extractions again
-        jobs = [ctx.reconciler.request(r, None, "rescan", full) for r in ctx.state.roots]
+        jobs = [ctx.reconciler.request(r, None, JobKind.RESCAN, full) for r in ctx.state.roots]
     else:
         path, root = path_arg(ctx, path_text)
         await ctx.metadata.retry_failed(path)
-        jobs = [ctx.reconciler.request(root, path, "rescan", full)]
+        jobs = [ctx.reconciler.request(root, path, JobKind.RESCAN, full)]
     await progress({"jobs": [j.progress() for j in jobs]})
     await follow_jobs(jobs, progress)
     _raise_if_cancelled(jobs)
@@ -51,7 +60,7 @@ def _raise_if_cancelled(jobs: list[Job]) -> None:
         )
 
 
-async def cancel(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
+async def cancel(ctx: Context, args: dict[str, Any], progress: Progress) -> CancelReply:
     """Cancel a reconcile or rescan job (by its id, from status), or every job not done.
     Waits a few seconds for them to stop: files already being hashed finish first."""
     job_id = arg(args, "job", int)
@@ -79,7 +88,7 @@ def _root_arg(ctx: Context, args: dict[str, Any], required: bool) -> RootState |
     raise ProtocolError(ErrorCode.NOT_IN_LIBRARY, f"{text} is not a library root ({shown})")
 
 
-async def pause(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
+async def pause(ctx: Context, args: dict[str, Any], progress: Progress) -> PauseReply:
     """Hold indexing of one root, or of all (changes are still noticed; nothing is dropped)."""
     root = _root_arg(ctx, args, required=False)
     if root is not None:
@@ -92,7 +101,7 @@ async def pause(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
     return {"state": "paused"}
 
 
-async def resume(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
+async def resume(ctx: Context, args: dict[str, Any], progress: Progress) -> ResumeReply:
     root = _root_arg(ctx, args, required=False)
     for r in [root] if root is not None else ctx.state.roots:
         if r.paused:
@@ -105,7 +114,7 @@ async def resume(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
     return {"state": ctx.state.phase, "paused": [str(r.path) for r in ctx.state.roots if r.paused]}
 
 
-async def confirm(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
+async def confirm(ctx: Context, args: dict[str, Any], progress: Progress) -> ConfirmReply:
     """Let the held-back reconcile of a root mark its vanished files missing."""
     root = _root_arg(ctx, args, required=True)
     assert root is not None
@@ -114,18 +123,24 @@ async def confirm(ctx: Context, args: dict[str, Any], progress: Progress) -> Any
     held = root.held_missing
     root.confirmed = True
     log.info("missing_confirmed", root=str(root.path), missing=held)
-    job = ctx.reconciler.request(root, None, "confirm")
+    job = ctx.reconciler.request(root, None, JobKind.CONFIRM)
     await follow_jobs([job], progress)
     _raise_if_cancelled([job])
     return {"root": str(root.path), "confirmed": True, "missing": job.gone, "held": held}
 
 
-async def reload(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
+async def reload(ctx: Context, args: dict[str, Any], progress: Progress) -> ReloadReply:
     """Re-read the config file and apply it, as SIGHUP does."""
     result = await ctx.reloader()
     if not result.get("ok"):
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"invalid configuration: {result['error']}")
-    return result
+    return {
+        "ok": True,
+        "roots_added": result["roots_added"],
+        "roots_removed": result["roots_removed"],
+        "watch_restarted": result["watch_restarted"],
+        "needs_restart": result["needs_restart"],
+    }
 
 
 COMMANDS: dict[str, Spec] = {

@@ -36,7 +36,7 @@ from mediaforged.control.context import (
 )
 from mediaforged.fs.fsio import IGNORE_MARKER, display_path, under
 from mediaforged.protocol import ErrorCode, ProtocolError
-from mediaforged.state import RootState
+from mediaforged.state import JobKind, RootState
 
 __all__ = ["COMMANDS"]
 
@@ -311,7 +311,9 @@ async def retry(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
         if root is not None:
             folder = posixpath.dirname(path_key) if len(rows) > 20 else path_key
             targets[(root_id, folder if ctx.state.root_for(folder) else path_key)] = root
-    jobs = [ctx.reconciler.request(root, path, "retry") for (_, path), root in targets.items()]
+    jobs = [
+        ctx.reconciler.request(root, path, JobKind.RETRY) for (_, path), root in targets.items()
+    ]
     if jobs:
         await progress({"jobs": [j.progress() for j in jobs]})
         await follow_jobs(jobs, progress)

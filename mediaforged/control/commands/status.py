@@ -12,7 +12,8 @@ import contextlib
 import os
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import structlog
 from sqlalchemy import func, select
@@ -22,26 +23,46 @@ from mediaforged import __version__
 from mediaforged.catalog.schema import media_items
 from mediaforged.control.context import Context, Progress, Spec
 from mediaforged.fs.mounts import inotify_usage
+from mediaforged.protocol import (
+    InotifyUsage,
+    ItemStatus,
+    JobProgress,
+    JobStatus,
+    PendingStatus,
+    RootStatus,
+    StatusReply,
+    ThumbnailStatus,
+    Totals,
+)
+from mediaforged.state import DaemonState, RootState
 
 __all__ = ["COMMANDS", "StatusCache", "status"]
 
 log = structlog.get_logger("mediaforged.commands")
 
+T = TypeVar("T")
 
-async def _counts(engine: AsyncEngine) -> dict[int, dict[str, dict[str, int]]]:
+
+@dataclass(slots=True)
+class _RootCounts:
+    by_media_type: dict[str, int] = field(default_factory=dict)  # present items only
+    by_status: dict[str, int] = field(default_factory=dict)
+
+
+async def _counts(engine: AsyncEngine) -> dict[int, _RootCounts]:
     c = media_items.c
     stmt = select(c.root_id, c.media_type, c.status, func.count()).group_by(
         c.root_id, c.media_type, c.status
     )
-    out: dict[int, dict[str, dict[str, int]]] = {}
+    out: dict[int, _RootCounts] = {}
     async with engine.connect() as conn:
         for root_id, media_type, status, count in await conn.execute(stmt):
-            per_root = out.setdefault(root_id, {"by_media_type": {}, "by_status": {}})
-            if status == "present":
-                per_root["by_media_type"][media_type] = (
-                    per_root["by_media_type"].get(media_type, 0) + count
+            per_root = out.setdefault(root_id, _RootCounts())
+            if status == ItemStatus.PRESENT:
+                per_root.by_media_type[media_type] = (
+                    per_root.by_media_type.get(media_type, 0) + count
                 )
-            per_root["by_status"][status] = per_root["by_status"].get(status, 0) + count
+            per_root.by_status[status] = per_root.by_status.get(status, 0) + count
     return out
 
 
@@ -56,7 +77,7 @@ def _catalog_bytes(ctx: Context) -> int | None:
     return total
 
 
-class _Cached:
+class _Cached(Generic[T]):
     """One catalog computation for status, shared by every caller until ``key`` changes.
     With ``background``, a caller never waits for it: it gets the last value, and a
     refresh starts if that is older than FRESH_S."""
@@ -64,19 +85,17 @@ class _Cached:
     FRESH_S = 0.5
 
     def __init__(
-        self,
-        key: Callable[[Context], int],
-        compute: Callable[[Context], Awaitable[dict[str, Any]]],
+        self, key: Callable[[Context], int], compute: Callable[[Context], Awaitable[T]]
     ) -> None:
         self._key, self._compute = key, compute
         self._lock = asyncio.Lock()
         self._at_key = -1
         self._computed_at = -1e9
-        self.value: dict[str, Any] | None = None
+        self.value: T | None = None
         self.counted_at: float | None = None
         self._refresh: asyncio.Task[None] | None = None
 
-    async def get(self, ctx: Context, background: bool) -> dict[str, Any]:
+    async def get(self, ctx: Context, background: bool) -> T:
         stale = self._key(ctx) != self._at_key
         if self.value is None or (stale and not background):
             await self._update(ctx)  # callers that arrive meanwhile wait for this one
@@ -105,16 +124,32 @@ class _Cached:
             self._computed_at, self.counted_at = time.monotonic(), time.time()
 
 
-async def _item_counts(ctx: Context) -> dict[str, Any]:
-    return {"counts": await _counts(ctx.engine)}
+class _StageCounts(NamedTuple):
+    metadata: int  # items awaiting metadata
+    metadata_failed: int
+    thumbnails: int  # items awaiting a thumbnail
 
 
-async def _stage_counts(ctx: Context) -> dict[str, Any]:
-    return {
-        "metadata": await ctx.metadata.pending(),
-        "metadata_failed": await ctx.metadata.failed_items(),
-        "thumbnails": await ctx.thumbnails.pending() if ctx.thumbnails else 0,
-    }
+async def _item_counts(ctx: Context) -> dict[int, _RootCounts]:
+    return await _counts(ctx.engine)
+
+
+async def _stage_counts(ctx: Context) -> _StageCounts:
+    return _StageCounts(
+        await ctx.metadata.pending(),
+        await ctx.metadata.failed_items(),
+        await ctx.thumbnails.pending() if ctx.thumbnails else 0,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Figures:
+    """The catalog's side of one status reply."""
+
+    counts: dict[int, _RootCounts]  # by root id
+    stages: _StageCounts
+    counted_at: float | None  # when ``counts`` were taken
+    inotify: InotifyUsage
 
 
 class StatusCache:
@@ -132,10 +167,10 @@ class StatusCache:
     def __init__(self) -> None:
         self._items = _Cached(lambda ctx: ctx.writer.item_commits, _item_counts)
         self._stages = _Cached(lambda ctx: ctx.writer.commit_count, _stage_counts)
-        self._inotify: dict[str, int | None] = {}
+        self._inotify = InotifyUsage(watches=None, limit=None)
         self._inotify_at = -1e9
 
-    async def get(self, ctx: Context) -> dict[str, Any]:
+    async def get(self, ctx: Context) -> _Figures:
         thumbs = ctx.thumbnails
         indexing = (
             ctx.writer.waiting > 0
@@ -145,62 +180,93 @@ class StatusCache:
         extracting = not ctx.metadata.idle.is_set() or (
             thumbs is not None and not thumbs.idle.is_set()
         )
-        items = await self._items.get(ctx, background=indexing)
+        counts = await self._items.get(ctx, background=indexing)
         stages = await self._stages.get(ctx, background=indexing or extracting)
         if time.monotonic() - self._inotify_at > self.INOTIFY_EVERY_S:
             self._inotify_at = time.monotonic()
-            self._inotify = await asyncio.to_thread(inotify_usage)
-        return {
-            **items,
-            **stages,
-            "counted_at": self._items.counted_at,
-            "inotify": self._inotify,
-        }
+            usage = await asyncio.to_thread(inotify_usage)
+            self._inotify = InotifyUsage(watches=usage.get("watches"), limit=usage.get("limit"))
+        return _Figures(counts, stages, self._items.counted_at, self._inotify)
 
 
-def _with_eta(job: dict[str, Any]) -> dict[str, Any]:
+def _with_eta(job: JobProgress) -> JobStatus:
     """Seconds left at the job's rate so far; known once its walk has counted the work."""
     rate, left = job["rate_per_s"], job["queued"] - job["done"]
     known = job["walk_finished"] and not job["complete"] and rate
-    job["eta_s"] = round(left / rate, 1) if known else None
-    return job
+    return {**job, "eta_s": round(left / rate, 1) if known and rate else None}
 
 
-async def status(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
+def _root_status(root: RootState, per: _RootCounts) -> RootStatus:
+    return {
+        "path": str(root.path),
+        "online": root.online,
+        "offline_reason": root.offline_reason or None,
+        "watch": root.watch_shown,
+        "watch_mode": root.watch_mode,
+        "watch_mode_reason": root.watch_mode_reason,
+        "watch_fallback": root.watch_fallback or None,
+        "watch_folders": root.watch_folders,
+        "unwatched_folders": root.watch_undecodable,
+        "watch_restarts": root.watch_restarts,
+        "paused": root.paused,
+        "held": root.held or None,
+        "held_missing": root.held_missing,
+        "last_quick_check_at": root.last_quick_at,
+        "last_event_at": root.last_event_at,
+        "last_reconcile": {
+            "at": root.last_reconcile_at,
+            "duration_s": root.last_reconcile_s,
+            "files": root.last_reconcile_files,
+        },
+        "items": sum(per.by_status.values()),
+        "by_media_type": per.by_media_type,
+        "by_status": per.by_status,
+    }
+
+
+def _pending(ctx: Context, stages: _StageCounts) -> PendingStatus:
+    return {
+        "settling": len(ctx.settler),
+        "index_queue": ctx.indexer.waiting,
+        "indexing": ctx.indexer.in_flight,
+        "write_queue": ctx.writer.waiting,
+        "reconciles_queued": ctx.reconciler.queued,
+        "metadata": stages.metadata,
+        "thumbnails": stages.thumbnails,
+    }
+
+
+def _thumbnails(ctx: Context) -> ThumbnailStatus:
+    thumbs = ctx.thumbnails
+    if thumbs is None:
+        return {"enabled": False, "idle": True, "made": 0, "shared": 0, "failed": 0, "removed": 0}
+    return {
+        "enabled": True,
+        "idle": thumbs.idle.is_set(),
+        "made": thumbs.made,
+        "shared": thumbs.shared,
+        "failed": thumbs.failed,
+        "removed": thumbs.removed,
+    }
+
+
+def _totals(state: DaemonState) -> Totals:
+    return {
+        "indexed": state.indexed,
+        "hashed_bytes": state.hashed_bytes,
+        "unchanged": state.skipped_unchanged,
+        "moved": state.moved,
+        "marked_missing": state.marked_missing,
+        "purged": state.purged,
+        "failed": state.failed,
+        "commits": state.commits,
+    }
+
+
+async def status(ctx: Context, args: dict[str, Any], progress: Progress) -> StatusReply:
     state = ctx.state
-    cached = await ctx.status_cache.get(ctx)
-    counts = cached["counts"]
-    roots: list[dict[str, Any]] = []
-    for root in state.roots:
-        per = counts.get(root.id, {"by_media_type": {}, "by_status": {}})
-        roots.append(
-            {
-                "path": str(root.path),
-                "online": root.online,
-                "offline_reason": root.offline_reason or None,
-                "watch": root.watch,
-                "watch_mode": root.watch_mode,
-                "watch_mode_reason": root.watch_mode_reason,
-                "watch_fallback": root.watch_fallback or None,
-                "watch_folders": root.watch_folders,
-                "unwatched_folders": root.watch_undecodable,
-                "watch_restarts": root.watch_restarts,
-                "paused": root.paused,
-                "held": root.held or None,
-                "held_missing": root.held_missing,
-                "last_quick_check_at": root.last_quick_at,
-                "last_event_at": root.last_event_at,
-                "last_reconcile": {
-                    "at": root.last_reconcile_at,
-                    "duration_s": root.last_reconcile_s,
-                    "files": root.last_reconcile_files,
-                },
-                "items": sum(per["by_status"].values()),
-                "by_media_type": per["by_media_type"],
-                "by_status": per["by_status"],
-            }
-        )
-    jobs = [_with_eta(j.progress()) for j in state.jobs.values()]
+    figures: _Figures = await ctx.status_cache.get(ctx)
+    roots = [_root_status(r, figures.counts.get(r.id) or _RootCounts()) for r in state.roots]
     return {
         "state": "paused" if state.paused else state.phase,
         "version": __version__,
@@ -209,48 +275,24 @@ async def status(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
         "config_file": str(ctx.config.source) if ctx.config.source else None,
         "catalog": {
             "url": ctx.engine.url.render_as_string(),
-            "counted_at": cached["counted_at"],
+            "counted_at": figures.counted_at,
             "bytes": _catalog_bytes(ctx),
             "problem": state.catalog_problem or None,
         },
         "roots": roots,
-        "inotify": cached["inotify"],
-        "pending": {
-            "settling": len(ctx.settler),
-            "index_queue": ctx.indexer.waiting,
-            "indexing": ctx.indexer.in_flight,
-            "write_queue": ctx.writer.waiting,
-            "reconciles_queued": ctx.reconciler.queued,
-            "metadata": cached["metadata"],
-            "thumbnails": cached["thumbnails"],
-        },
+        "inotify": figures.inotify,
+        "pending": _pending(ctx, figures.stages),
         "metadata": {
             "idle": ctx.metadata.idle.is_set(),
             "extracted": ctx.metadata.done,
             "failed": ctx.metadata.failed,
-            "failed_items": cached["metadata_failed"],
+            "failed_items": figures.stages.metadata_failed,
         },
-        "thumbnails": {
-            "enabled": ctx.thumbnails is not None,
-            "idle": ctx.thumbnails.idle.is_set() if ctx.thumbnails else True,
-            "made": ctx.thumbnails.made if ctx.thumbnails else 0,
-            "shared": ctx.thumbnails.shared if ctx.thumbnails else 0,
-            "failed": ctx.thumbnails.failed if ctx.thumbnails else 0,
-            "removed": ctx.thumbnails.removed if ctx.thumbnails else 0,
-        },
-        "jobs": jobs,
-        "totals": {
-            "indexed": state.indexed,
-            "hashed_bytes": state.hashed_bytes,
-            "unchanged": state.skipped_unchanged,
-            "moved": state.moved,
-            "marked_missing": state.marked_missing,
-            "purged": state.purged,
-            "failed": state.failed,
-            "commits": state.commits,
-        },
+        "thumbnails": _thumbnails(ctx),
+        "jobs": [_with_eta(j.progress()) for j in state.jobs.values()],
+        "totals": _totals(state),
         "errors": {
-            "failed_items": sum(r["by_status"].get("failed", 0) for r in roots),
+            "failed_items": sum(r["by_status"].get(ItemStatus.FAILED, 0) for r in roots),
             "recent": state.recent_errors,
         },
     }
