@@ -82,20 +82,32 @@ def sha256_of(path: Path | bytes) -> str:
 
 
 class Catalog:
-    """Reads the catalog with the stdlib sqlite3 module: an independent view of what was written."""
+    """Reads the catalog with the stdlib sqlite3 module: an independent view of what was written.
 
-    def __init__(self, db: Path) -> None:
+    Until the daemon said READY=1 (``ready`` tells; the Daemon below passes its own) the
+    catalog may not exist yet, or not have its tables: such a query finds nothing. Any other
+    error, and any error at all once the daemon is ready (a renamed column, a missing table),
+    is raised: a query that cannot run must not pass for one that found no rows.
+    """
+
+    def __init__(self, db: Path, ready: Callable[[], bool] = lambda: True) -> None:
         self.db = db
+        self.ready = ready
 
     def query(self, sql: str, *params: Any) -> list[sqlite3.Row]:
+        early = not self.ready()
         if not self.db.exists():
-            return []
+            if early:
+                return []
+            raise AssertionError(f"no catalog at {self.db}, though the daemon is ready")
         conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10)
         conn.row_factory = sqlite3.Row
         try:
             return conn.execute(sql, params).fetchall()
-        except sqlite3.OperationalError:
-            return []  # schema not created yet
+        except sqlite3.OperationalError as exc:
+            if early and str(exc).startswith("no such table"):
+                return []  # the daemon is still creating the schema
+            raise
         finally:
             conn.close()
 
@@ -108,6 +120,69 @@ class Catalog:
         key = path if isinstance(path, bytes) else os.fsencode(path)
         rows = self.query("SELECT * FROM media_items WHERE path_key = ?", key)
         return rows[0] if rows else None
+
+
+class RawClient:
+    """The tests' own client of the control socket, below mediaforgectl's ``Client``: JSON lines
+    out and in, or any bytes at all for the tests that send garbage on purpose (``write``,
+    ``readline``; ``sock`` stays theirs to tune). It reads the hello on connecting."""
+
+    def __init__(self, path: Path, timeout: float = 10) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        try:
+            self.sock.connect(str(path))
+        except OSError:
+            self.sock.close()
+            raise
+        self.file = self.sock.makefile("rb")
+        self.hello = self.read()
+
+    def write(self, raw: bytes) -> None:
+        self.sock.sendall(raw)
+
+    def readline(self) -> bytes:
+        """The next line as it came; b"" once the daemon closed the connection."""
+        line: bytes = self.file.readline()
+        return line
+
+    def read(self) -> dict[str, Any]:
+        line = self.readline()
+        assert line, "the daemon closed the connection"
+        data: dict[str, Any] = json.loads(line)
+        return data
+
+    def send(self, raw: bytes) -> dict[str, Any]:
+        """Send ``raw`` (one or more lines) and read one message back."""
+        self.write(raw)
+        return self.read()
+
+    def final(self) -> dict[str, Any] | None:
+        """The next final reply (the message with "ok": progress lines come before it), or
+        None if the daemon closed the connection first."""
+        while line := self.readline():
+            message: dict[str, Any] = json.loads(line)
+            if "ok" in message:
+                return message
+        return None
+
+    def request(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Send one request as a JSON line and return its final reply."""
+        self.write(json.dumps(message).encode() + b"\n")
+        reply = self.final()
+        assert reply is not None, f"the daemon closed the connection after {message}"
+        return reply
+
+    def close(self) -> None:
+        # The reader holds the socket open after sock.close(): close both, the reader first.
+        self.file.close()
+        self.sock.close()
+
+    def __enter__(self) -> RawClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _toml(value: Any) -> str:
@@ -126,7 +201,7 @@ class Daemon:
         self.state_dir = workdir / "state"
         self.socket = workdir / "d.sock"
         self.log_path = workdir / "daemon.log"
-        self.catalog = Catalog(self.state_dir / "catalog.db")
+        self.catalog = Catalog(self.state_dir / "catalog.db", self.said_ready)
         self.roots = roots
         self.settings = {"settle_seconds": 0.2, "watch_debounce_ms": 50, **settings}
         self.config_path = workdir / "mediaforge.toml"
@@ -198,6 +273,10 @@ class Daemon:
                     return  # the daemon is gone and its last messages are in
             except OSError:
                 return  # closed
+
+    def said_ready(self) -> bool:
+        """Whether this run of the daemon sent READY=1 (its catalog's schema is made by then)."""
+        return any("READY=1" in n for n in self.notifications)
 
     def wait_notified(self, text: str, timeout: float = DEFAULT_TIMEOUT) -> None:
         assert self.proc is not None
