@@ -13,7 +13,8 @@ from typing import Any
 
 from mediaforged.cli.main import Client, CommandFailed, DaemonUnavailable
 from mediaforged.cli.main import main as ctl_main
-from tests.conftest import Daemon, RawClient, as_nobody, wait_for
+from tests.conftest import Daemon, as_nobody, wait_for
+from tests.rawclient import RawClient
 
 
 def test_hello_arguments_and_error_codes(

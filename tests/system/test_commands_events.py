@@ -11,7 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Daemon, RawClient, wait_for
+from tests.conftest import Daemon, wait_for
+from tests.rawclient import RawClient
 from tests.system.test_commands_queries import NO_DAC
 
 

@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mediaforged.control.commands import COMMANDS
-from tests.conftest import Daemon, RawClient
+from tests.conftest import Daemon
+from tests.rawclient import RawClient
 
 # `events --follow` streams until the client leaves: it never sends a final reply.
 _COMMANDS = sorted(c for c in COMMANDS if c != "events")

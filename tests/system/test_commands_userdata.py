@@ -9,7 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Daemon, RawClient, wait_for
+from tests.conftest import Daemon, wait_for
+from tests.rawclient import RawClient
 
 
 def _photos(folder: Path, n: int) -> list[Path]:

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from mediaforged.cli.main import Client, DaemonUnavailable
-from tests.conftest import Daemon, RawClient, as_nobody, wait_for
+from tests.conftest import Daemon, as_nobody, wait_for
+from tests.rawclient import RawClient
 
 REPO = Path(__file__).resolve().parents[2]
 
