@@ -82,20 +82,32 @@ def sha256_of(path: Path | bytes) -> str:
 
 
 class Catalog:
-    """Reads the catalog with the stdlib sqlite3 module: an independent view of what was written."""
+    """Reads the catalog with the stdlib sqlite3 module: an independent view of what was written.
 
-    def __init__(self, db: Path) -> None:
+    Until the daemon said READY=1 (``ready`` tells; the Daemon below passes its own) the
+    catalog may not exist yet, or not have its tables: such a query finds nothing. Any other
+    error, and any error at all once the daemon is ready (a renamed column, a missing table),
+    is raised: a query that cannot run must not pass for one that found no rows.
+    """
+
+    def __init__(self, db: Path, ready: Callable[[], bool] = lambda: True) -> None:
         self.db = db
+        self.ready = ready
 
     def query(self, sql: str, *params: Any) -> list[sqlite3.Row]:
+        early = not self.ready()
         if not self.db.exists():
-            return []
+            if early:
+                return []
+            raise AssertionError(f"no catalog at {self.db}, though the daemon is ready")
         conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10)
         conn.row_factory = sqlite3.Row
         try:
             return conn.execute(sql, params).fetchall()
-        except sqlite3.OperationalError:
-            return []  # schema not created yet
+        except sqlite3.OperationalError as exc:
+            if early and str(exc).startswith("no such table"):
+                return []  # the daemon is still creating the schema
+            raise
         finally:
             conn.close()
 
@@ -126,7 +138,7 @@ class Daemon:
         self.state_dir = workdir / "state"
         self.socket = workdir / "d.sock"
         self.log_path = workdir / "daemon.log"
-        self.catalog = Catalog(self.state_dir / "catalog.db")
+        self.catalog = Catalog(self.state_dir / "catalog.db", self.said_ready)
         self.roots = roots
         self.settings = {"settle_seconds": 0.2, "watch_debounce_ms": 50, **settings}
         self.config_path = workdir / "mediaforge.toml"
@@ -198,6 +210,10 @@ class Daemon:
                     return  # the daemon is gone and its last messages are in
             except OSError:
                 return  # closed
+
+    def said_ready(self) -> bool:
+        """Whether this run of the daemon sent READY=1 (its catalog's schema is made by then)."""
+        return any("READY=1" in n for n in self.notifications)
 
     def wait_notified(self, text: str, timeout: float = DEFAULT_TIMEOUT) -> None:
         assert self.proc is not None

@@ -1,6 +1,6 @@
 """``mediaforgectl``: the command line (``main``), the socket client and its output
 (``client``), the status view (``status``), queries (``query``), user data (``library``),
-``doctor`` and the sample library (``sample``).
+``doctor`` (its checks in ``doctor_checks``) and the sample library (``sample``).
 
 It talks to the daemon only over the socket: imports ``protocol``, ``config``, ``fs`` (the
 doctor looks at the roots as the daemon will) and its own modules, never the daemon side.

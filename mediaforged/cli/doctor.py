@@ -1,6 +1,8 @@
 """``mediaforgectl doctor``: check the set-up and say how to fix what is wrong.
 
-Each check gives pass, warn or fail, what was found, and the fix. It needs no running
+Each check gives pass, warn or fail, what was found, and the fix. This module runs them,
+checks the config and ffprobe/ffmpeg itself, and prints the report; the checks of the roots,
+the inotify limit, the catalog and the socket are in ``doctor_checks``. It needs no running
 daemon (the socket check says whether one answers). What it reads of the system can be
 pointed elsewhere, which is how the tests stand in a network mount or a low limit:
 ``$MEDIAFORGE_MOUNTINFO`` (the mount table, /proc/self/mountinfo, read by
@@ -10,14 +12,10 @@ pointed elsewhere, which is how the tests stand in a network mount or a low limi
 
 from __future__ import annotations
 
-import grp
 import os
-import pwd
 import shutil
-import socket
-import stat
 import subprocess
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,33 +23,22 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from mediaforged.config import Config, ConfigError, find_config_file, load_config
-from mediaforged.fs.fsio import exclusion_matcher
-from mediaforged.fs.mounts import (
-    Mount,
-    in_container,
-    is_remote,
-    mount_of,
-    read_mounts,
-    watch_mode_for,
+from mediaforged.cli.doctor_checks import (
+    FAIL,
+    PASS,
+    WARN,
+    Check,
+    check_catalog,
+    check_inotify,
+    check_root,
+    check_socket,
 )
+from mediaforged.config import Config, ConfigError, find_config_file, load_config
+from mediaforged.fs.mounts import read_mounts, watch_mode_for
 
 __all__ = ["Check", "Sources", "as_json", "print_report", "run_checks", "summary"]
 
-PASS, WARN, FAIL = "pass", "warn", "fail"
-MIN_FREE = 100 * 2**20  # below this the next batch of commits may fail
-LOW_FREE = 2**30
 TOOL_TIMEOUT_S = 10.0
-COUNT_LIMIT = 2_000_000  # stop counting folders here: the answer is already clear
-
-
-@dataclass(frozen=True)
-class Check:
-    check: str  # a stable id: config, ffprobe, ffmpeg, root, inotify, catalog, socket
-    subject: str  # what was checked (a path, a program)
-    status: str  # pass, warn or fail
-    detail: str  # what was found
-    fix: str = ""  # what to do about a warn or a fail
 
 
 @dataclass(frozen=True)
@@ -88,16 +75,16 @@ def run_checks(
         return checks
     mounts = read_mounts(str(sources.mountinfo))
     for root in config.roots:
-        checks.append(_check_root(root, config, mounts))
+        checks.append(check_root(root, config, mounts))
     inotify_roots = [
         r
         for r in config.roots
         if watch_mode_for(r, config.watch_mode_of(r), mounts)[0] == "inotify"
     ]
     if config.watch and inotify_roots:
-        checks.append(_check_inotify(config, inotify_roots, sources.inotify_limit))
-    checks.append(_check_catalog(config, mounts))
-    checks.append(_check_socket(socket_path or config.socket_path))
+        checks.append(check_inotify(config, inotify_roots, sources.inotify_limit))
+    checks.append(check_catalog(config, mounts))
+    checks.append(check_socket(socket_path or config.socket_path))
     return checks
 
 
@@ -160,250 +147,6 @@ def _check_tool(name: str, search_path: str) -> Check:
     if run.returncode != 0 or not first.startswith(f"{name} version"):
         return Check(name, found, FAIL, f"`{name} -version` failed: {run.stderr.strip()}", fix)
     return Check(name, found, PASS, first.split(" Copyright")[0])
-
-
-# --- roots ------------------------------------------------------------------------------------
-
-
-def _whoami() -> str:
-    try:
-        return pwd.getpwuid(os.geteuid()).pw_name
-    except KeyError:
-        return str(os.geteuid())
-
-
-def _check_root(root: Path, config: Config, mounts: list[Mount]) -> Check:
-    where = f"in {config.source}" if config.source else "in the config"
-    try:
-        st = os.stat(root)
-    except FileNotFoundError:
-        return Check(
-            "root",
-            str(root),
-            FAIL,
-            "does not exist (an unmounted share or disk?)",
-            f"mount it, or correct roots {where}",
-        )
-    except OSError as exc:
-        return Check("root", str(root), FAIL, f"cannot reach it: {exc.strerror}", _access_fix(root))
-    if not stat.S_ISDIR(st.st_mode):
-        return Check("root", str(root), FAIL, "is not a folder", f"correct roots {where}")
-    try:
-        with os.scandir(root) as entries:
-            next(entries, None)
-    except OSError as exc:
-        return Check(
-            "root",
-            str(root),
-            FAIL,
-            f"{_whoami()} cannot read it: {exc.strerror}",
-            _access_fix(root),
-        )
-    mount = mount_of(root, mounts)
-    fs = f"{mount.fs_type} at {mount.mount_point}" if mount else "file system unknown"
-    mode, why = watch_mode_for(root, config.watch_mode_of(root), mounts)
-    if not config.watch:
-        mode, why = "none", "watch = false: reconciles only"
-    detail = f"readable by {_whoami()}; {fs}; watch: {mode} ({why})"
-    if mount and is_remote(mount.fs_type) and mode == "inotify":
-        return Check(
-            "root",
-            str(root),
-            WARN,
-            detail + f"; inotify does not see changes other machines make on {mount.fs_type}",
-            'set watch_mode = "auto" or "poll" for it ([root_options."..."]), or run '
-            "`mediaforgectl rescan` after copying from elsewhere",
-        )
-    if os.geteuid() == 0:
-        detail += " (checked as root, who reads everything: run doctor as the service's user)"
-    return Check("root", str(root), PASS, detail)
-
-
-def _access_fix(root: Path) -> str:
-    try:
-        group = grp.getgrgid(os.stat(root.parent).st_gid).gr_name
-    except (OSError, KeyError):
-        group = "its group"
-    return (
-        f"let the daemon's user read it: `chmod -R o+rX {root}`, or add that user to "
-        f"{group}'s group (`usermod -aG {group} mediaforge`) and make it group-readable"
-    )
-
-
-# --- inotify ----------------------------------------------------------------------------------
-
-
-def _count_dirs(top: Path, excluded: Callable[[bytes], object]) -> Iterator[int]:
-    stack = [os.fsencode(top)]
-    while stack:
-        folder = stack.pop()
-        yield 1
-        try:
-            with os.scandir(folder) as entries:
-                for entry in entries:
-                    if entry.is_dir(follow_symlinks=False) and not excluded(entry.name):
-                        stack.append(entry.path)
-        except OSError:
-            continue
-
-
-def _check_inotify(config: Config, roots: list[Path], source: Path) -> Check:
-    dirs = 0
-    for root in roots:
-        for n in _count_dirs(root, exclusion_matcher(config.exclude_of(root))):
-            dirs += n
-            if dirs >= COUNT_LIMIT:
-                break
-    subject = f"{dirs} folders to watch"
-    try:
-        limit = int(source.read_text().strip())
-    except (OSError, ValueError) as exc:
-        return Check("inotify", subject, WARN, f"cannot read the limit from {source}: {exc}")
-    want = max(524288, 1 << (2 * dirs).bit_length())
-    fix = (
-        f"raise it: `sysctl fs.inotify.max_user_watches={want}`, and keep it with "
-        f"`echo fs.inotify.max_user_watches={want} > /etc/sysctl.d/90-mediaforge.conf`"
-    )
-    if in_container():
-        fix += " (in a container: on the host; the limit is the host's)"
-    detail = f"{dirs} folders under the roots, limit {limit} watches per user"
-    if dirs > limit:
-        return Check(
-            "inotify",
-            subject,
-            FAIL,
-            detail + ": the daemon falls back to polling, which notices changes later",
-            fix,
-        )
-    if dirs > limit * 0.8:
-        return Check("inotify", subject, WARN, detail + ": little room to grow", fix)
-    return Check("inotify", subject, PASS, detail)
-
-
-# --- catalog ----------------------------------------------------------------------------------
-
-
-def _catalog_dir(config: Config) -> Path | None:
-    url = config.database_url
-    if not url:
-        return config.state_dir
-    if url.startswith("sqlite") and ":///" in url:
-        return Path(url.split(":///", 1)[1].split("?")[0]).parent
-    return None  # a server database: not a file here
-
-
-def _check_catalog(config: Config, mounts: list[Mount]) -> Check:
-    folder = _catalog_dir(config)
-    if folder is None:
-        return Check("catalog", "database_url", PASS, "a database server: nothing to check here")
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    mount = mount_of(folder, mounts)
-    if mount and is_remote(mount.fs_type):
-        return Check(
-            "catalog",
-            str(folder),
-            FAIL,
-            f"on {mount.fs_type} ({mount.mount_point}): SQLite's locking is unreliable on "
-            "network file systems and the catalog can be corrupted",
-            "put state_dir (or database_url) on a local disk; the library may stay remote",
-        )
-    try:
-        free = shutil.disk_usage(existing).free
-    except OSError as exc:
-        return Check("catalog", str(folder), WARN, f"cannot measure free space: {exc.strerror}")
-    catalog = folder / "catalog.db"
-    size = catalog.stat().st_size if catalog.exists() else 0
-    fs = f"{mount.fs_type}, " if mount else ""
-    detail = f"{fs}{free / 2**30:.1f} GiB free; catalog {size / 2**20:.1f} MiB"
-    fix = f"free space on {existing} or move state_dir to a larger disk"
-    if free < MIN_FREE:
-        return Check("catalog", str(folder), FAIL, detail, fix)
-    if free < LOW_FREE:
-        return Check("catalog", str(folder), WARN, detail, fix)
-    return Check("catalog", str(folder), PASS, detail)
-
-
-# --- socket -----------------------------------------------------------------------------------
-
-
-def _owner(st: os.stat_result) -> str:
-    try:
-        user = pwd.getpwuid(st.st_uid).pw_name
-    except KeyError:
-        user = str(st.st_uid)
-    try:
-        group = grp.getgrgid(st.st_gid).gr_name
-    except KeyError:
-        group = str(st.st_gid)
-    return f"{user}:{group} {stat.S_IMODE(st.st_mode):04o}"
-
-
-def _check_socket(path: Path) -> Check:
-    try:
-        dir_st = os.stat(path.parent)
-    except OSError:
-        return Check(
-            "socket",
-            str(path),
-            WARN,
-            f"{path.parent} does not exist: mediaforged is not running",
-            "start it: `systemctl start mediaforged`",
-        )
-    folder = f"folder {_owner(dir_st)}"
-    if dir_st.st_mode & stat.S_IWOTH and not dir_st.st_mode & stat.S_ISVTX:
-        return Check(
-            "socket",
-            str(path),
-            FAIL,
-            f"{folder}: anyone can replace the socket",
-            f"`chmod o-w {path.parent}` (systemd's RuntimeDirectoryMode=0750 does this)",
-        )
-    try:
-        sock_st = os.stat(path)
-    except FileNotFoundError:
-        return Check(
-            "socket",
-            str(path),
-            WARN,
-            f"{folder}; no socket: mediaforged is not running",
-            "start it: `systemctl start mediaforged` (`journalctl -u mediaforged` says why it "
-            "stopped)",
-        )
-    except OSError as exc:
-        return Check(
-            "socket", str(path), FAIL, f"{folder}; {exc.strerror}", _join_group_fix(dir_st)
-        )
-    detail = f"{folder}; socket {_owner(sock_st)}"
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    probe.settimeout(5.0)
-    try:
-        probe.connect(str(path))
-        hello = probe.recv(4096).decode("utf-8", "replace").strip()
-    except PermissionError:
-        return Check(
-            "socket", str(path), FAIL, detail + "; permission denied", _join_group_fix(sock_st)
-        )
-    except OSError as exc:
-        return Check(
-            "socket",
-            str(path),
-            WARN,
-            detail + f"; nobody answers ({exc.strerror or exc}): a stale socket",
-            "start mediaforged: `systemctl start mediaforged`",
-        )
-    finally:
-        probe.close()
-    return Check("socket", str(path), PASS, detail + f"; mediaforged answers: {hello[:120]}")
-
-
-def _join_group_fix(st: os.stat_result) -> str:
-    try:
-        group = grp.getgrgid(st.st_gid).gr_name
-    except KeyError:
-        group = str(st.st_gid)
-    return f"join its group: `sudo usermod -aG {group} $USER`, then log in again"
 
 
 # --- report -----------------------------------------------------------------------------------

@@ -28,13 +28,11 @@ __all__ = [
     "HashResult",
     "StatLike",
     "WalkStats",
-    "changed_folders",
     "display_path",
     "exclusion_matcher",
     "hash_file",
     "quick_folders",
     "under",
-    "walk",
     "walk_folders",
 ]
 
@@ -219,17 +217,6 @@ class WalkStats:
     gone_dirs: list[bytes] = field(default_factory=list)  # known folders that vanished
 
 
-def walk(
-    top: bytes,
-    excluded: Callable[[bytes], object],
-    stats: WalkStats,
-    cancelled: Callable[[], bool] | None = None,
-) -> Iterator[tuple[bytes, os.stat_result]]:
-    """Yield (path, lstat) for every regular file below ``top``, depth first."""
-    for files in walk_folders(top, excluded, stats, cancelled):
-        yield from files
-
-
 IGNORE_MARKER = b".mediaforgeignore"
 
 
@@ -310,7 +297,7 @@ def walk_folders(
             yield files
 
 
-def changed_folders(dir_mtimes: dict[bytes, int]) -> tuple[list[bytes], list[bytes]]:
+def _changed_folders(dir_mtimes: dict[bytes, int]) -> tuple[list[bytes], list[bytes]]:
     """The folders whose mtime moved since the last walk, and those that are gone."""
     changed: list[bytes] = []
     gone: list[bytes] = []
@@ -337,7 +324,7 @@ def quick_folders(
     walk, and walk whole the folders that are new. Adding, removing or renaming a file
     changes its folder's mtime; rewriting a file in place does not (the full reconcile
     catches that). Gone folders are dropped from ``dir_mtimes`` and put in ``stats``."""
-    changed, gone = changed_folders(dir_mtimes)
+    changed, gone = _changed_folders(dir_mtimes)
     for folder in gone:
         dir_mtimes.pop(folder, None)
     stats.gone_dirs.extend(gone)

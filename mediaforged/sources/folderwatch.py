@@ -8,8 +8,10 @@ watch each one non-recursively; new folders are added by re-arming. Listing and 
 in a thread (20,000 folders took half a second, too long to block the event loop), and a
 re-arm builds the new watch before the old one closes, so no event falls between them.
 
-watchfiles has no public API for this: ``RustNotify`` is its documented core
-(``watchfiles._rust_notify``), pinned below 2 in pyproject.
+watchfiles has no public API for this: ``RustNotify`` is its documented but private core
+(``watchfiles._rust_notify``), so pyproject pins watchfiles to the minor version this was
+checked against, and tests/unit/test_watchfiles_contract.py checks what we rely on: the
+constructor's arguments, ``watch()``'s arguments and answers, ``close()`` and the errors.
 """
 
 from __future__ import annotations

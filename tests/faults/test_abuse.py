@@ -13,46 +13,31 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from tests.conftest import Daemon
 from tests.faults.conftest import tree
+from tests.rawclient import RawClient
 
-OPEN: list[Any] = []  # every socket and reader made, closed at the end of the test
+OPEN: list[RawClient] = []  # every client made, closed at the end of the test
 
 
-def _connect(path: Path, timeout: float = 30) -> tuple[socket.socket, Any]:
-    sock = socket.socket(socket.AF_UNIX)
-    sock.settimeout(timeout)
-    sock.connect(str(path))
-    stream = sock.makefile("rb")
-    OPEN.extend((stream, sock))
-    hello = json.loads(stream.readline())
-    assert hello["hello"] == "mediaforged"
-    return sock, stream
+def _connect(path: Path) -> RawClient:
+    client = RawClient(path, timeout=30)
+    OPEN.append(client)
+    assert client.hello["hello"] == "mediaforged"
+    return client
 
 
 def _close_all() -> None:
-    # The reader holds the socket open after sock.close(): close both, readers first.
     while OPEN:
         OPEN.pop(0).close()
 
 
-def _ask(sock: socket.socket, stream: Any, line: bytes) -> dict[str, Any]:
-    sock.sendall(line)
-    reply: dict[str, Any] = json.loads(stream.readline())
-    return reply
-
-
 def _status_once(path: Path) -> float:
     t = time.monotonic()
-    sock = socket.socket(socket.AF_UNIX)
-    sock.settimeout(30)
-    sock.connect(str(path))
-    with sock, sock.makefile("rb") as stream:
-        assert json.loads(stream.readline())["hello"] == "mediaforged"
-        reply = _ask(sock, stream, b'{"id": 1, "cmd": "status"}\n')
-        assert reply["ok"] is True
+    with RawClient(path, timeout=30) as client:
+        assert client.hello["hello"] == "mediaforged"
+        assert client.send(b'{"id": 1, "cmd": "status"}\n')["ok"] is True
     return time.monotonic() - t
 
 
@@ -61,6 +46,65 @@ def _rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise AssertionError("no VmRSS")
+
+
+def _bad_lines(path: Path, tally: Counter[str]) -> None:
+    # Malformed input on one connection: each line gets its error, the connection lives.
+    client = _connect(path)
+    cases = {
+        b"this is not json\n": "bad_json",
+        b"[1, 2, 3]\n": "bad_request",
+        b'{"id": 2, "cmd": "self-destruct"}\n': "unknown_command",
+        b'{"id": 3, "cmd": "rescan", "args": {"path": 42}}\n': "bad_request",
+        b'{"id": {"no": 1}, "cmd": "status"}\n': "bad_request",
+        b'{"id": 4, "cmd": "status", "args": []}\n': "bad_request",
+        b'{"id": 5, "cmd": "rescan", "args": {"path": "/etc"}}\n': "not_in_library",
+    }
+    for line, code in cases.items():
+        assert client.send(line)["error"]["code"] == code, line
+        tally["faults"] += 1
+
+    # Random bytes, and a 10 MiB line: refused, and the daemon goes on.
+    rng = random.Random(3)
+    for _ in range(20):
+        _connect(path).write(rng.randbytes(4096) + b"\n")
+        tally["faults"] += 1
+    big = _connect(path)
+    try:
+        big.write(b'{"id": 9, "cmd": "status", "pad": "' + b"x" * (10 << 20) + b'"}\n')
+        reply = big.readline()
+        assert not reply or json.loads(reply)["error"]["code"] == "too_large"
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # cut off mid-line: refused just as well
+    tally["faults"] += 1
+
+
+def _deaf_slow_and_crowds(path: Path, library: Path, tally: Counter[str]) -> None:
+    # A subscriber that follows the change stream and never reads it, while changes pour in.
+    deaf = _connect(path)
+    deaf.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    deaf.write(b'{"id": 7, "cmd": "events", "args": {"since": 0, "follow": true}}\n')
+    list(tree(library / "changes", 20, 100))
+    tally["faults"] += 1
+
+    # 50 slow clients (a byte every few seconds) and 200 clients at once.
+    slow = [_connect(path) for _ in range(50)]
+    tally["faults"] += 50
+
+    def crowd() -> None:
+        assert _status_once(path) < 30
+
+    threads = [threading.Thread(target=crowd) for _ in range(200)]
+    for t in threads:
+        t.start()
+    for i in range(3):
+        for s in slow:
+            s.write(b"{"[:1] if i == 0 else b" ")
+        time.sleep(3)
+    for t in threads:
+        t.join()
+    tally["faults"] += 200
+    _close_all()  # the slow clients and the deaf subscriber go, too
 
 
 def test_abuse_while_status_keeps_answering(
@@ -81,14 +125,10 @@ def test_abuse_while_status_keeps_answering(
     stop = threading.Event()
 
     def probe() -> None:  # another client, connected before the abuse starts
-        sock = socket.socket(socket.AF_UNIX)
-        sock.settimeout(30)
-        sock.connect(str(path))
-        with sock, sock.makefile("rb") as stream:
-            stream.readline()  # hello
+        with RawClient(path, timeout=30) as client:
             while not stop.is_set():
                 t = time.monotonic()
-                assert _ask(sock, stream, b'{"id": 1, "cmd": "status"}\n')["ok"] is True
+                assert client.send(b'{"id": 1, "cmd": "status"}\n')["ok"] is True
                 latencies.append(time.monotonic() - t)
                 time.sleep(0.02)
 
@@ -97,61 +137,8 @@ def test_abuse_while_status_keeps_answering(
     began = time.monotonic()
     pings_before = daemon.count_notified("WATCHDOG=1", 0)
 
-    # Malformed input on one connection: each line gets its error, the connection lives.
-    sock, stream = _connect(path)
-    cases = {
-        b"this is not json\n": "bad_json",
-        b"[1, 2, 3]\n": "bad_request",
-        b'{"id": 2, "cmd": "self-destruct"}\n': "unknown_command",
-        b'{"id": 3, "cmd": "rescan", "args": {"path": 42}}\n': "bad_request",
-        b'{"id": {"no": 1}, "cmd": "status"}\n': "bad_request",
-        b'{"id": 4, "cmd": "status", "args": []}\n': "bad_request",
-        b'{"id": 5, "cmd": "rescan", "args": {"path": "/etc"}}\n': "not_in_library",
-    }
-    for line, code in cases.items():
-        assert _ask(sock, stream, line)["error"]["code"] == code, line
-        tally["faults"] += 1
-
-    # Random bytes, and a 10 MiB line: refused, and the daemon goes on.
-    rng = random.Random(3)
-    for _ in range(20):
-        junk, _stream = _connect(path)
-        junk.sendall(rng.randbytes(4096) + b"\n")
-        tally["faults"] += 1
-    big, big_stream = _connect(path)
-    try:
-        big.sendall(b'{"id": 9, "cmd": "status", "pad": "' + b"x" * (10 << 20) + b'"}\n')
-        reply = big_stream.readline()
-        assert not reply or json.loads(reply)["error"]["code"] == "too_large"
-    except (BrokenPipeError, ConnectionResetError):
-        pass  # cut off mid-line: refused just as well
-    tally["faults"] += 1
-
-    # A subscriber that follows the change stream and never reads it, while changes pour in.
-    deaf, _deaf_stream = _connect(path)
-    deaf.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    deaf.sendall(b'{"id": 7, "cmd": "events", "args": {"since": 0, "follow": true}}\n')
-    list(tree(library / "changes", 20, 100))
-    tally["faults"] += 1
-
-    # 50 slow clients (a byte every few seconds) and 200 clients at once.
-    slow = [_connect(path)[0] for _ in range(50)]
-    tally["faults"] += 50
-
-    def crowd() -> None:
-        assert _status_once(path) < 30
-
-    threads = [threading.Thread(target=crowd) for _ in range(200)]
-    for t in threads:
-        t.start()
-    for i in range(3):
-        for s in slow:
-            s.sendall(b"{"[:1] if i == 0 else b" ")
-        time.sleep(3)
-    for t in threads:
-        t.join()
-    tally["faults"] += 200
-    _close_all()  # the slow clients and the deaf subscriber go, too
+    _bad_lines(path, tally)
+    _deaf_slow_and_crowds(path, library, tally)
 
     stop.set()
     prober.join()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import threading
 from collections.abc import Callable
@@ -15,14 +14,7 @@ from typing import Any
 from mediaforged.cli.main import Client, CommandFailed, DaemonUnavailable
 from mediaforged.cli.main import main as ctl_main
 from tests.conftest import Daemon, as_nobody, wait_for
-from tests.system.test_control import RawClient
-
-
-def _request(client: RawClient, message: dict[str, Any]) -> dict[str, Any]:
-    reply = client.send(json.dumps(message).encode() + b"\n")
-    while "ok" not in reply:  # progress lines come first
-        reply = client.read()
-    return reply
+from tests.rawclient import RawClient
 
 
 def test_hello_arguments_and_error_codes(
@@ -36,10 +28,10 @@ def test_hello_arguments_and_error_codes(
         "protocol": 1,
         "access": "full",  # the test runs as root
     }
-    reply = _request(client, {"id": 1, "cmd": "hello", "args": {"protocol": 1, "client": "t"}})
+    reply = client.request({"id": 1, "cmd": "hello", "args": {"protocol": 1, "client": "t"}})
     assert reply["id"] == 1 and reply["ok"] is True
     assert {"status", "rescan", "hello"} <= set(reply["result"]["commands"])
-    reply = _request(client, {"id": 2, "cmd": "hello", "args": {"protocol": 2}})
+    reply = client.request({"id": 2, "cmd": "hello", "args": {"protocol": 2}})
     assert reply["error"]["code"] == "unsupported_protocol"
     assert "speaks protocol 1" in reply["error"]["message"]
 
@@ -52,10 +44,10 @@ def test_hello_arguments_and_error_codes(
         ({"id": 8, "cmd": ""}, "cmd must be a string"),
     ]
     for message, text in bad:
-        reply = _request(client, message)
+        reply = client.request(message)
         assert reply["id"] == message["id"] and reply["ok"] is False
         assert reply["error"]["code"] == "bad_request" and text in reply["error"]["message"]
-    reply = _request(client, {"id": "x", "cmd": "rescan", "args": {"path": "/elsewhere"}})
+    reply = client.request({"id": "x", "cmd": "rescan", "args": {"path": "/elsewhere"}})
     assert reply["error"]["code"] == "not_in_library"
     client.close()
 
@@ -126,10 +118,9 @@ def test_others_may_only_query(
 
 def test_idle_connections_time_out(daemon_factory: Callable[..., Daemon], library: Path) -> None:
     daemon = daemon_factory([library], control_idle_timeout=0.5).start()
-    client = RawClient(daemon.socket)
-    client.sock.settimeout(30)
+    client = RawClient(daemon.socket, timeout=30)
     assert client.read()["error"]["code"] == "idle_timeout"  # sent after 0.5 s of silence
-    assert client.file.readline() == b""  # then the connection is closed
+    assert client.readline() == b""  # then the connection is closed
     client.close()
     assert daemon.status()["state"] in ("scanning", "watching")
     assert daemon.stop() == 0
@@ -142,7 +133,7 @@ def test_the_number_of_clients_is_capped(
     held = [RawClient(daemon.socket) for _ in range(3)]
     refused = RawClient(daemon.socket)
     assert refused.hello["ok"] is False and refused.hello["error"]["code"] == "busy"
-    assert refused.file.readline() == b""
+    assert refused.readline() == b""
     refused.close()
     result = daemon.ctl("status", check=False)
     assert result.returncode == 75 and "busy" in result.stderr

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import Daemon, wait_for
+from tests.rawclient import RawClient
 from tests.system.test_commands_queries import NO_DAC
-from tests.system.test_control import RawClient
 
 
 def _events(daemon: Daemon, *args: str) -> list[dict[str, Any]]:
@@ -124,7 +124,7 @@ def _follow(daemon: Daemon, since: int | None = None) -> RawClient:
     args: dict[str, Any] = {"follow": True}
     if since is not None:
         args["since"] = since
-    client.sock.sendall(json.dumps({"id": "f", "cmd": "events", "args": args}).encode() + b"\n")
+    client.write(json.dumps({"id": "f", "cmd": "events", "args": args}).encode() + b"\n")
     return client
 
 
@@ -179,7 +179,7 @@ def test_a_slow_subscriber_is_cut_off(daemon_factory: Callable[..., Daemon], lib
     assert daemon.status()["state"] == "idle"
     # The slow reader finds the events it was sent, then the reason it was cut off.
     lines = []
-    while line := slow.file.readline():
+    while line := slow.readline():
         lines.append(json.loads(line))
     slow.close()
     assert lines and lines[-1]["ok"] is False and lines[-1]["error"]["code"] == "too_slow"

@@ -8,7 +8,6 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,7 +15,7 @@ from hypothesis import strategies as st
 
 from mediaforged.control.commands import COMMANDS
 from tests.conftest import Daemon
-from tests.system.test_control import RawClient
+from tests.rawclient import RawClient
 
 # `events --follow` streams until the client leaves: it never sends a final reply.
 _COMMANDS = sorted(c for c in COMMANDS if c != "events")
@@ -59,17 +58,6 @@ def daemon() -> Iterator[Daemon]:
     shutil.rmtree(work, ignore_errors=True)
 
 
-def _final_reply(client: RawClient) -> dict[str, Any] | None:
-    """Lines until the request's final reply; None if the daemon closed this connection."""
-    while True:
-        line = client.file.readline()
-        if not line:
-            return None
-        message: dict[str, Any] = json.loads(line)
-        if "ok" in message:
-            return message
-
-
 @settings(
     max_examples=150,
     deadline=None,
@@ -79,14 +67,13 @@ def _final_reply(client: RawClient) -> dict[str, Any] | None:
 )
 @given(batch=st.lists(lines, min_size=1, max_size=4))
 def test_random_messages_never_harm_the_daemon(daemon: Daemon, batch: list[bytes]) -> None:
-    client = RawClient(daemon.socket)
-    client.sock.settimeout(60)
+    client = RawClient(daemon.socket, timeout=60)
     try:
         for line in batch:
-            client.sock.sendall(line + b"\n")
+            client.write(line + b"\n")
             if not line.strip():
                 continue  # blank lines are skipped without a reply
-            reply = _final_reply(client)
+            reply = client.final()
             if reply is None:
                 break
             assert isinstance(reply["ok"], bool)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import Daemon, wait_for
-from tests.system.test_control import RawClient
+from tests.rawclient import RawClient
 
 
 def _photos(folder: Path, n: int) -> list[Path]:
@@ -161,7 +161,7 @@ def test_user_data_requests_are_checked(
         ({"cmd": "collection.show", "args": {"name": "x", "limit": -1}}, "must not be negative"),
     ]
     for request, text in cases:
-        reply = client.send(json.dumps(request).encode() + b"\n")
+        reply = client.request(request)
         assert reply["error"]["code"] == "bad_request", (request, reply)
         assert text in reply["error"]["message"], (request, reply)
     client.close()

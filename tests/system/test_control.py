@@ -3,45 +3,20 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from mediaforged.cli.main import Client, DaemonUnavailable
 from tests.conftest import Daemon, as_nobody, wait_for
+from tests.rawclient import RawClient
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-class RawClient:
-    def __init__(self, path: Path) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(10)
-        self.sock.connect(str(path))
-        self.file = self.sock.makefile("rb")
-        self.hello = self.read()
-
-    def read(self) -> dict[str, Any]:
-        line = self.file.readline()
-        assert line, "the daemon closed the connection"
-        data: dict[str, Any] = json.loads(line)
-        return data
-
-    def send(self, raw: bytes) -> dict[str, Any]:
-        self.sock.sendall(raw)
-        return self.read()
-
-    def close(self) -> None:
-        self.file.close()
-        self.sock.close()
 
 
 def test_malformed_messages_get_clear_errors(
@@ -74,13 +49,13 @@ def test_malformed_messages_get_clear_errors(
     # A line longer than the limit: an error, then the connection is closed.
     big = RawClient(daemon.socket)
     with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-        big.sock.sendall(b'{"id": 1, "cmd": "' + b"x" * (2 << 20) + b'"}\n')
+        big.write(b'{"id": 1, "cmd": "' + b"x" * (2 << 20) + b'"}\n')
     assert big.read()["error"]["code"] == "too_large"
     big.close()
 
     # A client that vanishes mid-request harms nothing.
     gone = RawClient(daemon.socket)
-    gone.sock.sendall(b'{"id": 1, "cmd": "sta')
+    gone.write(b'{"id": 1, "cmd": "sta')
     gone.close()
 
     assert daemon.status()["state"] in ("scanning", "watching")
@@ -241,7 +216,7 @@ def test_rescan_streams_progress_before_its_reply(
     daemon = daemon_factory([library], watch=False).start()
     daemon.wait_idle()
     client = RawClient(daemon.socket)
-    client.sock.sendall(b'{"id": "r1", "cmd": "rescan", "args": {"full": true}}\n')
+    client.write(b'{"id": "r1", "cmd": "rescan", "args": {"full": true}}\n')
     lines = []
     while True:
         message = client.read()

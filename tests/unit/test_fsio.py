@@ -19,8 +19,9 @@ from mediaforged.fs.fsio import (
     display_path,
     exclusion_matcher,
     hash_file,
+    quick_folders,
     under,
-    walk,
+    walk_folders,
 )
 from tests.conftest import as_nobody as _as_nobody
 
@@ -145,7 +146,12 @@ def test_walk_skips_what_is_not_a_regular_file(tmp_path: Path) -> None:
     (tmp_path / "movie.mkv.part").write_bytes(b"partial")
 
     stats = WalkStats()
-    found = dict(walk(os.fsencode(tmp_path), exclusion_matcher(["@eaDir", "*.part"]), stats))
+    batches = list(
+        walk_folders(os.fsencode(tmp_path), exclusion_matcher(["@eaDir", "*.part"]), stats)
+    )
+    # One list per folder that has files: the top and "a".
+    assert sorted(len({os.path.dirname(p) for p, _ in files}) for files in batches) == [1, 1]
+    found = {path: st for files in batches for path, st in files}
     assert set(found) == {os.fsencode(tmp_path / "a" / "one.jpg"), odd}
     assert all(stat.S_ISREG(st.st_mode) for st in found.values())
     assert stats.skipped_symlinks == 3
@@ -165,7 +171,8 @@ def test_walk_reports_an_unreadable_folder(public_tmp: Path) -> None:
 
     def walk_it() -> tuple[list[bytes], list[bytes]]:
         stats = WalkStats()
-        files = [p for p, _ in walk(os.fsencode(tmp_path), lambda _n: False, stats)]
+        top = os.fsencode(tmp_path)
+        files = [p for batch in walk_folders(top, lambda _n: False, stats) for p, _ in batch]
         return files, stats.unreadable_dirs
 
     files, unreadable = _as_nobody(walk_it)
@@ -175,7 +182,7 @@ def test_walk_reports_an_unreadable_folder(public_tmp: Path) -> None:
 
 def test_walk_of_a_missing_root(tmp_path: Path) -> None:
     stats = WalkStats()
-    assert list(walk(os.fsencode(tmp_path / "gone"), lambda _n: False, stats)) == []
+    assert list(walk_folders(os.fsencode(tmp_path / "gone"), lambda _n: False, stats)) == []
     assert stats.unreadable_dirs == [os.fsencode(tmp_path / "gone")]
 
 
@@ -195,8 +202,6 @@ def test_under_bounds_and_display() -> None:
 
 
 def test_quick_folders_lists_only_what_changed(tmp_path: Path) -> None:
-    from mediaforged.fs.fsio import WalkStats, quick_folders, walk_folders
-
     for name in ("a", "b", "b/c"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "x.jpg").write_bytes(b"x")
