@@ -1,129 +1,53 @@
 """The single catalog writer: one task owns every write and commits in batches.
 
-Workers hand it observations (facts about paths); it resolves identity against the
-catalog inside its own transaction, so no two writers can disagree about an item:
-a known path updates its item, a known (dev, inode) whose old path is gone is a move,
-a hash that vanished elsewhere comes back as the same item, anything else is new.
+Workers hand it observations (facts about paths); it looks up what the catalog holds for
+them inside its own transaction and carries out what the identity rules decide
+(``identity.plan``), so no two writers can disagree about an item. Any other write is a
+function it runs in the same transactions (``transaction``), so nothing else writes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import operator
-import os
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, TypeVar, cast
 
 import structlog
-from sqlalchemy import and_, bindparam, or_, select, update
-from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from mediaforged.catalog import changelog
-from mediaforged.catalog.db import StorageProblem, storage_error
-from mediaforged.catalog.schema import hash_key, media_items, media_metadata
-from mediaforged.fs.fsio import StatLike, display_path, under
+from mediaforged.catalog import changelog, identity, sql
+from mediaforged.catalog.identity import Holdings, Observation, Plan
+from mediaforged.catalog.writes import Entry, Write, log_failure, storage_problem
+from mediaforged.fs.fsio import display_path
 from mediaforged.state import DaemonState, Job
 
-__all__ = ["CatalogWriter", "Observation"]
+__all__ = ["CatalogWriter", "Entry", "Observation", "Write"]
 
 log = structlog.get_logger("mediaforged.writer")
 
-ObservationKind = Literal["file", "move", "failed", "gone", "sql"]
+T = TypeVar("T")
 _UPSTREAM_CHECK_S = 0.05  # how often an open batch checks whether indexing went idle
 _RETRY_MAX_S = 30.0  # longest wait between attempts to write an unwritable catalog
-_IN_CHUNK = 400  # bound parameters per IN (...): well under SQLite's limit
+
+
+def _category(entry: Entry) -> str:
+    if isinstance(entry, Write):
+        return "write"
+    return "gone" if entry.kind == "gone" else "upsert"
 
 
 @dataclass(slots=True)
-class Observation:
-    kind: ObservationKind
-    root_id: int
-    path: bytes
-    job: Job | None = None
-    st: StatLike | None = None
-    file_hash: str | None = None
-    mime_type: str | None = None
-    media_type: str = "other"
-    move_from_id: int | None = None  # "move": the item found by (dev, inode)
-    error_code: str | None = None
-    error: str | None = None
-    sql: Callable[[AsyncConnection], Awaitable[None]] | None = None  # "sql": a write of its own
-    new_path: bool = False  # the reconcile saw no present item at this path
-    # User data (tags, collections): its batch commits with synchronous=FULL, so it survives
-    # a power cut once acknowledged; ``done`` is resolved after the commit.
-    durable: bool = False
-    done: asyncio.Future[None] | None = None
-    # False: leaves every item's root, type and status as they were (metadata, thumbnails),
-    # so the item counts that `status` keeps need no recount.
-    recount: bool = True
+class _Done:
+    """What one transaction did: counted, logged and answered only once it commits."""
 
-
-def _resolve(obs: Observation, error: BaseException | None) -> None:
-    """Tell whoever waits on a durable observation that it is committed (or why not)."""
-    if obs.done is not None and not obs.done.done():
-        if error is None:
-            obs.done.set_result(None)
-        else:
-            obs.done.set_exception(error)
-
-
-async def _synchronous(conn: AsyncConnection, level: str) -> None:
-    """Set SQLite's sync level on the raw connection: the engine opens a transaction (BEGIN)
-    for any statement through SQLAlchemy, and SQLite refuses the change inside one."""
-    raw = await conn.get_raw_connection()
-    driver = raw.driver_connection
-    assert driver is not None
-    await driver.execute(f"PRAGMA synchronous={level}")
-
-
-# What ``status`` says when the catalog cannot be written, by db.storage_error's kind.
-_STORAGE_PROBLEMS: dict[StorageProblem, str] = {
-    "full": "catalog disk full",
-    "read-only": "catalog is read-only",
-    "I/O": "catalog I/O error",
-}
-
-
-def _storage_problem(exc: DBAPIError) -> str | None:
-    """What stops the catalog from being written, when it is the storage and not a bug."""
-    problem = None if exc.orig is None else storage_error(exc.orig)
-    return None if problem is None else _STORAGE_PROBLEMS[problem]
-
-
-def _update_kind(obs: Observation, existing: Any) -> str | None:
-    """The change log's word for an update of the item already at this path (None: the
-    same bytes seen again, not a change anyone follows)."""
-    if obs.kind == "failed":
-        return None if existing.status == "failed" else "failed"
-    if existing.status == "missing":
-        return "restored"
-    if existing.status == "failed" or existing.file_hash != obs.file_hash:
-        return "changed"
-    return None
-
-
-def _category(obs: Observation) -> str:
-    return obs.kind if obs.kind in ("gone", "sql") else "upsert"
-
-
-_INSERT_COLUMNS = [c.name for c in media_items.columns if c.name != "id"]
-
-
-def _datetime_processor(dialect: Dialect) -> Callable[[datetime], Any]:
-    """The dialect's own conversion (on SQLite, SQLAlchemy's ISO text form)."""
-    process = media_items.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
-    return process if process is not None else (lambda v: v)
-
-
-def _chunks(seq: Sequence[Any], n: int = _IN_CHUNK) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(seq), n):
-        yield seq[i : i + n]
+    plans: list[Plan] = field(default_factory=list)
+    missing: list[tuple[int, list[Observation]]] = field(default_factory=list)
+    writes: list[Write[Any]] = field(default_factory=list)
 
 
 class CatalogWriter:
@@ -147,9 +71,7 @@ class CatalogWriter:
         self._batch_interval = batch_interval
         # Lists of observations (a worker's whole batch is one queue operation); bounded at
         # about queue_size observations.
-        self.queue: asyncio.Queue[list[Observation]] = asyncio.Queue(
-            maxsize=max(4, queue_size // 512)
-        )
+        self.queue: asyncio.Queue[list[Entry]] = asyncio.Queue(maxsize=max(4, queue_size // 512))
         self.waiting = 0  # observations in the queue
         self._flushed = asyncio.Condition()
         self._received = 0
@@ -160,7 +82,7 @@ class CatalogWriter:
         # Whether any item is missing or failed (None: not known yet, ask the catalog). While
         # none is, a path a reconcile saw as new can only be an insert: no lookup needed.
         self._irregular_possible: bool | None = None
-        self._insert_sql: tuple[str, list[str]] | None = None
+        self._inserter = sql.ItemInserter()
         self._closing = False
         self._close_requested = asyncio.Event()
         # Called after every commit (the event hub wakes its subscribers).
@@ -175,14 +97,49 @@ class CatalogWriter:
         await self.put_many([obs])
 
     async def put_many(self, observations: list[Observation]) -> None:
-        if observations:
-            self._received += len(observations)
-            await self.queue.put(observations)
-            self.waiting += len(observations)
+        await self._put(list[Entry](observations))
 
-    def _take(self, observations: list[Observation]) -> list[Observation]:
-        self.waiting -= len(observations)
-        return observations
+    async def _put(self, entries: list[Entry]) -> None:
+        if entries:
+            self._received += len(entries)
+            await self.queue.put(entries)
+            self.waiting += len(entries)
+
+    async def transaction(
+        self,
+        fn: Callable[[AsyncConnection], Awaitable[T]],
+        *,
+        durable: bool = False,
+        recount: bool = True,
+    ) -> T:
+        """Run ``fn`` in the writer's transaction, batched with the other queued work, and
+        return its result once committed (or raise its exception; its own writes are then
+        undone, the rest of the batch is not). ``fn`` may run more than once (a batch
+        retried one by one runs again): the result is that of the run that committed.
+
+        durable: the commit syncs (synchronous=FULL; bulk writes use NORMAL), so that an
+        acknowledged change survives a power cut. recount: False when ``fn`` changes no
+        item's root, type or status, so the item counts of ``status`` stay as they are."""
+        return await (await self._enqueue(fn, durable, recount))
+
+    async def submit(
+        self, fn: Callable[[AsyncConnection], Awaitable[Any]], *, recount: bool = True
+    ) -> None:
+        """``transaction`` without waiting for the commit (a stage's own bookkeeping): the
+        queue's back-pressure holds, ``flush()`` waits for it, and a failure is logged."""
+        future = await self._enqueue(fn, False, recount)
+        future.add_done_callback(log_failure)
+
+    async def _enqueue(
+        self, fn: Callable[[AsyncConnection], Awaitable[T]], durable: bool, recount: bool
+    ) -> asyncio.Future[T]:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        await self._put([Write(fn, future, durable=durable, recount=recount)])
+        return future
+
+    def _take(self, entries: list[Entry]) -> list[Entry]:
+        self.waiting -= len(entries)
+        return entries
 
     @property
     def commit_count(self) -> int:
@@ -236,31 +193,30 @@ class CatalogWriter:
         self._close_requested.set()  # ends a wait for catalog space
         await self.queue.put([])  # wakes a writer that waits on an empty queue
 
-    async def _commit(self, conn: AsyncConnection, batch: list[Observation]) -> None:
+    async def _commit(self, conn: AsyncConnection, batch: list[Entry]) -> None:
         """Commit a batch; while the catalog cannot be written (disk full, read-only, I/O
         errors) keep it, say so in status and retry, so indexing pauses by back-pressure and
         resumes by itself when space returns."""
+        left = list(batch)  # what no transaction has committed yet
         delay = 1.0
         while True:
             try:
-                await self._commit_once(conn, batch)
+                await self._commit_once(conn, left)
             except DBAPIError as exc:
-                problem = _storage_problem(exc)
+                problem = storage_problem(exc)
                 if problem is None:
                     # A dead database or a bug: let the task fail so the daemon exits and is
                     # restarted; the next reconcile redoes the uncommitted batch.
-                    log.exception("catalog_write_failed", size=len(batch))
-                    for obs in batch:
-                        _resolve(obs, exc)
+                    log.exception("catalog_write_failed", size=len(left))
+                    self._fail(left, exc)
                     raise
                 if not self._state.catalog_problem:
                     log.error("catalog_unwritable", problem=problem, error=str(exc.orig))
                 self._state.catalog_problem = f"{problem} ({exc.orig}); indexing waits for it"
                 if self._closing:
                     # Shutting down: nothing to wait for; the next start's reconcile redoes it.
-                    log.error("batch_not_committed", size=len(batch), problem=problem)
-                    for obs in batch:
-                        _resolve(obs, exc)
+                    log.error("batch_not_committed", size=len(left), problem=problem)
+                    self._fail(left, exc)
                     return
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._close_requested.wait(), delay)
@@ -270,15 +226,22 @@ class CatalogWriter:
                 log.info("catalog_writable_again", after=self._state.catalog_problem)
                 self._state.catalog_problem = ""
             break
+        await self._committed_batch(batch)
+
+    @staticmethod
+    def _fail(entries: list[Entry], exc: BaseException) -> None:
+        for entry in entries:
+            if isinstance(entry, Write):
+                entry.fail(exc)
+
+    async def _committed_batch(self, batch: list[Entry]) -> None:
         self._state.commits += 1
-        if any(obs.recount for obs in batch):
+        if any(not isinstance(e, Write) or e.recount for e in batch):
             self.item_commits += 1
-        for obs in batch:
-            _resolve(obs, None)
         self.on_commit()
         done: dict[Job, list[int]] = {}
         for obs in batch:
-            if obs.job is not None:
+            if isinstance(obs, Observation) and obs.job is not None:
                 counts = done.setdefault(obs.job, [0, 0])
                 counts[0] += 1
                 counts[1] += obs.kind == "failed"
@@ -288,287 +251,135 @@ class CatalogWriter:
         async with self._flushed:
             self._flushed.notify_all()
 
-    async def _commit_once(self, conn: AsyncConnection, batch: list[Observation]) -> None:
-        durable = any(obs.durable for obs in batch) and conn.dialect.name == "sqlite"
+    async def _commit_once(self, conn: AsyncConnection, left: list[Entry]) -> None:
+        """One attempt at ``left``; what commits is settled and taken off it."""
+        durable = conn.dialect.name == "sqlite" and any(
+            isinstance(e, Write) and e.durable for e in left
+        )
         if durable:  # outside the transaction (SQLite refuses it inside): this commit syncs
-            await _synchronous(conn, "FULL")
+            await sql.synchronous(conn, "FULL")
         try:
-            async with conn.begin():
-                await self._maybe_prune(conn)
-                await self._apply(conn, batch)
-        except IntegrityError:
-            # A reconcile and a watch event inserting the same new path at once (the fast
-            # path skipped the lookup), or a bug: redo one by one, with lookups, so one bad
-            # observation never costs the batch.
-            log.warning("batch_retried_one_by_one", size=len(batch))
-            for obs in batch:
-                try:
-                    async with conn.begin():
-                        await self._apply(conn, [obs], fast=False)
-                except IntegrityError as exc:
-                    log.error("observation_rejected", path=display_path(obs.path), error=str(exc))
-                    _resolve(obs, exc)
+            try:
+                async with conn.begin():
+                    await self._maybe_prune(conn)
+                    done = await self._apply(conn, left)
+            except IntegrityError:
+                # A reconcile and a watch event inserting the same new path at once (the fast
+                # path skipped the lookup), or a bug: redo one by one, with lookups, so one bad
+                # observation never costs the batch.
+                log.warning("batch_retried_one_by_one", size=len(left))
+                await self._one_by_one(conn, left)
+            else:
+                left.clear()
+                self._settle(done)
         finally:
             if durable:  # back to NORMAL for bulk writes
-                await _synchronous(conn, "NORMAL")
+                await sql.synchronous(conn, "NORMAL")
 
-    async def _apply(
-        self, conn: AsyncConnection, batch: list[Observation], fast: bool = True
-    ) -> None:
+    async def _one_by_one(self, conn: AsyncConnection, left: list[Entry]) -> None:
+        taken = 0
+        try:
+            for entry in left:
+                try:
+                    async with conn.begin():
+                        done = await self._apply(conn, [entry], fast=False)
+                except IntegrityError as exc:
+                    if isinstance(entry, Write):
+                        entry.fail(exc)
+                    else:
+                        log.error(
+                            "observation_rejected", path=display_path(entry.path), error=str(exc)
+                        )
+                else:
+                    self._settle(done)
+                taken += 1
+        finally:
+            del left[:taken]  # committed or rejected: a retry after a storage error skips them
+
+    def _settle(self, done: _Done) -> None:
+        """A transaction committed: count what it did, say so, answer its writes."""
+        state = self._state
+        for plan in done.plans:
+            state.indexed += plan.indexed
+            state.moved += plan.moved
+            for path, code, message in plan.failed:
+                state.failed += 1
+                state.record_error(path, code, message)
+            for event, fields in plan.logs:
+                log.info(event, **fields)
+        for count, run in done.missing:
+            state.marked_missing += count
+            for obs in run:
+                if obs.job is not None:
+                    obs.job.gone += 1
+            if count:
+                log.info(
+                    "marked_missing", items=count, paths=[display_path(o.path) for o in run[:5]]
+                )
+        for write in done.writes:
+            write.settle()
+
+    async def _apply(self, conn: AsyncConnection, batch: list[Entry], fast: bool = True) -> _Done:
         # Runs of the same kind keep the order of events (a delete then a re-create of the
         # same path must end present) while each run is written in bulk.
-        run: list[Observation] = []
-        for obs in batch:
-            if run and _category(obs) != _category(run[0]):
-                await self._apply_run(conn, run, fast)
+        done = _Done()
+        run: list[Entry] = []
+        for entry in batch:
+            if run and _category(entry) != _category(run[0]):
+                await self._apply_run(conn, run, done, fast)
                 run = []
-            run.append(obs)
+            run.append(entry)
         if run:
-            await self._apply_run(conn, run, fast)
+            await self._apply_run(conn, run, done, fast)
+        return done
 
     async def _apply_run(
-        self, conn: AsyncConnection, run: list[Observation], fast: bool = True
+        self, conn: AsyncConnection, run: list[Entry], done: _Done, fast: bool
     ) -> None:
-        if run[0].kind == "gone":
-            await self._mark_missing(conn, run)
-        elif run[0].kind == "sql":
-            for obs in run:
-                assert obs.sql is not None
-                await obs.sql(conn)
+        category = _category(run[0])
+        if category == "write":
+            for write in cast(list[Write[Any]], run):
+                await write.attempt(conn)
+                done.writes.append(write)
+            return
+        observations = cast(list[Observation], run)
+        if category == "gone":
+            now = datetime.now(UTC)
+            count = await sql.mark_missing(conn, [o.path for o in observations], now)
+            if count:
+                self._irregular_possible = True
+            done.missing.append((count, observations))
         else:
-            await self._upsert(conn, run, fast)
-
-    async def _mark_missing(self, conn: AsyncConnection, run: list[Observation]) -> None:
-        now = datetime.now(UTC)
-        p: Any = bindparam("p")
-        low: Any = bindparam("low")
-        high: Any = bindparam("high")
-        stmt = (
-            update(media_items)
-            .where(
-                media_items.c.status != "missing",
-                or_(
-                    media_items.c.path_key == p,
-                    and_(media_items.c.path_key >= low, media_items.c.path_key < high),
-                ),
-            )
-            .values(status="missing", missing_since=now, updated_at=now)
-        )
-        params = []
-        for obs in run:
-            low_v, high_v = under(obs.path)
-            params.append({"p": obs.path, "low": low_v, "high": high_v})
-        c = media_items.c
-        await changelog.record_where(
-            conn,
-            "missing",
-            now,
-            c.status != "missing",
-            or_(c.path_key == p, and_(c.path_key >= low, c.path_key < high)),
-            params=params,
-        )
-        result = await conn.execute(stmt, params)
-        count = max(result.rowcount, 0)
-        if count:
-            self._irregular_possible = True
-        self._state.marked_missing += count
-        for obs in run:
-            if obs.job is not None:
-                obs.job.gone += 1
-        if count:
-            log.info("marked_missing", items=count, paths=[display_path(o.path) for o in run[:5]])
+            done.plans.append(await self._upsert(conn, observations, fast))
 
     async def _upsert(
         self, conn: AsyncConnection, run: list[Observation], fast: bool = True
-    ) -> None:
+    ) -> Plan:
+        """Look up what the catalog holds for the run, plan by the identity rules, write."""
         now = datetime.now(UTC)
         if now <= self._last_now:  # each batch's inserts are found by created_at == now
             now = self._last_now + timedelta(microseconds=1)
         self._last_now = now
-        latest: dict[bytes, Observation] = {}
-        for obs in run:  # the last word on a path wins
-            latest.pop(obs.path, None)
-            latest[obs.path] = obs
-        paths = list(latest)
-
+        latest = identity.latest_by_path(run)
         irregular = await self._anything_irregular(conn)
-        if fast and not irregular:
-            paths = [p for p, o in latest.items() if not o.new_path]
-        by_path: dict[bytes, Any] = {}
-        for chunk in _chunks(paths):
-            rows = await conn.execute(
-                select(
-                    media_items.c.id,
-                    media_items.c.path_key,
-                    media_items.c.file_hash,
-                    media_items.c.error_code,
-                    media_items.c.status,
-                ).where(media_items.c.path_key.in_(chunk))
-            )
-            by_path.update({r.path_key: r for r in rows})
-
-        claimed: set[int] = {r.id for r in by_path.values()}
-        updates: list[dict[str, Any]] = []
-        inserts: list[dict[str, Any]] = []
-        stale: list[int] = []
-
-        # Moves found by (dev, inode): reuse the item, keep its hash and type.
-        move_ids = [
-            o.move_from_id for o in latest.values() if o.path not in by_path and o.move_from_id
-        ]
-        moved_rows: dict[int, Any] = {}
-        for chunk in _chunks(move_ids):
-            rows = await conn.execute(
-                select(
-                    media_items.c.id,
-                    media_items.c.file_hash,
-                    media_items.c.hash_key,
-                    media_items.c.mime_type,
-                    media_items.c.media_type,
-                    media_items.c.path,
-                ).where(media_items.c.id.in_(chunk))
-            )
-            moved_rows.update({r.id: r for r in rows})
-
-        # Files that vanished and came back elsewhere with the same bytes keep their item.
-        # (Skipped while nothing is missing: the common case of a first import.)
-        want_keys = [
-            hash_key(o.file_hash)
-            for o in latest.values()
-            if o.path not in by_path and o.file_hash and o.kind == "file"
-        ]
-        missing_by_hash: dict[tuple[str, int], list[int]] = {}
-        old_paths: dict[int, str] = {}
-        logged: list[dict[str, Any]] = []  # the change log's rows for updated items
-
-        def log_change(kind: str, item_id: int, path: str, old_path: str | None = None) -> None:
-            logged.append(
-                {"at": now, "kind": kind, "item_id": item_id, "path": path, "old_path": old_path}
-            )
-
-        if want_keys and irregular:
-            for chunk in _chunks(want_keys):
-                rows = await conn.execute(
-                    select(
-                        media_items.c.id,
-                        media_items.c.file_hash,
-                        media_items.c.size,
-                        media_items.c.path,
-                    )
-                    .where(media_items.c.status == "missing", media_items.c.hash_key.in_(chunk))
-                    .order_by(media_items.c.missing_since.desc())
-                )
-                for r in rows:
-                    missing_by_hash.setdefault((r.file_hash, r.size), []).append(r.id)
-                    old_paths[r.id] = r.path
-
-        for path, obs in latest.items():
-            values = self._values(obs, now)
-            existing = by_path.get(path)
-            if existing is not None:
-                if obs.kind == "move":
-                    # The path is already catalogued (say, a missing item at that path):
-                    # the path's own item wins; the moved item is marked missing later.
-                    obs.kind = "file"
-                    values = self._values(obs, now)
-                updates.append({"b_id": existing.id, **values})
-                if obs.kind == "file" and (
-                    existing.file_hash != obs.file_hash or existing.error_code is not None
-                ):
-                    # New content, or a file that failed and changed: extracted again.
-                    stale.append(existing.id)
-                kind = _update_kind(obs, existing)
-                if kind:
-                    log_change(kind, existing.id, values["path"])
-                continue
-            if obs.kind == "move" and obs.move_from_id in moved_rows:
-                row = moved_rows[obs.move_from_id]
-                # Same inode, same bytes: the item's hash and type hold for this path too.
-                values.update(
-                    file_hash=row.file_hash,
-                    hash_key=row.hash_key,
-                    mime_type=row.mime_type,
-                    media_type=row.media_type,
-                )
-                if row.id in claimed:
-                    # Two new paths share the old inode (hard links): the first takes the
-                    # item, this one becomes an item of its own.
-                    inserts.append({**values, "created_at": now})
-                    continue
-                claimed.add(row.id)
-                updates.append({"b_id": row.id, **values})
-                log_change("moved", row.id, values["path"], row.path)
-                self._state.moved += 1
-                log.info("moved", item=row.id, to=display_path(path))
-                continue
-            if obs.kind == "move":
-                # The item was purged between the lookup and now: without a hash this path
-                # is recorded as failed, and the next reconcile (which retries failed items)
-                # indexes it.
-                values.update(
-                    mime_type=None,
-                    media_type="other",
-                    status="failed",
-                    error_code="retry",
-                    error="the moved item vanished; indexed again at the next reconcile",
-                )
-                self._irregular_possible = True
-                inserts.append({**values, "created_at": now})
-                continue
-            if missing_by_hash and obs.file_hash and obs.st is not None:
-                candidates = missing_by_hash.get((obs.file_hash, obs.st.st_size), [])
-                restored = next((c for c in candidates if c not in claimed), None)
-                if restored is not None:
-                    claimed.add(restored)
-                    updates.append({"b_id": restored, **values})
-                    log_change("restored", restored, values["path"], old_paths.get(restored))
-                    log.info("restored", item=restored, path=display_path(path))
-                    continue
-            inserts.append({**values, "created_at": now})
-
-        # executemany needs one key set per statement: failed items keep their old hash.
-        by_keys: dict[frozenset[str], list[dict[str, Any]]] = {}
-        for values in updates:
-            by_keys.setdefault(frozenset(values), []).append(values)
-        stmt = update(media_items).where(media_items.c.id == bindparam("b_id"))
-        for group in by_keys.values():
-            await conn.execute(stmt, group)
-        if inserts:
-            await self._insert(conn, inserts)
+        # While nothing is missing or failed, a path a reconcile saw as new is an insert.
+        paths = [p for p, o in latest.items() if not (fast and not irregular and o.new_path)]
+        by_path = await sql.rows_by_path(conn, paths)
+        moved = await sql.rows_by_id(conn, identity.move_ids(latest, by_path))
+        # Bytes that vanished and came back elsewhere keep their item (skipped while nothing
+        # is missing: the common case of a first import).
+        keys = identity.restore_keys(latest, by_path) if irregular else []
+        missing = await sql.missing_with_keys(conn, keys)
+        plan = identity.plan(latest, Holdings(by_path, moved, missing), now)
+        if plan.irregular:
+            self._irregular_possible = True
+        await sql.update_items(conn, plan.updates)
+        if plan.inserts:
+            await self._inserter.insert(conn, plan.inserts)
             await changelog.record_inserted(conn, now)
-        await changelog.record_rows(conn, logged)
-        for chunk in _chunks(stale):
-            await conn.execute(media_metadata.delete().where(media_metadata.c.item_id.in_(chunk)))
-        for obs in latest.values():
-            if obs.kind == "failed":
-                self._irregular_possible = True
-                self._state.failed += 1
-                self._state.record_error(
-                    display_path(obs.path), obs.error_code or "error", obs.error or ""
-                )
-            else:
-                self._state.indexed += 1
-
-    async def _insert(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-        """Bulk insert: Core's insert() compiled once for the dialect, rows passed to the
-        driver as tuples. Measured: SQLAlchemy's per-row parameter processing of dicts was
-        the largest cost of a first import on the event loop; every column here either
-        needs no conversion or takes the same value in the whole batch (the timestamps)."""
-        dialect = conn.dialect
-        if self._insert_sql is None:
-            compiled = media_items.insert().compile(dialect=dialect, column_keys=_INSERT_COLUMNS)
-            assert compiled.positiontup is not None
-            self._insert_sql = (compiled.string, list(compiled.positiontup))
-        sql, order = self._insert_sql
-        now = _datetime_processor(dialect)(rows[0]["updated_at"])  # one value per batch
-        row_tuple = operator.itemgetter(*order)
-        params = []
-        for r in rows:
-            r["created_at"] = r["updated_at"] = now
-            if "file_hash" not in r:  # failed and moved items carry no new hash
-                r["file_hash"] = r["hash_key"] = None
-            params.append(row_tuple(r))
-        await conn.exec_driver_sql(sql, params)
+        await changelog.record_rows(conn, plan.changes)
+        await sql.delete_metadata(conn, plan.stale)
+        return plan
 
     async def _maybe_prune(self, conn: AsyncConnection) -> None:
         if self.events_keep_s <= 0 or time.monotonic() < self._next_prune:
@@ -582,37 +393,5 @@ class CatalogWriter:
 
     async def _anything_irregular(self, conn: AsyncConnection) -> bool:
         if self._irregular_possible is None:
-            found = await conn.execute(
-                select(media_items.c.id).where(media_items.c.status != "present").limit(1)
-            )
-            self._irregular_possible = found.first() is not None
+            self._irregular_possible = await sql.anything_irregular(conn)
         return self._irregular_possible
-
-    @staticmethod
-    def _values(obs: Observation, now: datetime) -> dict[str, Any]:
-        st = obs.st
-        assert st is not None, "file, move and failed observations carry the lstat"
-        values: dict[str, Any] = {
-            "root_id": obs.root_id,
-            "path_key": obs.path,
-            "path": display_path(obs.path),
-            "name": display_path(os.path.basename(obs.path)),
-            "size": st.st_size,
-            "mtime_ns": st.st_mtime_ns,
-            "dev": st.st_dev,
-            "inode": st.st_ino,
-            "status": "failed" if obs.kind == "failed" else "present",
-            "error_code": obs.error_code,
-            "error": obs.error,
-            "updated_at": now,
-            "missing_since": None,
-        }
-        if obs.kind == "failed":
-            values["mime_type"] = obs.mime_type
-            values["media_type"] = obs.media_type
-        elif obs.kind == "file":
-            values["file_hash"] = obs.file_hash
-            values["hash_key"] = hash_key(obs.file_hash) if obs.file_hash else None
-            values["mime_type"] = obs.mime_type
-            values["media_type"] = obs.media_type
-        return values

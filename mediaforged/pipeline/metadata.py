@@ -26,7 +26,7 @@ from sqlalchemy import Row, Select, and_, bindparam, delete, func, or_, select, 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mediaforged.catalog.schema import media_items, media_metadata
-from mediaforged.catalog.writer import CatalogWriter, Observation
+from mediaforged.catalog.writer import CatalogWriter
 from mediaforged.extract.common import ExtractError
 from mediaforged.extract.image import guard_bombs
 from mediaforged.extract.read import extract_one, reader_for
@@ -85,11 +85,9 @@ class MetadataStage(CatalogStage):
         results = await asyncio.gather(
             *(self._extract(r.id, r.path_key, r.media_type, r.mime_type, executor) for r in rows)
         )
-        await self._writer.put(
-            # root 0: not a path write; only metadata and error codes change
-            Observation("sql", 0, b"", sql=_store(results), recount=False)
-        )
-        await self._writer.flush()  # the next query must see these rows as done
+        # Awaited: the next query must see these rows as done. Only metadata and error
+        # codes change, so the item counts need no recount.
+        await self._writer.transaction(_store(results), recount=False)
 
     async def _extract(
         self,
@@ -127,7 +125,7 @@ class MetadataStage(CatalogStage):
 
     async def retry_failed(self, path: bytes | None) -> None:
         """A rescan asks again: forget the failed extractions under ``path`` (None: all)."""
-        await self._writer.put(Observation("sql", 0, b"", sql=_forget_failed(path)))
+        await self._writer.submit(_forget_failed(path))
 
 
 def _forget_failed(path: bytes | None) -> Callable[[AsyncConnection], Awaitable[None]]:

@@ -22,7 +22,7 @@ from sqlalchemy import Row, Select, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mediaforged.catalog.schema import hash_key, media_items, media_metadata
-from mediaforged.catalog.writer import CatalogWriter, Observation
+from mediaforged.catalog.writer import CatalogWriter
 from mediaforged.extract.common import ExtractError
 from mediaforged.extract.thumbnail import (
     audio_thumbnail,
@@ -94,8 +94,7 @@ class ThumbnailStage(CatalogStage):
             {"b_id": item_id, "status": task.result()[0], "error": task.result()[1]}
             for item_id, task in results
         ]
-        await self._writer.put(Observation("sql", 0, b"", sql=_store(done), recount=False))
-        await self._writer.flush()
+        await self._writer.transaction(_store(done), recount=False)  # seen by the next query
 
     async def _make(self, row: Any, executor: ThreadPoolExecutor) -> tuple[str, str | None]:
         async with self._limit:

@@ -251,9 +251,7 @@ class Reconciler:
             root.last_reconcile_at = time.time()
             root.last_reconcile_s = duration
             root.last_reconcile_files = stats.files
-            await self._writer.put(
-                Observation("sql", root.id, root.key, sql=self._record_reconcile(root))
-            )
+            await self._writer.submit(self._record_reconcile(root))
         log.log(
             logging.DEBUG if quick and job.queued == 0 else logging.INFO,
             "reconcile_finished",

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mediaforged.catalog import changelog
 from mediaforged.catalog.schema import media_items
-from mediaforged.catalog.writer import CatalogWriter, Observation
+from mediaforged.catalog.writer import CatalogWriter
 from mediaforged.sources.reconcile import Reconciler
 from mediaforged.state import DaemonState, JobKind, WatchState
 
@@ -121,4 +121,4 @@ class Scheduler:
                 log.info("purged", items=result.rowcount, missing_before=cutoff.isoformat())
 
         # Through the writer, like every other write: one writer, no lock contention.
-        await self._writer.put(Observation("sql", 0, b"", sql=apply))
+        await self._writer.submit(apply)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 from collections.abc import AsyncIterator
@@ -10,11 +11,13 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Connection, func, insert, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from structlog.testing import capture_logs
 
 from mediaforged.catalog.db import create_engine, head_revision, migrate, storage_error
-from mediaforged.catalog.schema import media_items, metadata_obj, roots
+from mediaforged.catalog.schema import media_items, metadata_obj, roots, tags
 from mediaforged.catalog.writer import CatalogWriter, Observation
 from mediaforged.fs.fsio import hash_file
 from mediaforged.state import DaemonState, RootState
@@ -72,6 +75,8 @@ async def test_sqlite_runs_in_wal_with_foreign_keys(engine: AsyncEngine) -> None
 
 
 class Harness:
+    """A writer whose task runs, as in the daemon; ``apply`` puts and waits for the commit."""
+
     def __init__(self, engine: AsyncEngine, root: Path, root_id: int) -> None:
         self.engine = engine
         self.root = RootState(root_id, root, os.fsencode(root))
@@ -85,6 +90,7 @@ class Harness:
             upstream_idle=lambda: True,
             on_commit=lambda: None,
         )
+        self.task = asyncio.create_task(self.writer.run())
 
     def file(self, path: Path) -> Observation:
         result = hash_file(os.fsencode(path))
@@ -99,8 +105,13 @@ class Harness:
         )
 
     async def apply(self, *observations: Observation) -> None:
-        async with self.engine.connect() as conn:
-            await self.writer._commit(conn, list(observations))
+        """One batch: put together (the writer task runs only when this one waits)."""
+        await self.writer.put_many(list(observations))
+        await asyncio.wait_for(self.writer.flush(), 30)
+
+    async def stop(self) -> None:
+        await self.writer.close()
+        await asyncio.wait_for(self.task, 30)
 
     async def rows(self) -> dict[bytes, dict[str, object]]:
         async with self.engine.connect() as conn:
@@ -109,13 +120,15 @@ class Harness:
 
 
 @pytest.fixture
-async def harness(engine: AsyncEngine, tmp_path: Path) -> Harness:
+async def harness(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Harness]:
     lib = tmp_path / "lib"
     lib.mkdir()
     async with engine.begin() as conn:
         result = await conn.execute(roots.insert().values(path=str(lib)))
         assert result.inserted_primary_key is not None
-        return Harness(engine, lib, result.inserted_primary_key[0])
+    running = Harness(engine, lib, result.inserted_primary_key[0])
+    yield running
+    await running.stop()
 
 
 async def test_duplicates_are_two_items_with_one_hash(harness: Harness) -> None:
@@ -215,26 +228,16 @@ async def test_a_failure_is_recorded_and_keeps_the_old_hash(harness: Harness) ->
 
 
 async def test_flush_waits_for_the_writer_task(harness: Harness) -> None:
-    import asyncio
-
     path = harness.root.path / "x.bin"
     path.write_bytes(b"x")
-    task = asyncio.create_task(harness.writer.run())
-    try:
-        await harness.writer.put(harness.file(path))
-        await asyncio.wait_for(harness.writer.flush(), 10)
-        assert os.fsencode(path) in await harness.rows()
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+    await harness.writer.put(harness.file(path))
+    await asyncio.wait_for(harness.writer.flush(), 10)
+    assert os.fsencode(path) in await harness.rows()
 
 
 async def test_indexer_records_a_file_that_changed_under_it(harness: Harness) -> None:
     """The indexer with real hashing processes: a stale stat is recorded as a failure, the
     next look indexes the file, and an unchanged file is skipped without hashing."""
-    import asyncio
-
     from mediaforged.fs.hashpool import HashPool
     from mediaforged.pipeline.indexer import Indexer, IndexRequest
 
@@ -244,7 +247,7 @@ async def test_indexer_records_a_file_that_changed_under_it(harness: Harness) ->
     path.write_bytes(b"the copy went on")
     pool = HashPool(1)
     indexer = Indexer(harness.engine, harness.writer, harness.state, pool, queue_size=64, workers=1)
-    tasks = [asyncio.create_task(indexer.run()), asyncio.create_task(harness.writer.run())]
+    tasks = [asyncio.create_task(indexer.run())]
     try:
         await indexer.put(IndexRequest(harness.root, os.fsencode(path), stale))
         await asyncio.wait_for(_until(lambda: harness.state.failed == 1), 30)
@@ -269,8 +272,6 @@ async def test_indexer_records_a_file_that_changed_under_it(harness: Harness) ->
 
 
 async def _until(condition: object) -> None:
-    import asyncio
-
     assert callable(condition)
     while not condition():  # noqa: ASYNC110 - polls counters owned by the code under test
         await asyncio.sleep(0.02)
@@ -286,8 +287,11 @@ async def test_a_stale_new_path_hint_falls_back_to_a_lookup(harness: Harness) ->
     path.write_bytes(b"seen twice, then changed")
     again = harness.file(path)
     again.new_path = True
-    harness.writer._irregular_possible = False  # the fast path applies
-    await harness.apply(again)
+    with capture_logs() as logs:
+        await harness.apply(again)
+    # Nothing is missing or failed, so the fast path skipped the lookup and the insert hit
+    # the path's unique index.
+    assert "batch_retried_one_by_one" in [e["event"] for e in logs]
     rows = await harness.rows()
     assert len(rows) == 1
     assert rows[os.fsencode(path)]["id"] == first["id"]
@@ -331,27 +335,142 @@ async def test_a_move_whose_item_vanished_is_retried_later(harness: Harness) -> 
     assert row["status"] == "failed" and row["error_code"] == "retry"
 
 
-async def test_user_data_commits_with_full_sync(harness: Harness, tmp_path: Path) -> None:
-    """A durable observation's transaction runs with synchronous=FULL (2); bulk writes
-    before and after it keep NORMAL (1)."""
-    import asyncio
+async def _tag_names(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as conn:
+        return list((await conn.execute(select(tags.c.name).order_by(tags.c.name))).scalars())
 
-    seen: list[int] = []
 
-    async def probe(conn: object) -> None:
-        from sqlalchemy.ext.asyncio import AsyncConnection
+async def _hold_the_writer(harness: Harness) -> asyncio.Event:
+    """Keep the writer busy inside a transaction until the event is set, so that whatever
+    is queued meanwhile is taken as one batch."""
+    release = asyncio.Event()
+    entered = asyncio.Event()
 
-        assert isinstance(conn, AsyncConnection)
-        seen.append((await conn.exec_driver_sql("PRAGMA synchronous")).scalar_one())
+    async def wait(conn: AsyncConnection) -> None:
+        entered.set()
+        await release.wait()
 
+    await harness.writer.submit(wait)
+    await asyncio.wait_for(entered.wait(), 10)
+    return release
+
+
+async def test_a_durable_transaction_commits_with_full_sync(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """A durable transaction runs with synchronous=FULL (2), is committed when the await
+    returns, and hands back fn's result; bulk writes before and after it keep NORMAL (1)."""
+
+    async def probe(conn: AsyncConnection) -> int:
+        return int((await conn.exec_driver_sql("PRAGMA synchronous")).scalar_one())
+
+    async def add_tag(conn: AsyncConnection) -> int:
+        await conn.execute(insert(tags).values(name="kept"))
+        return await probe(conn)
+
+    seen = [await harness.writer.transaction(probe)]
     photo = harness.root.path / "p.jpg"
     photo.write_bytes(b"\xff\xd8\xff\xe0 p")
-    async with harness.engine.connect() as conn:
-        await harness.writer._commit(conn, [Observation("sql", 0, b"", sql=probe)])
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        durable = Observation("sql", 0, b"", sql=probe, durable=True, done=done)
-        await harness.writer._commit(conn, [harness.file(photo), durable])
-        assert done.done() and done.exception() is None
-        await harness.writer._commit(conn, [Observation("sql", 0, b"", sql=probe)])
+    await harness.writer.put(harness.file(photo))
+    seen.append(await harness.writer.transaction(add_tag, durable=True))
+    # Committed before the await returned: a connection of its own sees it at once.
+    plain = sqlite3.connect(tmp_path / "catalog.db")
+    try:
+        assert plain.execute("SELECT name FROM tags").fetchall() == [("kept",)]
+    finally:
+        plain.close()
+    seen.append(await harness.writer.transaction(probe))
     assert seen == [1, 2, 1]
     assert os.fsencode(photo) in await harness.rows()
+
+
+async def test_an_exception_in_a_transaction_reaches_its_caller_only(harness: Harness) -> None:
+    """fn's exception (and its writes) are its own: the other work of the same batch
+    commits, and the writer goes on."""
+    a, b = harness.root.path / "a.jpg", harness.root.path / "b.jpg"
+    a.write_bytes(b"a")
+    b.write_bytes(b"b")
+
+    async def fails(conn: AsyncConnection) -> None:
+        await conn.execute(insert(tags).values(name="undone"))
+        raise ValueError("refused")
+
+    async def conflicts(conn: AsyncConnection) -> None:
+        await conn.execute(insert(tags).values(name="undone too"))
+        await conn.execute(roots.insert().values(path=str(harness.root.path)))  # unique
+
+    async def succeeds(conn: AsyncConnection) -> int:
+        await conn.execute(insert(tags).values(name="written"))
+        return 42
+
+    async def count_items(conn: AsyncConnection) -> int:
+        return int((await conn.execute(select(func.count()).select_from(media_items))).scalar_one())
+
+    release = await _hold_the_writer(harness)
+    commits = harness.writer.commit_count
+    # The queue holds 4 puts (queue_size 100): the files go in one.
+    await harness.writer.put_many([harness.file(a), harness.file(b)])
+    calls = [
+        asyncio.ensure_future(harness.writer.transaction(fn)) for fn in (fails, conflicts, succeeds)
+    ]
+    while harness.writer.waiting < 5:  # noqa: ASYNC110 - the queue fills as the calls start
+        await asyncio.sleep(0.01)
+    release.set()
+    outcomes = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 30)
+    assert isinstance(outcomes[0], ValueError) and str(outcomes[0]) == "refused"
+    assert isinstance(outcomes[1], IntegrityError)
+    assert outcomes[2] == 42
+    await harness.writer.flush()
+    assert harness.writer.commit_count == commits + 2  # the held batch, then all of these
+    assert {os.fsencode(a), os.fsencode(b)} <= set(await harness.rows())
+    assert await _tag_names(harness.engine) == ["written"]
+    assert not harness.task.done()
+    assert await harness.writer.transaction(count_items) == 2  # the writer still runs
+
+
+async def test_a_retried_batch_answers_from_the_run_that_committed(harness: Harness) -> None:
+    """A batch that fails on an observation is redone one by one: fn runs twice, and the
+    caller gets the result of the second run, the one that committed."""
+    path = harness.root.path / "both.jpg"
+    path.write_bytes(b"seen twice")
+    await harness.apply(harness.file(path))
+    path.write_bytes(b"seen twice, then changed")
+    again = harness.file(path)
+    again.new_path = True  # a stale hint: the fast path's insert conflicts
+    runs: list[int] = []
+
+    async def count_runs(conn: AsyncConnection) -> int:
+        runs.append(1)
+        await conn.execute(insert(tags).values(name="once"))
+        return len(runs)
+
+    release = await _hold_the_writer(harness)
+    call = asyncio.ensure_future(harness.writer.transaction(count_runs))
+    while harness.writer.waiting < 1:  # noqa: ASYNC110 - the queue fills as the call starts
+        await asyncio.sleep(0.01)
+    await harness.writer.put(again)
+    with capture_logs() as logs:
+        release.set()
+        assert await asyncio.wait_for(call, 30) == 2
+        await harness.writer.flush()
+    assert "batch_retried_one_by_one" in [e["event"] for e in logs]
+    assert runs == [1, 1]
+    assert await _tag_names(harness.engine) == ["once"]
+    assert (await harness.rows())[os.fsencode(path)]["size"] == len(b"seen twice, then changed")
+
+
+async def test_a_submitted_write_is_flushed_and_its_failure_logged(harness: Harness) -> None:
+    async def fails(conn: AsyncConnection) -> None:
+        raise RuntimeError("a bug in a stage")
+
+    async def succeeds(conn: AsyncConnection) -> None:
+        await conn.execute(insert(tags).values(name="later"))
+
+    with capture_logs() as logs:
+        await harness.writer.submit(fails)
+        await harness.writer.submit(succeeds)
+        await asyncio.wait_for(harness.writer.flush(), 30)
+    failures = [e for e in logs if e["event"] == "write_failed"]
+    assert len(failures) == 1 and "a bug in a stage" in failures[0]["error"]
+    assert await _tag_names(harness.engine) == ["later"]
+    assert not harness.task.done()

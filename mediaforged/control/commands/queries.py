@@ -25,6 +25,7 @@ from mediaforged.catalog.schema import (
     media_metadata,
     tags,
 )
+from mediaforged.catalog.sql import chunks
 from mediaforged.control.context import (
     Context,
     Progress,
@@ -39,8 +40,6 @@ from mediaforged.protocol import ErrorCode, ProtocolError
 from mediaforged.state import JobKind, RootState
 
 __all__ = ["COMMANDS"]
-
-_CHUNK = 400
 
 
 def _limit(args: dict[str, Any], default: int) -> tuple[int, int]:
@@ -242,10 +241,10 @@ async def duplicates(ctx: Context, args: dict[str, Any], progress: Progress) -> 
         )
         paths: dict[str, list[dict[str, Any]]] = {}
         hashes = [g.file_hash for g in top]
-        for i in range(0, len(hashes), _CHUNK):
+        for chunk in chunks(hashes):
             rows = await conn.execute(
                 select(c.id, c.path, c.file_hash, c.dev, c.inode)
-                .where(c.file_hash.in_(hashes[i : i + _CHUNK]), c.status == "present")
+                .where(c.file_hash.in_(chunk), c.status == "present")
                 .order_by(c.path)
             )
             for r in rows:

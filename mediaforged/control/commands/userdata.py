@@ -1,16 +1,15 @@
 """Tags and collections: user data the daemon must never lose.
 
-Every change goes through the single CatalogWriter as a durable "sql" observation: it is
-committed with synchronous=FULL (bulk writes use NORMAL) before the command answers, so an
-acknowledged change survives a crash or a power cut. Items are named by path (a file, or a
+Every change is a durable transaction of the single CatalogWriter: it is committed with
+synchronous=FULL (bulk writes use NORMAL) before the command answers, so an acknowledged
+change survives a crash or a power cut. Items are named by path (a file, or a
 folder for every item in it) or by id; a name that matches nothing refuses the whole
 request before anything is written.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -18,7 +17,7 @@ from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mediaforged.catalog.schema import collection_items, collections, item_tags, media_items, tags
-from mediaforged.catalog.writer import Observation
+from mediaforged.catalog.sql import IN_CHUNK, chunks
 from mediaforged.control.context import Context, Progress, Spec, arg, iso, path_arg, str_list
 from mediaforged.fs.fsio import display_path, under
 from mediaforged.protocol import ErrorCode, ProtocolError
@@ -26,14 +25,8 @@ from mediaforged.protocol import ErrorCode, ProtocolError
 __all__ = ["COMMANDS"]
 
 T = TypeVar("T")
-_CHUNK = 400  # bound parameters per IN (...)
 _MAX_NAME = 200
 _ITEM_ARGS = ("paths", "ids")
-
-
-def _chunks(seq: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(seq), _CHUNK):
-        yield seq[i : i + _CHUNK]
 
 
 def _name(args: dict[str, Any], key: str = "name") -> str:
@@ -83,7 +76,7 @@ async def _item_ids(conn: AsyncConnection, paths: list[bytes], ids: list[int]) -
         found.update(dict.fromkeys(r.id for r in rows))
         if len(found) == before:
             unknown.append(display_path(path))
-    for chunk in _chunks(sorted(set(ids))):
+    for chunk in chunks(sorted(set(ids))):
         rows = await conn.execute(select(c.id).where(c.id.in_(chunk)))
         known = {r.id for r in rows}
         found.update(dict.fromkeys(known))
@@ -100,23 +93,9 @@ async def _item_ids(conn: AsyncConnection, paths: list[bytes], ids: list[int]) -
 
 async def _write(ctx: Context, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
     """Run ``fn`` in the writer's transaction and return its result once durably committed.
-    ``fn`` checks everything before it writes: a ProtocolError it raises leaves nothing
-    written, and is raised here, not in the writer (the batch holds others' writes)."""
-    outcome: list[T | ProtocolError] = []
-
-    async def sql(conn: AsyncConnection) -> None:
-        try:
-            outcome.append(await fn(conn))
-        except ProtocolError as exc:
-            outcome.append(exc)
-
-    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    await ctx.writer.put(Observation("sql", 0, b"", sql=sql, durable=True, done=done))
-    await done
-    result = outcome[-1]  # the last run: a batch retried one by one runs it again
-    if isinstance(result, ProtocolError):
-        raise result
-    return result
+    A ProtocolError it raises (not found, a conflict) undoes its writes and is raised here;
+    the rest of the writer's batch is not affected."""
+    return await ctx.writer.transaction(fn, durable=True)
 
 
 async def _tag_id(conn: AsyncConnection, name: str) -> int | None:
@@ -127,7 +106,7 @@ async def _tag_id(conn: AsyncConnection, name: str) -> int | None:
 async def _link(conn: AsyncConnection, table: Any, key: str, key_id: int, items: list[int]) -> int:
     """Insert (key_id, item) rows that are not there yet; how many were new."""
     have: set[int] = set()
-    for chunk in _chunks(items):
+    for chunk in chunks(items):
         rows = await conn.execute(
             select(table.c.item_id).where(table.c[key] == key_id, table.c.item_id.in_(chunk))
         )
@@ -142,7 +121,7 @@ async def _unlink(
     conn: AsyncConnection, table: Any, key: str, key_id: int, items: list[int]
 ) -> int:
     removed = 0
-    for chunk in _chunks(items):
+    for chunk in chunks(items):
         result = await conn.execute(
             delete(table).where(table.c[key] == key_id, table.c.item_id.in_(chunk))
         )
@@ -213,7 +192,7 @@ async def tag_list(ctx: Context, args: dict[str, Any], progress: Progress) -> An
                 .select_from(media_items)
                 .outerjoin(item_tags, item_tags.c.item_id == media_items.c.id)
                 .outerjoin(tags, tags.c.id == item_tags.c.tag_id)
-                .where(media_items.c.id.in_(items[:_CHUNK]))
+                .where(media_items.c.id.in_(items[:IN_CHUNK]))
                 .order_by(media_items.c.path, tags.c.name)
             )
             out: dict[int, dict[str, Any]] = {}
