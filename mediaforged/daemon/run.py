@@ -81,7 +81,7 @@ async def run(
             log.info(
                 "root", path=str(root.path), watch_mode=root.watch_mode, why=root.watch_mode_reason
             )
-        mark_shared_devices(state.roots)
+        await mark_shared_devices(state.roots)
         return await _serve(
             config, stop, notifier, engine, state, overrides=overrides, reload=reload
         )
