@@ -34,6 +34,7 @@ from mediaforged.sources.walkdiff import (
     count_present,
     excluded_path,
     load_snapshot,
+    log_finished,
     note_ignored,
     unmounted,
     vanished,
@@ -303,7 +304,7 @@ class Reconciler:
             await self._writer.put(
                 Observation("sql", root.id, root.key, sql=self._record_reconcile(root))
             )
-        _log_finished(job, stats, quick, duration)
+        log_finished(job, stats, quick, duration)
 
     @staticmethod
     def _cancelled_walk(job: Job, stats: WalkStats, whole: bool) -> None:
@@ -382,25 +383,3 @@ def _lstat_or_none(path: bytes) -> os.stat_result | None:
         return os.lstat(path)
     except OSError:
         return None
-
-
-def _log_finished(job: Job, stats: WalkStats, quick: bool, duration: float) -> None:
-    log.log(
-        logging.DEBUG if quick and job.queued == 0 else logging.INFO,
-        "reconcile_finished",
-        root=str(job.root.path),
-        path=display_path(job.path),
-        kind=job.kind,
-        quick=quick,
-        dirs=stats.dirs,
-        files_seen=stats.files,
-        files_indexed=job.queued - job.gone,
-        files_unchanged=stats.files - (job.queued - job.gone),
-        files_failed=job.failed,
-        missing=job.gone,
-        skipped_special=stats.skipped_special,
-        skipped_symlinks=stats.skipped_symlinks,
-        excluded=stats.excluded,
-        ignored_folders=len(stats.ignored_dirs),
-        duration_s=round(duration, 3),
-    )

@@ -8,17 +8,19 @@ loop (and the indexer) in chunks; what is left in the snapshot after the walk wa
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import NamedTuple
 
+import structlog
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mediaforged.catalog.schema import media_items
-from mediaforged.fs.fsio import WalkStats, under
+from mediaforged.fs.fsio import WalkStats, display_path, under
 from mediaforged.pipeline.indexer import Indexer, IndexRequest, MoveHint
 from mediaforged.state import Job, RootState
 
@@ -31,10 +33,13 @@ __all__ = [
     "count_present",
     "excluded_path",
     "load_snapshot",
+    "log_finished",
     "note_ignored",
     "unmounted",
     "vanished",
 ]
+
+log = structlog.get_logger("mediaforged.reconcile")  # its lines are the reconcile's
 
 _CHUNK = 512  # paths handed from the walker thread to the loop at a time
 
@@ -245,3 +250,26 @@ def unmounted(root: RootState, snapshot: Snapshot) -> str:
             f"{len(snapshot)} catalogued files are on (unmounted?)"
         )
     return ""
+
+
+def log_finished(job: Job, stats: WalkStats, quick: bool, duration: float) -> None:
+    """The reconcile_finished log line, with what the walk saw and what it changed."""
+    log.log(
+        logging.DEBUG if quick and job.queued == 0 else logging.INFO,
+        "reconcile_finished",
+        root=str(job.root.path),
+        path=display_path(job.path),
+        kind=job.kind,
+        quick=quick,
+        dirs=stats.dirs,
+        files_seen=stats.files,
+        files_indexed=job.queued - job.gone,
+        files_unchanged=stats.files - (job.queued - job.gone),
+        files_failed=job.failed,
+        missing=job.gone,
+        skipped_special=stats.skipped_special,
+        skipped_symlinks=stats.skipped_symlinks,
+        excluded=stats.excluded,
+        ignored_folders=len(stats.ignored_dirs),
+        duration_s=round(duration, 3),
+    )
