@@ -8,8 +8,9 @@ cap and the log level. An invalid new config is logged and the old one kept.
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +25,7 @@ from mediaforged.config import Config, ConfigError, load_config
 from mediaforged.daemon.logs import configure_logging
 from mediaforged.daemon.notify import Notifier
 from mediaforged.fs.fsio import exclusion_matcher
+from mediaforged.fs.guard import FsGuard, FsTimeout
 from mediaforged.fs.hashpool import HashPool
 from mediaforged.fs.mounts import watch_mode_for
 from mediaforged.pipeline.settle import Settler
@@ -82,18 +84,31 @@ def configure_root(root: RootState, config: Config) -> bool:
     return changed
 
 
-def mark_shared_devices(roots: list[RootState]) -> None:
-    devices: dict[int | None, int] = {}
-    found: dict[int, int | None] = {}
-    for root in roots:
+# A root that does not answer its stat in this time is taken to share its device (the safe
+# answer: it only costs catalog lookups of new files by inode). Waiting longer would hold
+# the start (the socket does not listen yet) or the reload; the reconcile reports the hang.
+_DEVICE_TIMEOUT_S = 2.0
+
+
+async def mark_shared_devices(
+    roots: list[RootState], guard: Callable[[RootState], FsGuard] | None = None
+) -> None:
+    """Set each root's ``shares_device``. The stats run in threads, through ``guard``'s
+    FsGuard of each root (fresh ones when None), all at once: a hung root costs one timeout."""
+
+    async def device(root: RootState) -> int | None:
+        fs = guard(root) if guard is not None else FsGuard(str(root.path))
         try:
-            dev: int | None = os.stat(root.key).st_dev
-        except OSError:
-            dev = None  # offline now: assume the worst
-        found[root.id] = dev
+            st = await fs.call(os.stat, root.key, timeout=_DEVICE_TIMEOUT_S)
+        except (OSError, FsTimeout):
+            return None  # offline or hung now: assume the worst
+        return st.st_dev
+
+    found = await asyncio.gather(*(device(root) for root in roots))
+    devices: dict[int | None, int] = {}
+    for dev in found:
         devices[dev] = devices.get(dev, 0) + 1
-    for root in roots:
-        dev = found[root.id]
+    for root, dev in zip(roots, found, strict=True):
         root.shares_device = dev is None or devices[dev] > 1
 
 
@@ -132,7 +147,7 @@ class Reloader:
             for root in self.state.roots
             if configure_root(root, fresh) and root.path not in added
         ]
-        mark_shared_devices(self.state.roots)
+        await mark_shared_devices(self.state.roots, self.reconciler.fs)
         for path_text in restarted:
             root = next(r for r in self.state.roots if str(r.path) == path_text)
             self.watcher.restart(root)

@@ -83,7 +83,7 @@ async def run(
             log.info(
                 "root", path=str(root.path), watch_mode=root.watch_mode, why=root.watch_mode_reason
             )
-        mark_shared_devices(state.roots)
+        await mark_shared_devices(state.roots)
         parts = build(config, engine, state, notifier=notifier, overrides=overrides)
         return await _serve(parts, stop, notifier, reload)
     finally:

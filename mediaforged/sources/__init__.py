@@ -1,6 +1,7 @@
 """Where work is discovered: inotify folder watches (``folderwatch``), the watcher that turns
 their events into changed paths (``watcher``), the reconcile that compares a root with the
-catalog (``reconcile``), and the scheduler of periodic reconciles (``scheduler``).
+catalog (``reconcile``, its walk and diff in ``walkdiff``), and the scheduler of periodic
+reconciles (``scheduler``).
 
 Every source produces the same thing, paths that may have changed, and hands them down the
 pipeline. Imports: ``pipeline``, ``catalog``, ``fs``, and the shared ``config``, ``protocol``,

@@ -1,8 +1,10 @@
 """Reconcile a root (or a subtree) with the catalog: what changed on disk since we last looked.
 
-The walk and the comparison run in a thread against a snapshot of the catalog, so an
-unchanged file costs one lstat and a dict lookup; new and changed files go to the indexer,
-catalogued files that were not seen are marked missing. Jobs run one at a time, in order.
+The walk and the comparison (``walkdiff``) run in a thread against a snapshot of the
+catalog; new and changed files go to the indexer, catalogued files that were not seen are
+marked missing. Jobs run one at a time, in order. Every other look at a root's file system
+goes through the root's FsGuard: a root that does not answer (a hung NFS mount) is offline
+for the job, never a reason to mark anything missing, and never blocks the event loop.
 """
 
 from __future__ import annotations
@@ -13,28 +15,35 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import TimeoutError as FutureTimeout
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import func, select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from mediaforged.catalog.schema import media_items, roots
+from mediaforged.catalog.schema import roots
 from mediaforged.catalog.writer import CatalogWriter, Observation
-from mediaforged.fs.fsio import WalkStats, display_path, quick_folders, under, walk_folders
-from mediaforged.pipeline.indexer import Indexer, IndexRequest, MoveHint
+from mediaforged.fs.fsio import WalkStats, display_path, quick_folders, walk_folders
+from mediaforged.fs.guard import FsGuard, FsTimeout, in_daemon_thread
+from mediaforged.pipeline.indexer import Indexer, IndexRequest
+from mediaforged.sources.walkdiff import (
+    Snapshot,
+    WalkDiff,
+    count_present,
+    excluded_path,
+    load_snapshot,
+    log_finished,
+    note_ignored,
+    unmounted,
+    vanished,
+)
 from mediaforged.state import DaemonState, Job, JobKind, RootState
 
 __all__ = ["Reconciler"]
 
 log = structlog.get_logger("mediaforged.reconcile")
-
-_CHUNK = 512  # paths handed from the walker thread to the loop at a time
-# path -> (size, mtime_ns, dev, inode, item id) of every present item below the path
-Snapshot = dict[bytes, tuple[int, int, int, int, int]]
 
 
 class Reconciler:
@@ -62,6 +71,8 @@ class Reconciler:
         self.guard_min = guard_min
         # Called when a root that was offline is back (the watcher re-arms its watch).
         self.on_online = on_online
+        self._fs: dict[int, FsGuard] = {}  # per root id: see fs()
+        self._differ = WalkDiff(indexer, self.stopping)
 
     def request(
         self,
@@ -147,17 +158,13 @@ class Reconciler:
         for job in finished[:-10]:  # keep the last few for `status`
             del self._state.jobs[job.id]
 
-    async def _load_snapshot(self, root: RootState, path: bytes) -> Snapshot:
-        c = media_items.c
-        stmt = select(c.path_key, c.size, c.mtime_ns, c.dev, c.inode, c.id).where(
-            c.root_id == root.id, c.status == "present"
-        )
-        if path != root.key:
-            low, high = under(path)
-            stmt = stmt.where(c.path_key >= low, c.path_key < high)
-        async with self._engine.connect() as conn:
-            result = await conn.execute(stmt)
-            return {r[0]: (r[1], r[2], r[3], r[4], r[5]) for r in result}
+    def fs(self, root: RootState) -> FsGuard:
+        """The guard of every call into ``root``'s file system made from the loop (also
+        used by a reload's device check, so that the two share one bound of stuck threads)."""
+        guard = self._fs.get(root.id)
+        if guard is None:
+            guard = self._fs[root.id] = FsGuard(str(root.path))
+        return guard
 
     def _go_offline(self, root: RootState, job: Job, reason: str) -> None:
         if root.online or root.offline_reason != reason:
@@ -167,30 +174,26 @@ class Reconciler:
         job.error = reason
         job.finish_walk()
 
+    def _go_online(self, root: RootState) -> None:
+        if not root.online:
+            root.online = True
+            root.offline_reason = ""
+            log.info("root_online", root=str(root.path))
+            if self.on_online is not None:
+                self.on_online(root)
+
     async def _reconcile(self, job: Job) -> None:
         root = job.root
         began = time.monotonic()
         whole = job.path == root.key
-        # In a thread: a hung network mount must not freeze the event loop.
-        if not await asyncio.to_thread(os.path.isdir, root.key):
-            self._go_offline(root, job, f"{root.path} is not reachable (missing or unmounted)")
+        try:
+            snapshot = await self._look(job, whole)
+        except FsTimeout as exc:  # a hung mount: offline, like an unmounted one
+            self._go_offline(root, job, str(exc))
             return
-        if not whole and not await asyncio.to_thread(os.path.isdir, job.path):
-            await self._reconcile_one(job)
+        if snapshot is None:
             return
         quick = job.quick and bool(root.dir_mtimes) and root.online
-
-        stats = WalkStats()
-        loop = asyncio.get_running_loop()
-        # Load first, then walk: overlapping them was measured slower (the walker thread and
-        # the loop fight over the GIL, and every hand-off waits out the switch interval).
-        snapshot = await self._load_snapshot(root, job.path)
-        catalogued = len(snapshot)
-        if whole:
-            reason = await asyncio.to_thread(_unmounted, root, snapshot)
-            if reason:
-                self._go_offline(root, job, reason)
-                return
         log.log(
             logging.DEBUG if quick else logging.INFO,
             "reconcile_started",
@@ -199,6 +202,41 @@ class Reconciler:
             kind=job.kind,
             quick=quick,
         )
+        catalogued = len(snapshot)  # the walk pops what it sees off the snapshot
+        stats = await self._walk(job, snapshot, quick, whole)
+        if stats is not None:
+            await self._conclude(
+                job, snapshot, stats, catalogued, quick=quick, whole=whole, began=began
+            )
+
+    async def _look(self, job: Job, whole: bool) -> Snapshot | None:
+        """The checks before a walk: the root is there, the path is a folder (else the job is
+        a one-file rescan, done here), the root does not look unmounted. The snapshot of the
+        catalog to walk against, or None when the job ended here. FsTimeout: it hangs."""
+        root = job.root
+        fs = self.fs(root)
+        if not await fs.call(os.path.isdir, root.key):
+            self._go_offline(root, job, f"{root.path} is not reachable (missing or unmounted)")
+            return None
+        if not whole and not await fs.call(os.path.isdir, job.path):
+            await self._reconcile_one(job)
+            return None
+        # Load first, then walk: overlapping them was measured slower (the walker thread and
+        # the loop fight over the GIL, and every hand-off waits out the switch interval).
+        snapshot = await load_snapshot(self._engine, root, job.path)
+        if whole:
+            reason = await fs.call(unmounted, root, snapshot)
+            if reason:
+                self._go_offline(root, job, reason)
+                return None
+        return snapshot
+
+    async def _walk(
+        self, job: Job, snapshot: Snapshot, quick: bool, whole: bool
+    ) -> WalkStats | None:
+        """Walk and compare; the walk's stats, or None when it was cut short."""
+        root = job.root
+        stats = WalkStats()
 
         def cut_short() -> bool:
             return job.cancelled or self.stopping.is_set()
@@ -208,16 +246,34 @@ class Reconciler:
         else:
             mtimes: dict[bytes, int] = {} if whole else root.dir_mtimes
             folders = walk_folders(job.path, root.excluded, stats, cut_short, dir_mtimes=mtimes)
-        await asyncio.to_thread(self._walk_and_diff, job, snapshot, folders, loop)
+        # A daemon thread, not asyncio's executor: a walk stuck on a mount that died under it
+        # must not keep the daemon from exiting (the executor is joined at exit).
+        loop = asyncio.get_running_loop()
+        await in_daemon_thread(self._differ.run, job, snapshot, folders, loop)
         if self.stopping.is_set():
-            return
+            return None
         if job.cancelled:
             self._cancelled_walk(job, stats, whole and not quick)
-            return
+            return None
         if whole and not quick:
             root.dir_mtimes = mtimes
-        self._note_ignored(root, stats)
+        note_ignored(root, stats)
+        return stats
 
+    async def _conclude(
+        self,
+        job: Job,
+        snapshot: Snapshot,
+        stats: WalkStats,
+        catalogued: int,
+        *,
+        quick: bool,
+        whole: bool,
+        began: float,
+    ) -> None:
+        """After the walk: report what could not be read, mark missing what was not seen
+        (unless the root looks unmounted or the guard holds), wait for the indexing."""
+        root = job.root
         for folder, message in stats.errors:
             self._state.record_error(display_path(folder), "unreadable_dir", message)
             log.warning(
@@ -229,13 +285,8 @@ class Reconciler:
                 root, job, f"{root.path} is empty but {catalogued} files are catalogued"
             )
             return
-        if not root.online:
-            root.online = True
-            root.offline_reason = ""
-            log.info("root_online", root=str(root.path))
-            if self.on_online is not None:
-                self.on_online(root)
-        gone = await self._guard(root, job, _vanished(snapshot, stats, quick), catalogued, whole)
+        self._go_online(root)
+        gone = await self._guard(root, job, vanished(snapshot, stats, quick), catalogued, whole)
         job.queued += len(gone)
         for i in range(0, len(gone), 512):
             await self._writer.put_many(
@@ -252,25 +303,7 @@ class Reconciler:
             root.last_reconcile_s = duration
             root.last_reconcile_files = stats.files
             await self._writer.submit(self._record_reconcile(root))
-        log.log(
-            logging.DEBUG if quick and job.queued == 0 else logging.INFO,
-            "reconcile_finished",
-            root=str(root.path),
-            path=display_path(job.path),
-            kind=job.kind,
-            quick=quick,
-            dirs=stats.dirs,
-            files_seen=stats.files,
-            files_indexed=job.queued - job.gone,
-            files_unchanged=stats.files - (job.queued - job.gone),
-            files_failed=job.failed,
-            missing=job.gone,
-            skipped_special=stats.skipped_special,
-            skipped_symlinks=stats.skipped_symlinks,
-            excluded=stats.excluded,
-            ignored_folders=len(stats.ignored_dirs),
-            duration_s=round(duration, 3),
-        )
+        log_finished(job, stats, quick, duration)
 
     @staticmethod
     def _cancelled_walk(job: Job, stats: WalkStats, whole: bool) -> None:
@@ -292,20 +325,6 @@ class Reconciler:
         )
         job.finish_walk()
 
-    @staticmethod
-    def _note_ignored(root: RootState, stats: WalkStats) -> None:
-        """Keep the set of .mediaforgeignore folders (the watcher drops events below them)."""
-        for folder in stats.listed:
-            root.ignored_dirs.discard(folder)
-        for folder in stats.gone_dirs:
-            root.ignored_dirs.discard(folder)
-        if stats.ignored_dirs:
-            root.ignored_dirs.update(stats.ignored_dirs)
-            # Their subfolders are not walked: forget them, so the quick check skips them.
-            prefixes = tuple(d + b"/" for d in stats.ignored_dirs)
-            for folder in [d for d in root.dir_mtimes if d.startswith(prefixes)]:
-                del root.dir_mtimes[folder]
-
     async def _guard(
         self, root: RootState, job: Job, gone: list[bytes], catalogued: int, whole: bool
     ) -> list[bytes]:
@@ -315,7 +334,7 @@ class Reconciler:
         if not gone or self.guard_share >= 1 or len(gone) < self.guard_min:
             root.held, root.held_missing = "", 0
             return gone
-        total = catalogued if whole else await self._count_present(root)
+        total = catalogued if whole else await count_present(self._engine, root)
         if confirmed or len(gone) <= self.guard_share * total:
             root.held, root.held_missing = "", 0
             return gone
@@ -329,20 +348,12 @@ class Reconciler:
         log.warning("missing_guard", root=str(root.path), missing=len(gone), catalogued=total)
         return []
 
-    async def _count_present(self, root: RootState) -> int:
-        c = media_items.c
-        stmt = select(func.count()).where(c.root_id == root.id, c.status == "present")
-        async with self._engine.connect() as conn:
-            return int((await conn.execute(stmt)).scalar_one())
-
     async def _reconcile_one(self, job: Job) -> None:
-        """A rescan of one file, or of a folder that is no longer there."""
-        try:
-            st: os.stat_result | None = os.lstat(job.path)
-        except OSError:
-            st = None
+        """A rescan of one file, or of a folder that is no longer there. FsTimeout: the
+        root hangs (nothing is marked missing then)."""
+        st = await self.fs(job.root).call(_lstat_or_none, job.path)
         job.queued += 1
-        if st is not None and stat.S_ISREG(st.st_mode) and not _excluded_path(job):
+        if st is not None and stat.S_ISREG(st.st_mode) and not excluded_path(job):
             job.walked += 1
             await self._indexer.put(IndexRequest(job.root, job.path, st, job, force=job.full))
         else:
@@ -365,134 +376,9 @@ class Reconciler:
 
         return apply
 
-    def _walk_and_diff(
-        self,
-        job: Job,
-        snapshot: Snapshot,
-        folders: Iterator[list[tuple[bytes, os.stat_result]]],
-        loop: asyncio.AbstractEventLoop,
-    ) -> None:
-        """In a thread: walk, pop every seen path off the snapshot, hand changes to the loop.
 
-        A new path whose (dev, inode, size, mtime) an item of this root had is a move
-        candidate: the snapshot answers that without a catalog query per file.
-        """
-        pop = snapshot.pop
-        force = job.full
-        by_inode: dict[tuple[int, int], tuple[bytes, int, int, int]] | None = None
-        chunk: list[tuple[bytes, os.stat_result, MoveHint | None, bool]] = []
-        for files in folders:
-            job.walked += len(files)
-            for path, st in files:
-                known = pop(path, None)
-                hint: MoveHint | None = None
-                if known is not None:
-                    if (
-                        not force
-                        and known[0] == st.st_size
-                        and known[1] == st.st_mtime_ns
-                        and known[2] == st.st_dev
-                        and known[3] == st.st_ino
-                    ):
-                        continue
-                elif snapshot and not force:
-                    if by_inode is None:  # built once, and only when something new turns up
-                        by_inode = {
-                            (v[2], v[3]): (p, v[4], v[0], v[1]) for p, v in snapshot.items()
-                        }
-                    old = by_inode.get((st.st_dev, st.st_ino))
-                    if old is not None and old[2] == st.st_size and old[3] == st.st_mtime_ns:
-                        hint = MoveHint(old[1], old[0], st.st_dev, st.st_ino)
-                chunk.append((path, st, hint, known is None))
-                if len(chunk) >= _CHUNK:
-                    if job.cancelled or not self._hand_over(job, chunk, loop):
-                        return
-                    chunk = []
-        if chunk and not job.cancelled:
-            self._hand_over(job, chunk, loop)
-
-    def _hand_over(
-        self,
-        job: Job,
-        chunk: list[tuple[bytes, os.stat_result, MoveHint | None, bool]],
-        loop: asyncio.AbstractEventLoop,
-    ) -> bool:
-        future = asyncio.run_coroutine_threadsafe(self._enqueue(job, chunk), loop)
-        while True:  # blocks while the index queue is full: back-pressure on the walk
-            try:
-                future.result(timeout=0.5)
-                return True
-            except FutureTimeout:
-                if self.stopping.is_set():
-                    future.cancel()
-                    return False
-
-    async def _enqueue(
-        self, job: Job, chunk: list[tuple[bytes, os.stat_result, MoveHint | None, bool]]
-    ) -> None:
-        job.queued += len(chunk)
-        # The snapshot of a whole root holds every move source inside it; moves from another
-        # root on the same file system, or into a subtree, are found in the catalog.
-        inode_checked = job.path == job.root.key and not job.root.shares_device
-        await self._indexer.put_many(
-            [
-                IndexRequest(
-                    job.root,
-                    path,
-                    st,
-                    job,
-                    force=job.full,
-                    prechecked=True,
-                    inode_checked=inode_checked,
-                    move_hint=hint,
-                    new_path=new,
-                )
-                for path, st, hint, new in chunk
-            ]
-        )
-
-
-def _excluded_path(job: Job) -> bool:
-    root = job.root
-    relative = job.path[len(root.key) + 1 :]
-    if any(root.excluded(part) for part in relative.split(b"/")):
-        return True
-    return any(job.path.startswith(d + b"/") for d in root.ignored_dirs)
-
-
-def _vanished(snapshot: Snapshot, stats: WalkStats, quick: bool) -> list[bytes]:
-    """Catalogued paths the walk should have seen and did not (seen ones were popped off
-    the snapshot). Items in folders that could not be listed are kept: we do not know."""
-    skipped = tuple(under(d)[0] for d in stats.unreadable_dirs)
-    if not quick:
-        return [k for k in snapshot if not (skipped and k.startswith(skipped))]
-    listed = set(stats.listed)
-    below = tuple(d + b"/" for d in (*stats.gone_dirs, *stats.ignored_dirs))
-    return [
-        k
-        for k in snapshot
-        if (k.rpartition(b"/")[0] in listed or (below and k.startswith(below)))
-        and not (skipped and k.startswith(skipped))
-    ]
-
-
-def _unmounted(root: RootState, snapshot: Snapshot) -> str:
-    """Why the root looks unmounted (empty or on its parent's device where files were), or ""."""
-    if not snapshot:
-        return ""
+def _lstat_or_none(path: bytes) -> os.stat_result | None:
     try:
-        st = os.stat(root.key)
-        parent = os.stat(os.path.dirname(root.key.rstrip(b"/")) or b"/")
-        with os.scandir(root.key) as it:
-            empty = next(it, None) is None
-    except OSError as exc:
-        return f"{root.path} is not reachable: {exc.strerror}"
-    if empty:
-        return f"{root.path} is empty but {len(snapshot)} files are catalogued (unmounted?)"
-    devices = {v[2] for v in snapshot.values()}
-    if st.st_dev not in devices and st.st_dev == parent.st_dev:
-        return (
-            f"{root.path} is now on its parent's file system, not the one its "
-            f"{len(snapshot)} catalogued files are on (unmounted?)"
-        )
-    return ""
+        return os.lstat(path)
+    except OSError:
+        return None
