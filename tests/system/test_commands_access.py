@@ -179,3 +179,23 @@ def test_a_hundred_clients_at_once(daemon_factory: Callable[..., Daemon], librar
     # Finished jobs have no time left to estimate.
     assert status["jobs"] and all(j["complete"] and j["eta_s"] is None for j in status["jobs"])
     assert daemon.stop() == 0
+
+
+def test_a_socket_nobody_may_open_exits_77(
+    daemon_factory: Callable[..., Daemon], library: Path, short_tmp: Path
+) -> None:
+    daemon = daemon_factory([library], socket_mode="0600").start()
+    _open_socket(daemon, short_tmp)  # the folders are open: only the socket's mode says no
+
+    def ctl_as_nobody(*args: str) -> tuple[int, str]:
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr):
+            code = ctl_main(["--socket", str(daemon.socket), *args])
+        return code, stderr.getvalue()
+
+    assert ctl_main(["--socket", str(daemon.socket), "status"]) == 0  # warm the imports
+    for args in (("status",), ("ping",), ("search", "x")):
+        code, stderr = as_nobody(lambda args=args: ctl_as_nobody(*args))
+        assert code == 77, stderr
+        assert "permission denied" in stderr
+    assert daemon.stop() == 0
