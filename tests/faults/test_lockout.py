@@ -9,86 +9,18 @@ new connection as mediaforgectl does. Every one of root's calls must be answered
 
 from __future__ import annotations
 
-import contextlib
-import json
-import socket
 import statistics
 import time
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from mediaforged.cli.main import Client, CommandFailed, DaemonUnavailable
 from tests.conftest import Daemon
-from tests.crowd import Channel, Nobody
+from tests.crowd import Nobody, flood
 
 IDLE = 600  # the issue's reproduction: 600 idle connections from nobody
 FLOOD_S = 6.0  # how long nobody keeps at it while root is served
-SLOW = 4  # of nobody's admitted connections: dribblers, and as many deaf searchers
-
-
-def _open(path: Path, counts: Counter[str]) -> socket.socket | None:
-    """A connection as nobody, kept if the daemon admitted it (its hello is not an error)."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(5)
-    try:
-        sock.connect(str(path))
-        hello = json.loads(sock.recv(4096).split(b"\n")[0])
-    except (OSError, ValueError):
-        counts["connect_failed"] += 1
-        sock.close()
-        return None
-    if hello.get("ok") is False:
-        counts[hello["error"]["code"]] += 1  # busy: the daemon refused it
-        sock.close()
-        return None
-    counts["admitted"] += 1
-    sock.setblocking(False)
-    return sock
-
-
-def _closed_by_daemon(sock: socket.socket, counts: Counter[str]) -> bool:
-    """Whether the daemon ended this connection (an idle_timeout line, then EOF)."""
-    try:
-        data = sock.recv(65536)
-    except BlockingIOError:
-        return False
-    except OSError:
-        return True
-    if b"idle_timeout" in data:
-        counts["idle_timeout"] += 1
-    return not data or b"idle_timeout" in data
-
-
-def _flood(path: Path) -> Callable[[Channel], Counter[str]]:
-    def run(channel: Channel) -> Counter[str]:
-        counts: Counter[str] = Counter()
-        held = [s for _ in range(IDLE) if (s := _open(path, counts)) is not None]
-        dribblers, deaf = held[:SLOW], held[SLOW : 2 * SLOW]
-        for sock in deaf:  # searches whose replies are never read
-            with contextlib.suppress(OSError):
-                sock.send(b'{"id": 1, "cmd": "search", "args": {"text": ""}}\n' * 20)
-        for sock in dribblers:
-            sock.send(b'{"id": 1, "cmd": "sta')
-        channel.report(dict(counts))
-        deadline = time.monotonic() + FLOOD_S
-        while time.monotonic() < deadline:
-            for _ in range(5):  # about 500 new connections a second: refused at once
-                if (sock := _open(path, counts)) is not None:
-                    held.append(sock)
-            for sock in dribblers:
-                with contextlib.suppress(OSError):
-                    sock.send(b"t")
-            for sock in [s for s in held if s not in deaf and _closed_by_daemon(s, counts)]:
-                held.remove(sock)
-                sock.close()
-            time.sleep(0.01)
-        for sock in held:
-            sock.close()
-        return counts
-
-    return run
 
 
 def _timed(path: Path, cmd: str) -> float:
@@ -137,7 +69,7 @@ def test_a_reader_flood_does_not_lock_root_out(
     daemon.workdir.chmod(0o755)
     _root_calls(daemon.socket, 0.2)  # warm up: imports, caches
 
-    with Nobody(_flood(daemon.socket)) as nobody:
+    with Nobody(flood(daemon.socket, IDLE, FLOOD_S, per_s=500)) as nobody:
         first = nobody.next_report()
         took, failures = _root_calls(daemon.socket, FLOOD_S - 1)
         counts = nobody.result()
