@@ -134,6 +134,8 @@ def decode_request(line: bytes) -> tuple[Any, str, dict[str, Any]]:
         message = json.loads(line)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ProtocolError(ErrorCode.BAD_JSON, f"not a JSON object: {exc}") from None
+    except RecursionError:  # "[" * 400_000 fits in MAX_LINE; no request nests that deep
+        raise ProtocolError(ErrorCode.BAD_JSON, "JSON nested too deeply") from None
     if not isinstance(message, dict):
         raise ProtocolError(ErrorCode.BAD_REQUEST, "a request is a JSON object")
     request_id = message.get("id")

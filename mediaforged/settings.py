@@ -215,8 +215,36 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "control_max_clients",
         512,
-        "Control connections at once at most; more are refused.",
+        "Control connections at once at most; more are refused (root and the daemon's user "
+        "still get a few that answer status and ping).",
         minimum=1,
+    ),
+    Setting(
+        "control_reserved_clients",
+        16,
+        "Of control_max_clients, connections only root and the daemon's own user may take, so "
+        "that other users cannot lock them out.",
+        minimum=0,
+    ),
+    Setting(
+        "control_max_per_user",
+        64,
+        "Control connections at once from one user who may change things (control_users, "
+        "control_groups); root and the daemon's user are bounded only by control_max_clients.",
+        minimum=1,
+    ),
+    Setting(
+        "control_max_per_reader",
+        16,
+        "Control connections at once from one user who may only query.",
+        minimum=1,
+    ),
+    Setting(
+        "control_reader_idle_timeout",
+        30.0,
+        "Seconds a query-only user's connection may stay silent before it is closed (at most "
+        "control_idle_timeout).",
+        above=0,
     ),
     Setting(
         "exclude",

@@ -54,6 +54,10 @@ EXIT_UNAVAILABLE = 69  # sysexits EX_UNAVAILABLE
 EXIT_TEMPFAIL = 75  # sysexits EX_TEMPFAIL
 EXIT_NOPERM = 77  # sysexits EX_NOPERM
 
+# The errors that have an exit code of their own: busy is a limited connection's answer
+# to anything but status and ping when the daemon is at control_max_clients.
+_EXIT_OF = {ErrorCode.FORBIDDEN: EXIT_NOPERM, ErrorCode.BUSY: EXIT_TEMPFAIL}
+
 out = Console(highlight=False, markup=False)
 err = Console(stderr=True, highlight=False, markup=False)
 
@@ -179,7 +183,7 @@ def call(cmd: str, args: dict[str, Any] | None = None, **kw: Any) -> Any:
             err.print(f"mediaforgectl: {cmd} {exc}")
         else:
             err.print(f"mediaforgectl: {cmd} failed: {exc} [{exc.code}]")
-        raise typer.Exit(EXIT_NOPERM if exc.code == ErrorCode.FORBIDDEN else EXIT_ERROR) from None
+        raise typer.Exit(_EXIT_OF.get(exc.code, EXIT_ERROR)) from None
     except DaemonUnavailable as exc:
         err.print(f"mediaforgectl: {exc}")
         raise typer.Exit(exc.exit_code) from None

@@ -69,6 +69,9 @@ def _options(
             "-s",
             help="Daemon socket (default: from the config).",
             envvar="MEDIAFORGE_SOCKET",
+            # A socket is not read but connected to: click's readable check (R_OK) made an
+            # unusable socket a usage error (exit 2) before the client could say 77.
+            readable=False,
         ),
     ] = None,
     config: Annotated[

@@ -33,6 +33,7 @@ __all__ = [
     "Context",
     "Progress",
     "Spec",
+    "abs_path",
     "arg",
     "follow_jobs",
     "iso",
@@ -125,11 +126,25 @@ def str_list(args: dict[str, Any], name: str) -> list[str]:
     return list(value)
 
 
-def path_arg(ctx: Context, text: str, name: str = "path") -> tuple[bytes, RootState]:
-    """An absolute path inside a root, as the catalog's bytes key, and its root."""
+def abs_path(text: str, name: str = "path") -> bytes:
+    """An absolute path from a request, normalised, as bytes (non-UTF-8 names come as
+    surrogate escapes); bad_request for what no file name can hold, so it never reaches a
+    system call (a NUL byte there raised ValueError: `internal`, and killed a rescan's job)."""
     if not posixpath.isabs(text):
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"{name} must be absolute")
-    path = os.fsencode(posixpath.normpath(text))
+    if "\x00" in text:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"{name} holds a NUL byte: no file name can")
+    try:
+        return os.fsencode(posixpath.normpath(text))
+    except UnicodeEncodeError:  # a lone surrogate that is not an escaped byte
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST, f"{name} holds a character no file name can (a lone surrogate)"
+        ) from None
+
+
+def path_arg(ctx: Context, text: str, name: str = "path") -> tuple[bytes, RootState]:
+    """An absolute path inside a root, as the catalog's bytes key, and its root."""
+    path = abs_path(text, name)
     root = ctx.state.root_for(path)
     if root is None:
         shown = ", ".join(str(r.path) for r in ctx.state.roots)

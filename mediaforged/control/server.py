@@ -3,7 +3,9 @@
 Bad input (invalid JSON, wrong types, unknown commands or arguments, an over-long line) gets
 an error reply with a stable code; it never reaches the daemon's state. Every connection is
 logged with the peer's pid/uid/gid (SO_PEERCRED); only trusted peers may run commands that
-change things. Silent connections time out, and the number of connections is capped.
+change things. Silent connections time out (a query-only peer's sooner), and the number of
+connections is capped in total and per user, with slots kept for root and the daemon's user
+(gate.py); what one peer makes the daemon log is rate-limited.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import contextlib
 import grp
 import os
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ from mediaforged import __version__
 from mediaforged.control.access import Peer, may_change, peer_of
 from mediaforged.control.commands import COMMANDS
 from mediaforged.control.context import Context
+from mediaforged.control.gate import LIMITED_COMMANDS, Gate, PeerLog, Slot, is_privileged
 from mediaforged.protocol import (
     MAX_LINE,
     ErrorCode,
@@ -37,6 +41,7 @@ from mediaforged.protocol import (
 __all__ = ["AlreadyRunning", "ControlServer"]
 
 _CLOSE_WAIT_S = 1.0
+_LIMITED_IDLE_S = 5.0  # a limited connection (past the cap) asks its status and goes
 
 log = structlog.get_logger("mediaforged.control")
 
@@ -47,6 +52,16 @@ class _TooSlow(Exception):
 
 class AlreadyRunning(Exception):
     """Another daemon answers on the socket: we must not steal it."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Conn:
+    """One admitted connection: who, what it may do, and how long it may stay silent."""
+
+    peer: Peer
+    trusted: bool
+    slot: Slot
+    idle: float  # seconds without a request (or without reading a reply) before it is closed
 
 
 def _prepare_socket_path(path: Path) -> None:
@@ -72,6 +87,8 @@ class ControlServer:
         self._path = ctx.config.socket_path
         self._server: asyncio.Server | None = None
         self._clients: set[asyncio.Task[Any]] = set()
+        self._gate = Gate()
+        self._peer_log = PeerLog()
         self.closing = False
 
     async def start(self) -> None:
@@ -113,68 +130,38 @@ class ControlServer:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        config = self._ctx.config
-        try:
-            peer = peer_of(writer.get_extra_info("socket"))
-        except OSError:
-            peer = Peer(0, -1, -1, frozenset())  # cannot happen on Linux; trust nobody then
-        trusted = may_change(peer, config.control_users, config.control_groups)
-        access = "full" if trusted else "read-only"
-        if len(self._clients) >= config.control_max_clients:
-            log.warning("client_refused_busy", pid=peer.pid, uid=peer.uid, gid=peer.gid)
-            await self._send(
-                writer,
-                error_reply(
-                    None,
-                    ErrorCode.BUSY,
-                    f"mediaforged serves {config.control_max_clients} connections at most "
-                    "(control_max_clients); try again shortly",
-                ),
-            )
+        conn = self._admit(writer)
+        if isinstance(conn, str):
+            try:
+                await self._send(writer, error_reply(None, ErrorCode.BUSY, conn), _CLOSE_WAIT_S)
+            except (ConnectionError, TimeoutError):
+                writer.transport.abort()  # gone, or not reading even this: no more time for it
             writer.close()
             return
+        peer = conn.peer
         self._clients.add(task)
-        log.info(
-            "client_connected",
-            pid=peer.pid,
-            uid=peer.uid,
-            gid=peer.gid,
-            user=peer.user,
-            access=access,
-            clients=len(self._clients),
-        )
+        if is_privileged(peer) or self._peer_log.allow(peer.uid, "connect"):
+            log.info(
+                "client_connected",
+                pid=peer.pid,
+                uid=peer.uid,
+                gid=peer.gid,
+                user=peer.user,
+                access="full" if conn.trusted else "read-only",
+                slot=conn.slot.value,
+                clients=len(self._clients),
+            )
         try:
-            await self._send(writer, hello_line(__version__, access))
-            while not self.closing:
-                try:
-                    line = await asyncio.wait_for(reader.readline(), config.control_idle_timeout)
-                except TimeoutError:
-                    await self._send(
-                        writer,
-                        error_reply(
-                            None,
-                            ErrorCode.IDLE_TIMEOUT,
-                            f"no request for {config.control_idle_timeout:g}s: closing",
-                        ),
-                    )
-                    return
-                except ValueError:  # longer than MAX_LINE: the stream cannot be trusted further
-                    await self._send(
-                        writer,
-                        error_reply(
-                            None, ErrorCode.TOO_LARGE, f"request longer than {MAX_LINE} bytes"
-                        ),
-                    )
-                    return
-                if not line:
-                    return
-                if not line.strip():
-                    continue
-                await self._serve_one(line, writer, peer, trusted)
+            hello = hello_line(__version__, "full" if conn.trusted else "read-only")
+            if conn.slot is Slot.LIMITED:
+                hello["only"] = sorted(LIMITED_COMMANDS)
+            await self._send(writer, hello, conn.idle)
+            await self._serve(reader, writer, conn)
         except (ConnectionError, asyncio.IncompleteReadError, TimeoutError, _TooSlow):
             pass  # the client went away or stopped reading; nothing more to answer
         finally:
             self._clients.discard(task)
+            self._gate.release(peer.uid, conn.slot)
             log.debug("client_disconnected", pid=peer.pid, uid=peer.uid)
             writer.close()
             try:
@@ -184,9 +171,53 @@ class ControlServer:
                 # would wait for them forever (a shutdown hung on it): drop them.
                 writer.transport.abort()
 
-    async def _serve_one(
-        self, line: bytes, writer: asyncio.StreamWriter, peer: Peer, trusted: bool
+    def _admit(self, writer: asyncio.StreamWriter) -> _Conn | str:
+        """The admitted connection, or why it is refused (logged, a few times a minute)."""
+        config = self._ctx.config
+        try:
+            peer = peer_of(writer.get_extra_info("socket"))
+        except OSError:
+            peer = Peer(0, -1, -1, frozenset())  # cannot happen on Linux; trust nobody then
+        trusted = may_change(peer, config.control_users, config.control_groups)
+        slot = self._gate.admit(peer, trusted, config)
+        if isinstance(slot, str):
+            if self._peer_log.allow(peer.uid, "error"):
+                log.warning(
+                    "client_refused_busy", pid=peer.pid, uid=peer.uid, gid=peer.gid, why=slot
+                )
+            return slot
+        idle = config.control_idle_timeout
+        if slot is Slot.LIMITED:
+            idle = min(idle, _LIMITED_IDLE_S)
+        elif not trusted:  # a reader's idle connections are what a lock-out is made of
+            idle = min(idle, config.control_reader_idle_timeout)
+        return _Conn(peer, trusted, slot, idle)
+
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: _Conn
     ) -> None:
+        """Read requests and answer them until the client goes, idles or misbehaves."""
+        while not self.closing:
+            try:
+                line = await asyncio.wait_for(reader.readline(), conn.idle)
+            except TimeoutError:
+                message = f"no request for {conn.idle:g}s: closing"
+                await self._send(
+                    writer, error_reply(None, ErrorCode.IDLE_TIMEOUT, message), conn.idle
+                )
+                return
+            except ValueError:  # longer than MAX_LINE: the stream cannot be trusted further
+                message = f"request longer than {MAX_LINE} bytes"
+                await self._send(writer, error_reply(None, ErrorCode.TOO_LARGE, message), conn.idle)
+                return
+            if not line:
+                return
+            if not line.strip():
+                continue
+            await self._serve_one(line, writer, conn)
+
+    async def _serve_one(self, line: bytes, writer: asyncio.StreamWriter, conn: _Conn) -> None:
+        peer = conn.peer
         request_id: Any = None
         try:
             request_id, cmd, args = decode_request(line)
@@ -203,8 +234,16 @@ class ControlServer:
                     ErrorCode.BAD_REQUEST,
                     f"{cmd} does not take {', '.join(unknown)} (it takes: {takes})",
                 )
-            if spec.changes and not trusted:
-                log.warning("command_forbidden", cmd=cmd, uid=peer.uid, user=peer.user)
+            if conn.slot is Slot.LIMITED and cmd not in LIMITED_COMMANDS:
+                raise ProtocolError(
+                    ErrorCode.BUSY,
+                    f"mediaforged serves {self._ctx.config.control_max_clients} connections "
+                    "at most (control_max_clients), and this one past them answers only "
+                    f"{', '.join(sorted(LIMITED_COMMANDS))}; try {cmd} again shortly",
+                )
+            if spec.changes and not conn.trusted:
+                if self._peer_log.allow(peer.uid, "error"):
+                    log.warning("command_forbidden", cmd=cmd, uid=peer.uid, user=peer.user)
                 raise ProtocolError(
                     ErrorCode.FORBIDDEN,
                     f"{cmd} changes things, and user {peer.user} (uid {peer.uid}) may only "
@@ -216,10 +255,13 @@ class ControlServer:
 
             async def progress(data: dict[str, Any], key: str = "progress") -> None:
                 if key == "progress":
-                    await self._send(writer, progress_line(request_id, data))
+                    await self._send(writer, progress_line(request_id, data), conn.idle)
                 else:  # event lines: a subscriber that stops reading is cut off, not waited for
                     await self._send(
-                        writer, {"id": request_id, key: data}, self._ctx.config.events_max_wait
+                        writer,
+                        {"id": request_id, key: data},
+                        self._ctx.config.events_max_wait,
+                        slow=True,
                     )
 
             result = await spec.fn(self._ctx, args, progress)
@@ -245,30 +287,32 @@ class ControlServer:
         except (ConnectionError, TimeoutError):
             raise
         except Exception as exc:  # a bug in a command must not take the daemon down
-            log.exception("command_failed", request=line[:200].decode(errors="replace"))
+            if self._peer_log.allow(peer.uid, "error"):  # a traceback each: a few a minute
+                log.exception(
+                    "command_failed", uid=peer.uid, request=line[:200].decode(errors="replace")
+                )
             reply = error_reply(request_id, ErrorCode.INTERNAL, f"internal error: {exc}")
-        await self._send(writer, reply)
+        await self._send(writer, reply, conn.idle)
 
     async def _send(
-        self, writer: asyncio.StreamWriter, message: dict[str, Any], slow: float | None = None
+        self, writer: asyncio.StreamWriter, message: dict[str, Any], wait: float, slow: bool = False
     ) -> None:
-        """Write one line; a client that stops reading for the idle timeout is dropped
-        (TimeoutError ends its connection) rather than holding a command forever. With
-        ``slow``, not reading for that long raises _TooSlow."""
+        """Write one line; a client that does not read it within ``wait`` seconds (its idle
+        timeout) is dropped (TimeoutError ends its connection) rather than holding a command
+        forever. With ``slow``, an event subscriber, it raises _TooSlow instead."""
         writer.write(encode(message))
         try:
-            await asyncio.wait_for(
-                writer.drain(), slow if slow is not None else self._ctx.config.control_idle_timeout
-            )
+            await asyncio.wait_for(writer.drain(), wait)
         except TimeoutError:
-            if slow is not None:
+            if slow:
                 raise _TooSlow from None
             raise
 
     async def _cut_off(self, writer: asyncio.StreamWriter, request_id: Any, peer: Peer) -> None:
         """Say why, give a reader that is merely slow a while to take the rest, then drop."""
         wait = self._ctx.config.events_max_wait
-        log.warning("subscriber_cut_off", pid=peer.pid, uid=peer.uid, waited_s=wait)
+        if self._peer_log.allow(peer.uid, "error"):
+            log.warning("subscriber_cut_off", pid=peer.pid, uid=peer.uid, waited_s=wait)
         writer.write(
             encode(
                 error_reply(

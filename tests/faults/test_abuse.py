@@ -13,8 +13,9 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from tests.conftest import Daemon
+from tests.conftest import Daemon, as_nobody
 from tests.faults.conftest import tree
 from tests.rawclient import RawClient
 
@@ -156,3 +157,57 @@ def test_abuse_while_status_keeps_answering(
     assert pings >= 2 * int(took) - 3  # WATCHDOG_USEC=1 s: a ping every half second
     assert os.path.exists(path) and daemon.proc.poll() is None
     assert daemon.stop() == 0
+
+
+def test_deep_nesting_and_nul_bytes_are_bad_requests(
+    daemon_factory: Callable[..., Daemon], library: Path, short_tmp: Path, tally: Counter[str]
+) -> None:
+    (library / "a.jpg").write_bytes(b"\xff\xd8\xff\xe0" * 10)
+    daemon = daemon_factory([library], socket_mode="0666").start()
+    daemon.wait_idle()
+    client = _connect(daemon.socket)
+    # 400,000 brackets (under MAX_LINE) blew the parser's recursion limit: `internal`, and a
+    # traceback in the log for every such line.
+    for nested in (b"[" * 400_000, b'{"id": 1, "cmd": "info", "args": {"path": ' + b"[" * 50_000):
+        for _ in range(10):
+            reply = client.send(nested + b"\n")
+            assert reply["error"]["code"] == "bad_json", reply
+            assert "nested" in reply["error"]["message"]
+            tally["faults"] += 1
+    # A NUL byte in a path: `why` answered `internal`, and a rescan's job died of it.
+    for bad_path, says in ((f"{library}/a\x00.jpg", "NUL"), (f"{library}/\ud800", "surrogate")):
+        _bad_paths(client, bad_path, says, tally)
+    reply = client.request({"id": 3, "cmd": "rescan", "args": {"path": str(library)}})
+    assert reply["ok"] and reply["result"]["errors"] == []
+    assert daemon.status()["roots"][0]["items"] == 1
+    _close_all()
+
+    # One peer's errors are logged the first few times a minute, then only counted: a
+    # read-only client asking `pause` 40 times gets 40 answers and leaves a few log lines.
+    os.chmod(short_tmp, 0o755)
+    os.chmod(daemon.workdir, 0o755)
+
+    def pause_as_nobody() -> list[str]:
+        with RawClient(daemon.socket) as nobody:
+            pause = b'{"id": 4, "cmd": "pause"}\n'
+            return [nobody.send(pause)["error"]["code"] for _ in range(40)]
+
+    assert as_nobody(pause_as_nobody) == ["forbidden"] * 40
+    events = daemon.log_events()
+    assert not [e for e in events if e.get("event") == "command_failed"]
+    forbidden = [e for e in events if e.get("event") == "command_forbidden"]
+    assert 1 <= len(forbidden) <= 5, len(forbidden)
+    limited = [e for e in events if e.get("event") == "peer_log_limited"]
+    assert limited and limited[0]["uid"] == 65534
+    assert daemon.stop() == 0
+
+
+def _bad_paths(client: RawClient, bad_path: str, says: str, tally: Counter[str]) -> None:
+    for cmd in ("why", "info", "rescan", "retry", "tag.list", "tag.add"):
+        args: dict[str, Any] = {"path": bad_path}
+        if cmd == "tag.add":
+            args = {"paths": [bad_path], "tag": "x"}
+        reply = client.request({"id": 2, "cmd": cmd, "args": args})
+        assert reply["error"]["code"] == "bad_request", (cmd, reply)
+        assert says in reply["error"]["message"], reply
+        tally["faults"] += 1

@@ -14,6 +14,7 @@ from typing import Any
 from mediaforged.cli.main import Client, CommandFailed, DaemonUnavailable
 from mediaforged.cli.main import main as ctl_main
 from tests.conftest import Daemon, as_nobody, wait_for
+from tests.crowd import Channel, Nobody
 from tests.rawclient import RawClient
 
 
@@ -127,21 +128,47 @@ def test_idle_connections_time_out(daemon_factory: Callable[..., Daemon], librar
 
 
 def test_the_number_of_clients_is_capped(
-    daemon_factory: Callable[..., Daemon], library: Path
+    daemon_factory: Callable[..., Daemon], library: Path, short_tmp: Path
 ) -> None:
-    daemon = daemon_factory([library], control_max_clients=3).start()
-    held = [RawClient(daemon.socket) for _ in range(3)]
-    refused = RawClient(daemon.socket)
-    assert refused.hello["ok"] is False and refused.hello["error"]["code"] == "busy"
-    assert refused.readline() == b""
-    refused.close()
-    result = daemon.ctl("status", check=False)
-    assert result.returncode == 75 and "busy" in result.stderr
-    held.pop().close()
-    # The slot frees once the daemon saw the close.
-    wait_for(lambda: daemon.ctl("status", check=False).returncode == 0, what="a free slot")
+    daemon = daemon_factory(
+        [library], control_max_clients=4, control_reserved_clients=1, socket_mode="0666"
+    ).start()
+    _open_socket(daemon, short_tmp)
+
+    # Others may hold 3 of the 4 slots (one is kept for root and the daemon's user).
+    def crowd(channel: Channel) -> None:
+        clients = [RawClient(daemon.socket) for _ in range(4)]
+        channel.report([c.hello.get("error", {}).get("code") for c in clients])
+        channel.wait_go()
+        for client in clients:
+            client.close()
+
+    with Nobody(crowd) as nobody:
+        assert nobody.next_report() == [None, None, None, "busy"]
+        held = [RawClient(daemon.socket)]  # root takes the reserved slot
+        assert held[0].hello["access"] == "full" and "only" not in held[0].hello
+        # Past every slot root still gets status and ping, and a clear busy for the rest.
+        limited = RawClient(daemon.socket)
+        assert limited.hello["only"] == ["hello", "ping", "status"]
+        assert limited.request({"id": 1, "cmd": "status"})["ok"] is True
+        assert limited.request({"id": 2, "cmd": "ping"})["result"]["pong"] is True
+        reply = limited.request({"id": 3, "cmd": "pause"})
+        assert (
+            reply["error"]["code"] == "busy" and "control_max_clients" in reply["error"]["message"]
+        )
+        limited.close()
+        assert daemon.ctl("status").returncode == 0
+        result = daemon.ctl("pause", check=False)
+        assert result.returncode == 75 and "busy" in result.stderr
+        nobody.go()
+        nobody.result()
     for client in held:
         client.close()
+    # The slots free once the daemon saw the closes.
+    wait_for(lambda: daemon.ctl("pause", check=False).returncode == 0, what="a free slot")
+    refused = [e for e in daemon.log_events() if e.get("event") == "client_refused_busy"]
+    assert refused and refused[0]["uid"] == 65534
+    assert "control_reserved_clients" in refused[0]["why"]
     assert daemon.stop() == 0
 
 
@@ -178,4 +205,24 @@ def test_a_hundred_clients_at_once(daemon_factory: Callable[..., Daemon], librar
     assert status["roots"][0]["items"] == 20
     # Finished jobs have no time left to estimate.
     assert status["jobs"] and all(j["complete"] and j["eta_s"] is None for j in status["jobs"])
+    assert daemon.stop() == 0
+
+
+def test_a_socket_nobody_may_open_exits_77(
+    daemon_factory: Callable[..., Daemon], library: Path, short_tmp: Path
+) -> None:
+    daemon = daemon_factory([library], socket_mode="0600").start()
+    _open_socket(daemon, short_tmp)  # the folders are open: only the socket's mode says no
+
+    def ctl_as_nobody(*args: str) -> tuple[int, str]:
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr):
+            code = ctl_main(["--socket", str(daemon.socket), *args])
+        return code, stderr.getvalue()
+
+    assert ctl_main(["--socket", str(daemon.socket), "status"]) == 0  # warm the imports
+    for args in (("status",), ("ping",), ("search", "x")):
+        code, stderr = as_nobody(lambda args=args: ctl_as_nobody(*args))
+        assert code == 77, stderr
+        assert "permission denied" in stderr
     assert daemon.stop() == 0

@@ -30,6 +30,7 @@ from mediaforged.control.context import (
     Context,
     Progress,
     Spec,
+    abs_path,
     arg,
     follow_jobs,
     jsonable,
@@ -139,9 +140,7 @@ async def why(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
     text = arg(args, "path", str)
     if text is None:
         raise ProtocolError(ErrorCode.BAD_REQUEST, "path is required")
-    if not posixpath.isabs(text):
-        raise ProtocolError(ErrorCode.BAD_REQUEST, "path must be absolute")
-    path = os.fsencode(posixpath.normpath(text))
+    path = abs_path(text)
 
     def answer(reason: str, message: str, **extra: Any) -> dict[str, Any]:
         return {"path": text, "catalogued": reason == "catalogued", "reason": reason,
