@@ -18,7 +18,15 @@ from pathlib import Path
 from mediaforged.config import Config
 from mediaforged.fs.fsio import exclusion_matcher
 from mediaforged.fs.modes import DIR_MODE, FILE_MODE, ModeChange, tighten
-from mediaforged.fs.mounts import Mount, in_container, is_remote, mount_of, watch_mode_for
+from mediaforged.fs.mounts import (
+    Mount,
+    inotify_limit,
+    inotify_limit_fix,
+    inotify_limits,
+    is_remote,
+    mount_of,
+    watch_mode_for,
+)
 
 __all__ = [
     "FAIL",
@@ -139,18 +147,14 @@ def check_inotify(config: Config, roots: list[Path], source: Path) -> Check:
             if dirs >= COUNT_LIMIT:
                 break
     subject = f"{dirs} folders to watch"
-    try:
-        limit = int(source.read_text().strip())
-    except (OSError, ValueError) as exc:
-        return Check("inotify", subject, WARN, f"cannot read the limit from {source}: {exc}")
+    limits = inotify_limits(str(source))
+    in_force = inotify_limit(limits)
+    if in_force is None:
+        return Check("inotify", subject, WARN, f"cannot read the limit from {source}")
+    limit, name = in_force
     want = max(524288, 1 << (2 * dirs).bit_length())
-    fix = (
-        f"raise it: `sysctl fs.inotify.max_user_watches={want}`, and keep it with "
-        f"`echo fs.inotify.max_user_watches={want} > /etc/sysctl.d/90-mediaforge.conf`"
-    )
-    if in_container():
-        fix += " (in a container: on the host; the limit is the host's)"
-    detail = f"{dirs} folders under the roots, limit {limit} watches per user"
+    fix = inotify_limit_fix(limits, want)  # the sysctl of the limit in force, not the host's
+    detail = f"{dirs} folders under the roots, limit {limit} watches per user ({name})"
     if dirs > limit:
         return Check(
             "inotify",
