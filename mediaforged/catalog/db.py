@@ -12,8 +12,17 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from mediaforged.fs.modes import (
+    DIR_MODE,
+    FILE_MODE,
+    ModeChange,
+    create_private_file,
+    private_dir,
+    tighten,
+)
 
 __all__ = [
     "MIGRATIONS_DIR",
@@ -25,11 +34,14 @@ __all__ = [
     "current_revision",
     "head_revision",
     "migrate",
+    "private_state",
     "storage_error",
 ]
 
 BACKUPS_KEPT = 3
 BACKUP_EVERY_S = 86400.0
+# SQLite's companions of a database file: they hold its latest pages.
+_COMPANIONS = ("-wal", "-shm", "-journal")
 
 
 class CatalogCorrupt(Exception):
@@ -66,6 +78,43 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 def database_url(url: str, state_dir: Path) -> str:
     return url or f"sqlite+aiosqlite:///{state_dir / 'catalog.db'}"
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of an SQLite URL, or None (in memory, or another database)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def private_state(state_dir: Path, url: str, thumbnails: Path | None) -> list[ModeChange]:
+    """Before the engine opens anything: the state folder, its backups and thumbnails at
+    most 0750 and the catalog's files at most 0640, whatever the umask (``fs.modes``).
+
+    The state folder and the catalog are created so here; the backups and thumbnails folders
+    when their first file is written (privately too). What exists wider is tightened when it
+    is the daemon's own: the state folder (the catalog's home, as systemd's StateDirectory=
+    is, whose mode systemd re-applies at every start), anything under it, and the catalog's
+    files wherever database_url puts them (nothing else writes them). A thumbnail folder
+    given outside the state folder is only reported: it may be shared on purpose (a web
+    server showing it), and its owner decides. The changes are returned for the log."""
+    changes = [private_dir(state_dir), tighten(state_dir / "backups", DIR_MODE)]
+    if thumbnails is not None:
+        # Made by the stage when it writes the first one (none when thumbnails are off).
+        changes.append(tighten(thumbnails, DIR_MODE, change=thumbnails.is_relative_to(state_dir)))
+    database = sqlite_file(url)
+    if database is not None:
+        try:
+            create_private_file(database)
+        except FileNotFoundError:
+            pass  # database_url names a missing folder: SQLite says so, as before
+        except OSError as exc:
+            raise CatalogUnwritable(f"{database}: {exc.strerror}") from exc
+        files = [database, *(Path(f"{database}{c}") for c in _COMPANIONS)]
+        files += _backups(state_dir / "backups")
+        changes += [tighten(f, FILE_MODE) for f in files]
+    return [c for c in changes if c is not None]
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -179,9 +228,11 @@ def _check_and_backup(database: str, backup_dir: Path) -> Path | None:
         due = not backups or time.time() - backups[-1].stat().st_mtime > BACKUP_EVERY_S
         if revision is None or (revision == head_revision() and not due):
             return None
-        backup_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(backup_dir)
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         target = backup_dir / f"catalog-{stamp}-rev{revision}.db"
+        # VACUUM INTO would create it 0644 under a 0022 umask; it accepts an empty file.
+        create_private_file(target)
         # A consistent copy, written while the catalog stays as it is.
         conn.execute("VACUUM INTO ?", (str(target),))
     finally:

@@ -17,7 +17,16 @@ from pathlib import Path
 
 from mediaforged.config import Config
 from mediaforged.fs.fsio import exclusion_matcher
-from mediaforged.fs.mounts import Mount, in_container, is_remote, mount_of, watch_mode_for
+from mediaforged.fs.modes import DIR_MODE, FILE_MODE, ModeChange, tighten
+from mediaforged.fs.mounts import (
+    Mount,
+    inotify_limit,
+    inotify_limit_fix,
+    inotify_limits,
+    is_remote,
+    mount_of,
+    watch_mode_for,
+)
 
 __all__ = [
     "FAIL",
@@ -138,18 +147,14 @@ def check_inotify(config: Config, roots: list[Path], source: Path) -> Check:
             if dirs >= COUNT_LIMIT:
                 break
     subject = f"{dirs} folders to watch"
-    try:
-        limit = int(source.read_text().strip())
-    except (OSError, ValueError) as exc:
-        return Check("inotify", subject, WARN, f"cannot read the limit from {source}: {exc}")
+    limits = inotify_limits(str(source))
+    in_force = inotify_limit(limits)
+    if in_force is None:
+        return Check("inotify", subject, WARN, f"cannot read the limit from {source}")
+    limit, name = in_force
     want = max(524288, 1 << (2 * dirs).bit_length())
-    fix = (
-        f"raise it: `sysctl fs.inotify.max_user_watches={want}`, and keep it with "
-        f"`echo fs.inotify.max_user_watches={want} > /etc/sysctl.d/90-mediaforge.conf`"
-    )
-    if in_container():
-        fix += " (in a container: on the host; the limit is the host's)"
-    detail = f"{dirs} folders under the roots, limit {limit} watches per user"
+    fix = inotify_limit_fix(limits, want)  # the sysctl of the limit in force, not the host's
+    detail = f"{dirs} folders under the roots, limit {limit} watches per user ({name})"
     if dirs > limit:
         return Check(
             "inotify",
@@ -166,19 +171,42 @@ def check_inotify(config: Config, roots: list[Path], source: Path) -> Check:
 # --- catalog ----------------------------------------------------------------------------------
 
 
-def _catalog_dir(config: Config) -> Path | None:
+def _catalog_file(config: Config) -> Path | None:
     url = config.database_url
     if not url:
-        return config.state_dir
+        return config.state_dir / "catalog.db"
     if url.startswith("sqlite") and ":///" in url:
-        return Path(url.split(":///", 1)[1].split("?")[0]).parent
+        return Path(url.split(":///", 1)[1].split("?")[0])
     return None  # a server database: not a file here
 
 
+def _too_open(config: Config, catalog: Path) -> list[ModeChange]:
+    """The daemon's folders wider than 0750 and the catalog's files wider than 0640: other
+    users could read the catalog (or the thumbnails) past the socket's access control."""
+    backups = config.state_dir / "backups"
+    dirs = [config.state_dir, backups, config.thumbnail_dir]
+    files = [catalog, *(Path(f"{catalog}{c}") for c in ("-wal", "-shm", "-journal"))]
+    files += sorted(backups.glob("catalog-*.db")) if backups.is_dir() else []
+    found = [tighten(d, DIR_MODE, change=False) for d in dirs if d is not None]
+    found += [tighten(f, FILE_MODE, change=False) for f in files]
+    return [c for c in found if c is not None]
+
+
+def _open_fix(wide: list[ModeChange]) -> str:
+    dirs = " ".join(str(c.path) for c in wide if c.path.is_dir())
+    files = " ".join(str(c.path) for c in wide if not c.path.is_dir())
+    fixes = [f"chmod go-w,o-rwx {dirs}" if dirs else "", f"chmod 0640 {files}" if files else ""]
+    return (
+        " && ".join(f"`{f}`" for f in fixes if f)
+        + " (the daemon tightens its state folder and catalog at start)"
+    )
+
+
 def check_catalog(config: Config, mounts: list[Mount]) -> Check:
-    folder = _catalog_dir(config)
-    if folder is None:
+    catalog = _catalog_file(config)
+    if catalog is None:
         return Check("catalog", "database_url", PASS, "a database server: nothing to check here")
+    folder = catalog.parent
     existing = folder
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
@@ -196,13 +224,18 @@ def check_catalog(config: Config, mounts: list[Mount]) -> Check:
         free = shutil.disk_usage(existing).free
     except OSError as exc:
         return Check("catalog", str(folder), WARN, f"cannot measure free space: {exc.strerror}")
-    catalog = folder / "catalog.db"
     size = catalog.stat().st_size if catalog.exists() else 0
     fs = f"{mount.fs_type}, " if mount else ""
     detail = f"{fs}{free / 2**30:.1f} GiB free; catalog {size / 2**20:.1f} MiB"
     fix = f"free space on {existing} or move state_dir to a larger disk"
     if free < MIN_FREE:
         return Check("catalog", str(folder), FAIL, detail, fix)
+    wide = _too_open(config, catalog)
+    if wide:
+        shown = ", ".join(f"{c.path} {c.before:04o}" for c in wide)
+        detail += f"; other users can read the catalog past the socket: {shown}"
+        fix = _open_fix(wide) + (f"; {fix}" if free < LOW_FREE else "")
+        return Check("catalog", str(folder), WARN, detail, fix)
     if free < LOW_FREE:
         return Check("catalog", str(folder), WARN, detail, fix)
     return Check("catalog", str(folder), PASS, detail)

@@ -25,6 +25,7 @@ from mediaforged.catalog.db import (
     create_engine,
     database_url,
     migrate,
+    private_state,
     storage_error,
 )
 from mediaforged.catalog.events import EventHub
@@ -63,8 +64,11 @@ async def run(
     """Run until ``stop`` is set (or, with ``once``, until the first reconcile is done).
     Setting ``reload`` re-reads the config (``overrides`` are the command line's)."""
     notifier = notifier or Notifier()
-    config.state_dir.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(database_url(config.database_url, config.state_dir))
+    url = database_url(config.database_url, config.state_dir)
+    for change in private_state(config.state_dir, url, config.thumbnail_dir):
+        event = "permissions_too_open" if change.after is None else "permissions_tightened"
+        log.warning(event, **change.as_log())
+    engine = create_engine(url)
     try:
         backup = await check_and_backup(engine, config.state_dir / "backups")
         if backup is not None:

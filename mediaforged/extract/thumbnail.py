@@ -16,6 +16,7 @@ from PIL import Image, ImageOps
 from mediaforged.extract.common import ExtractError
 from mediaforged.extract.image import open_image
 from mediaforged.extract.tools import file_url, run_tool
+from mediaforged.fs.modes import FILE_MODE, private_dir
 
 __all__ = [
     "audio_thumbnail",
@@ -43,11 +44,14 @@ def _fit(img: Image.Image, size: int) -> Image.Image:
 
 
 def save_webp(img: Image.Image, dest: Path) -> None:
-    """Atomically: a temporary name in the same folder, then a rename."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    """Atomically: a temporary name in the same folder, then a rename. Folders and file are
+    private (``fs.modes``) whatever the umask: a thumbnail shows what the file holds."""
+    private_dir(dest.parent, ours=False)  # creates what is missing, changes nothing else
     tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        img.save(tmp, "WEBP", quality=_WEBP_QUALITY, method=4)
+        with os.fdopen(os.open(tmp, flags, FILE_MODE), "wb") as f:
+            img.save(f, "WEBP", quality=_WEBP_QUALITY, method=4)
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)

@@ -3,20 +3,55 @@
 A path is always passed as ``file:PATH`` so that a name like ``-h.mp4`` or ``concat:a|b.mp4``
 is never read as an option or a protocol. At the deadline (or on cancellation) the whole
 group is killed and the process reaped, so a hostile file costs its timeout and no zombie.
+Each tool dies with the daemon too (Linux's parent-death signal): after a kill -9 of the
+daemon a probe of a hostile file went on, reparented to PID 1, until its own timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import signal
+from collections.abc import Callable
+from typing import Any
 
 from mediaforged.extract.common import ExtractError
 
-__all__ = ["file_url", "run_tool"]
+__all__ = ["die_with", "file_url", "run_tool"]
 
 _STDERR_KEPT = 400
+_PR_SET_PDEATHSIG = 1
+
+
+def _libc_prctl() -> Callable[..., Any] | None:
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux: the tools only end at their deadline
+        return None
+
+
+# Looked up here, once: the child between fork and exec must do as little as it can (no
+# import, no lookup), as the other threads' locks are copied into it held.
+_prctl = _libc_prctl()
+
+
+def die_with(daemon: int) -> Callable[[], None]:
+    """A ``preexec_fn`` that SIGKILLs the child when the daemon (pid ``daemon``) dies.
+
+    The signal comes when the thread that forked ends, so the tools are started from the
+    event loop's thread, which lives as long as the daemon. The daemon may die between the
+    fork and the prctl: then the child is already some reaper's, and its getppid() is no
+    longer ``daemon`` (taken before the fork, not in the child: see fs/hashpool.py)."""
+
+    def tie() -> None:
+        if _prctl is not None:
+            _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != daemon:
+            os._exit(1)
+
+    return tie
 
 
 def file_url(path: bytes) -> bytes:
@@ -33,6 +68,7 @@ async def run_tool(args: list[str | bytes], time_limit: float) -> bytes:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,  # its own process group: a kill takes its children too
+            preexec_fn=die_with(os.getpid()),  # two syscalls in the child, no lock taken
         )
     except FileNotFoundError as exc:
         raise ExtractError("no_tool", f"{os.fsdecode(args[0])} is not installed") from exc

@@ -5,7 +5,8 @@ other network or FUSE file systems, files written by other machines are never re
 so ``watch_mode = "auto"`` polls those. The table is ``/proc/self/mountinfo`` (in a
 container it shows the host's file system types for bind mounts); ``$MEDIAFORGE_MOUNTINFO``
 names another file in the same format, which is how tests and ``doctor`` stand in a
-network mount on a machine that has none.
+network mount on a machine that has none. ``$MEDIAFORGE_INOTIFY_LIMIT_FILE`` stands in
+for /proc/sys/fs/inotify/max_user_watches the same way.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from pathlib import Path
 __all__ = [
     "Mount",
     "in_container",
+    "inotify_limit",
+    "inotify_limit_fix",
     "inotify_limit_hint",
+    "inotify_limits",
     "inotify_usage",
     "is_remote",
     "mount_of",
@@ -133,25 +137,74 @@ def in_container() -> bool:
     )
 
 
-def inotify_limit_hint() -> str:
-    """What to do when the inotify watch limit is reached."""
+_FS_LIMIT = ("fs.inotify.max_user_watches", "/proc/sys/fs/inotify/max_user_watches")
+_NS_LIMIT = ("user.max_inotify_watches", "/proc/sys/user/max_inotify_watches")
+_SUGGESTED = 524288
+
+
+def _initial_user_namespace() -> bool:
     try:
-        current = Path("/proc/sys/fs/inotify/max_user_watches").read_text().strip()
+        uid_map = Path("/proc/self/uid_map").read_text()
     except OSError:
-        current = "?"
-    hint = (
-        f"the inotify watch limit ({current}) is reached: raise it with "
-        "`sysctl fs.inotify.max_user_watches=524288` (make it permanent in "
-        "/etc/sysctl.d/90-mediaforge.conf)"
-    )
+        return True
+    return uid_map.split() == ["0", "0", "4294967295"]  # every uid, as it is: the host's
+
+
+def inotify_limits(fs_file: str | None = None) -> dict[str, int]:
+    """The inotify watch limits that apply to this process, by the sysctl that sets each.
+
+    fs.inotify.max_user_watches (``fs_file`` or ``$MEDIAFORGE_INOTIFY_LIMIT_FILE`` stands in
+    for it) is the host's: in a user namespace of its own (a container's, ``unshare -U``)
+    the namespace's user.max_inotify_watches applies too and may be lower, and that is the
+    one the daemon runs out of. In the host's namespace the two are one kernel value."""
+    stand_in = fs_file or os.environ.get("MEDIAFORGE_INOTIFY_LIMIT_FILE")
+    sources = [(_FS_LIMIT[0], stand_in or _FS_LIMIT[1])]
+    if not _initial_user_namespace():
+        sources.append(_NS_LIMIT)
+    found: dict[str, int] = {}
+    for name, path in sources:
+        try:
+            found[name] = int(Path(path).read_text())
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def inotify_limit(limits: dict[str, int]) -> tuple[int, str] | None:
+    """The limit in force (the lowest of ``limits``) and its sysctl's name."""
+    return min((value, name) for name, value in limits.items()) if limits else None
+
+
+def inotify_limit_fix(limits: dict[str, int], want: int | None = None) -> str:
+    """How to raise the limit in force to ``want`` (default: 524288, or double a limit
+    already there): the sysctl that sets it, and where it can be set."""
+    limit = inotify_limit(limits)
+    name = limit[1] if limit else _FS_LIMIT[0]
+    if want is None:
+        want = 2 * limit[0] if limit and limit[0] >= _SUGGESTED else _SUGGESTED
+    host = f"`sysctl {_FS_LIMIT[0]}={want}` (make it permanent in /etc/sysctl.d/90-mediaforge.conf)"
+    if name == _NS_LIMIT[0]:
+        fix = f"raise this user namespace's limit as its root: `sysctl {name}={want}`"
+        if limits.get(_FS_LIMIT[0], want) < want:  # the host's would be the next limit
+            fix += f", and the host's {_FS_LIMIT[0]} ({limits[_FS_LIMIT[0]]}) on the host: {host}"
+        return fix
+    fix = f"raise it with {host}"
     if in_container():
-        hint += "; inside a container this must be done on the host"
-    return hint
+        fix += "; inside a container this must be done on the host"
+    return fix
+
+
+def inotify_limit_hint() -> str:
+    """What to say when the inotify watch limit is reached: the limit in force (a daemon in a
+    user namespace limited to 10 watches used to quote the host's 192530)."""
+    limits = inotify_limits()
+    limit = inotify_limit(limits)
+    shown = f"{limit[0]}, {limit[1]}" if limit else "?"
+    return f"the inotify watch limit ({shown}) is reached: {inotify_limit_fix(limits)}"
 
 
 def inotify_usage() -> dict[str, int | None]:
-    """Inotify watches this process holds, and the per-user limit (the lower of the
-    sysctl and the user namespace's own limit)."""
+    """Inotify watches this process holds, and the limit in force (``inotify_limit``)."""
     used = 0
     try:
         fds = os.listdir("/proc/self/fd")
@@ -165,10 +218,5 @@ def inotify_usage() -> dict[str, int | None]:
                 used += sum(1 for line in info if line.startswith("inotify wd:"))
         except OSError:
             continue  # closed meanwhile
-    limits: list[int] = []
-    for source in ("/proc/sys/fs/inotify/max_user_watches", "/proc/sys/user/max_inotify_watches"):
-        try:
-            limits.append(int(Path(source).read_text()))
-        except (OSError, ValueError):
-            continue
-    return {"watches": used, "limit": min(limits) if limits else None}
+    limit = inotify_limit(inotify_limits())
+    return {"watches": used, "limit": limit[0] if limit else None}
