@@ -89,9 +89,9 @@ def test_an_overflow_while_stopped_is_caught_up_at_once(
         daemon.proc.send_signal(signal.SIGCONT)
     resumed = time.monotonic()
     made = queue // 2 + 100
-    wait_for(lambda: len(daemon.catalog.items()) == made, timeout=30, what="every file made")
+    wait_for(lambda: len(daemon.catalog.items()) == made, timeout=20, what="every file made")
     took = time.monotonic() - resumed
-    assert took < 20, f"caught up in {took:.1f} s"
+    assert took < 10, f"caught up in {took:.1f} s"  # 2.7 s measured; the quick check is 1 h off
     root = daemon.status()["roots"][0]
     assert root["overflows"] >= 1
     overflow = next(e for e in daemon.log_events() if e.get("event") == "watch_overflow")
