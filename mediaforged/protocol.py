@@ -266,6 +266,7 @@ class RootStatus(TypedDict):
     watch_folders: int
     unwatched_folders: int
     watch_restarts: int
+    overflows: int  # kernel event queue overflows (reported or suspected), each caught up
     paused: bool
     held: str | None  # why the mass-missing guard held the last reconcile back
     held_missing: int

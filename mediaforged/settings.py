@@ -287,7 +287,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "quick_reconcile_interval",
-        600.0,
+        60.0,
         "Seconds between cheap checks of watched roots (folder mtimes; lists only changed "
         "folders): catches events the kernel dropped. 0: never.",
         minimum=0,

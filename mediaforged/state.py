@@ -49,6 +49,9 @@ class RootState:
     last_reconcile_files: int | None = None
     last_event_at: float | None = None
     watch_restarts: int = 0
+    # Times the kernel's event queue overflowed (or a stall made it likely): each one caught
+    # up at once with a quick reconcile.
+    watch_overflows: int = 0
     # Another root lives on the same file system: a move between them keeps the inode, so
     # new files must also be looked up by inode in the catalog, not only in this root.
     shares_device: bool = True

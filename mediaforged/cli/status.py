@@ -130,6 +130,15 @@ def _root_notes(roots: list[RootStatus]) -> list[Text]:
             notes.append(Text.assemble(path, ("  polling: ", "yellow"), safe(fallback)))
         if held := root["held"]:
             notes.append(Text.assemble(path, ("  held back: ", "bold red"), safe(held)))
+        if overflows := root.get("overflows", 0):  # absent from an older daemon's reply
+            notes.append(
+                Text.assemble(
+                    path,
+                    ("  event queue overflowed: ", "yellow"),
+                    f"{overflows}x since start, each caught up by a quick check "
+                    "(raise fs.inotify.max_queued_events if it recurs)",
+                )
+            )
     return notes
 
 

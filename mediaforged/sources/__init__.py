@@ -1,4 +1,5 @@
-"""Where work is discovered: inotify folder watches (``folderwatch``), the watcher that turns
+"""Where work is discovered: inotify folder watches (``inotifywatch`` on Linux, ``folderwatch``
+through watchfiles elsewhere, both behind ``watchapi``), the watcher that turns
 their events into changed paths (``watcher``), the reconcile that compares a root with the
 catalog (``reconcile``, its walk and diff in ``walkdiff``), and the scheduler of periodic
 reconciles (``scheduler``).

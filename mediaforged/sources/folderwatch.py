@@ -1,4 +1,5 @@
-"""inotify watches on an explicit list of folders, through watchfiles' Rust core.
+"""inotify watches on an explicit list of folders, through watchfiles' Rust core: the backend
+where the raw one (``inotifywatch``, Linux only) is not available.
 
 watchfiles' recursive mode watches every folder below a root, excluded ones included: on a
 Synology share every media folder has an ``@eaDir`` with a folder per file, which more than
@@ -7,6 +8,8 @@ doubles the watches and can hit the kernel's limit. So we list the folders ourse
 watch each one non-recursively; new folders are added by re-arming. Listing and arming run
 in a thread (20,000 folders took half a second, too long to block the event loop), and a
 re-arm builds the new watch before the old one closes, so no event falls between them.
+watchfiles hides a kernel queue overflow: the watcher can only suspect one (``stalled_s``,
+a burst near the queue's size).
 
 watchfiles has no public API for this: ``RustNotify`` is its documented but private core
 (``watchfiles._rust_notify``), so pyproject pins watchfiles to the minor version this was
@@ -19,56 +22,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import stat
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from watchfiles._rust_notify import RustNotify
 
-from mediaforged.fs.fsio import IGNORE_MARKER
+from mediaforged.sources.watchapi import STALL_S, Batch, Change, list_folders
 
-__all__ = ["FolderWatch", "list_folders"]
+__all__ = ["FolderWatch"]
 
 _TIMEOUT_MS = 2000  # how often the waiting thread comes back (and sees a stop)
-
-
-def list_folders(
-    top: bytes, excluded: Callable[[bytes], object]
-) -> tuple[list[bytes], list[bytes]]:
-    """The folders to watch below ``top`` (itself included), and those that cannot be
-    watched because their path is not valid UTF-8 (watchfiles takes str paths)."""
-    watch: list[bytes] = []
-    undecodable: list[bytes] = []
-    seen: set[tuple[int, int]] = set()
-    stack = [top]
-    while stack:
-        folder = stack.pop()
-        try:
-            folder.decode("utf-8")
-        except UnicodeDecodeError:
-            undecodable.append(folder)  # and its subtree: every path below has this name
-            continue
-        try:
-            st = os.lstat(folder)
-            with os.scandir(folder) as it:
-                entries = list(it)
-        except OSError:
-            continue  # gone or unreadable: the reconcile reports it
-        if not stat.S_ISDIR(st.st_mode) or (st.st_dev, st.st_ino) in seen:
-            continue
-        seen.add((st.st_dev, st.st_ino))
-        watch.append(folder)
-        if any(e.name == IGNORE_MARKER for e in entries):
-            continue  # watched (so that the marker's removal is seen), but not entered
-        for entry in entries:
-            try:
-                is_dir = entry.is_dir(follow_symlinks=False)
-            except OSError:
-                continue
-            if is_dir and not excluded(entry.name):
-                stack.append(entry.path)
-    return watch, undecodable
 
 
 def _arm(folders: Iterable[bytes]) -> tuple[RustNotify, set[bytes]]:
@@ -87,6 +52,7 @@ class FolderWatch:
         self._excluded = excluded
         self._folders: set[bytes] = set()
         self.undecodable: list[bytes] = []
+        self.reports_overflow = False
         self._notify: RustNotify | None = None
         self._stop = threading.Event()
         self._waiting: asyncio.Future[Any] | None = None
@@ -115,9 +81,9 @@ class FolderWatch:
         self._notify, self._folders = fresh, armed
         return found
 
-    async def changes(self, debounce_ms: int, step_ms: int) -> set[tuple[int, str]]:
-        """The next batch of (change, path); raises what watchfiles raises (a non-UTF-8
-        file name ends the watch with WatchfilesRustInternalError)."""
+    async def changes(self, debounce_ms: int, step_ms: int) -> Batch:
+        """The next batch of changes, or an empty one after a stall; raises what watchfiles
+        raises (a non-UTF-8 file name ends the watch with WatchfilesRustInternalError)."""
         while True:
             notify = self._notify
             assert notify is not None, "arm() first"
@@ -125,12 +91,20 @@ class FolderWatch:
                 asyncio.to_thread(notify.watch, debounce_ms, step_ms, _TIMEOUT_MS, self._stop)
             )
             self._waiting = waiting
+            began = time.clock_gettime(time.CLOCK_BOOTTIME)  # counts a suspend too
             result = await asyncio.shield(waiting)
             self._waiting = None
+            # The wait never lasts much longer than its timeout, unless we did not run.
+            overrun = time.clock_gettime(time.CLOCK_BOOTTIME) - began - _TIMEOUT_MS / 1000
+            stalled = overrun - debounce_ms / 1000
+            stalled = stalled if stalled > STALL_S else 0.0
             if isinstance(result, set):
-                return result
+                changes = [(Change(c), os.fsencode(p)) for c, p in result]
+                return Batch(changes, stalled_s=stalled, events=len(changes))
             if result == "stop":
                 raise asyncio.CancelledError
+            if stalled:
+                return Batch([], stalled_s=stalled)
 
     async def _close_current(self) -> None:
         if self._notify is None:

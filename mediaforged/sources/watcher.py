@@ -1,9 +1,15 @@
-"""Watch the roots with watchfiles (inotify) and feed changed paths, once settled, to the indexer.
+"""Watch the roots (inotify) and feed changed paths, once settled, to the indexer.
 
-watchfiles reports a rename as a delete plus an add and never says which paths are folders;
-we lstat every reported path: a vanished one is marked missing (with everything below it),
-a new folder is reconciled (files created in it before its watch was armed are never
-reported), a regular file is indexed once its size and mtime stood still for the settle time.
+The backend is raw inotify on Linux (``inotifywatch``), watchfiles elsewhere (``folderwatch``).
+A rename arrives as a delete plus an add, and we lstat every reported path: a vanished one is
+marked missing (with everything below it), a new folder is reconciled (files created in it
+before its watch was armed are never reported), a regular file is indexed once its size and
+mtime stood still for the settle time (shorter once closed after writing).
+
+Events the kernel dropped (its queue overflowed while we did not read: a SIGSTOP, a suspend,
+a storm) are caught at once, not at the next quick reconcile: an overflow the backend reports,
+or one suspected from a stall of the wait or a burst near the queue's size, re-lists the
+root's folders and quick-reconciles the root, and is counted in ``status``.
 """
 
 from __future__ import annotations
@@ -12,24 +18,46 @@ import asyncio
 import contextlib
 import os
 import stat
+import sys
 import time
 from collections.abc import Callable
 
 import structlog
-from watchfiles import Change
 
 from mediaforged.fs.fsio import IGNORE_MARKER, display_path
 from mediaforged.fs.mounts import inotify_limit_hint
-from mediaforged.pipeline.settle import Settler
+from mediaforged.pipeline.settle import Settler, Write
 from mediaforged.sources.folderwatch import FolderWatch
 from mediaforged.sources.reconcile import Reconciler
+from mediaforged.sources.watchapi import Batch, Change, FolderWatcher
 from mediaforged.state import DaemonState, JobKind, RootState, WatchMode, WatchState
 
-__all__ = ["Watcher"]
+if sys.platform == "linux":  # inotify_simple is a dependency on Linux only
+    from mediaforged.sources.inotifywatch import InotifyWatch
+
+__all__ = ["Watcher", "new_folder_watch"]
 
 log = structlog.get_logger("mediaforged.watcher")
 
 _REARM_MAX_S = 60.0
+_BURST_SHARE = 0.9  # a batch this close to the kernel's queue size may have lost events
+_RAW_INOTIFY = sys.platform == "linux"
+
+
+def new_folder_watch(root: bytes, excluded: Callable[[bytes], object]) -> FolderWatcher:
+    """Raw inotify on Linux (it survives names that are not UTF-8, ignores reads and reports
+    overflows; measured in the README); watchfiles where that is not available."""
+    if _RAW_INOTIFY:
+        return InotifyWatch(root, excluded)
+    return FolderWatch(root, excluded)
+
+
+def _max_queued_events() -> int:
+    try:
+        with open("/proc/sys/fs/inotify/max_queued_events", encoding="ascii") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 16384  # the kernel's default
 
 
 def _is_limit_error(exc: BaseException) -> bool:
@@ -56,6 +84,7 @@ class Watcher:
         self._debounce = debounce_ms
         self.poll_interval = poll_interval
         self.armed = asyncio.Event()
+        self._queue_size = _max_queued_events()
         self._armed_roots: set[int] = set()
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._group: asyncio.TaskGroup | None = None
@@ -110,11 +139,12 @@ class Watcher:
             if root.online:  # an offline root is rechecked by the scheduler
                 self._reconciler.request(root, None, JobKind.POLL, quick=True)
 
-    def _filter(self, root: RootState) -> Callable[[Change, str], bool]:
+    def _filter(self, root: RootState) -> Callable[[bytes], bool]:
         prefix = len(root.key) + 1
 
-        def keep(_change: Change, path: str) -> bool:
-            raw = os.fsencode(path)
+        def keep(raw: bytes) -> bool:
+            if raw == root.key:
+                return True  # the root itself went away
             parts = raw[prefix:].split(b"/")
             if parts[-1] == IGNORE_MARKER:
                 return True  # excluded by ".*", but it decides what its folder holds
@@ -131,8 +161,8 @@ class Watcher:
             armed_at = time.monotonic()
             try:
                 await self._watch_once(root, rearm=failures > 0)
-                # awatch never ends by itself (we pass no stop event; shutdown cancels us):
-                # if it does, treat it like a failure rather than silently stop watching.
+                # A watch never ends by itself (shutdown cancels us): if it does, treat it
+                # like a failure rather than silently stop watching.
                 raise RuntimeError("the watch ended unexpectedly")
             except asyncio.CancelledError:
                 raise
@@ -151,8 +181,9 @@ class Watcher:
                     self._reconciler.request(root, None, JobKind.WATCH_ERROR)
                     await self._poll(root)
                     return
-                # Known case: one non-UTF-8 name ends awatch (WatchfilesRustInternalError) and
-                # loses the rest of that batch; also a root that vanished. Reconcile, re-arm.
+                # Known cases: the root vanished or moved; with watchfiles, one non-UTF-8 name
+                # ends the watch (WatchfilesRustInternalError) and loses the rest of that
+                # batch. Reconcile, re-arm.
                 failures += 1
                 if time.monotonic() - armed_at > _REARM_MAX_S:
                     backoff = 1.0  # it had been working: this is a new incident
@@ -166,8 +197,7 @@ class Watcher:
     async def _watch_once(self, root: RootState, rearm: bool) -> None:
         if not await asyncio.to_thread(os.path.isdir, root.key):
             raise FileNotFoundError(f"{root.path} is not reachable")
-        watch = FolderWatch(root.key, root.excluded)
-        keep = self._filter(root)
+        watch = new_folder_watch(root.key, root.excluded)
         try:
             await watch.arm()
             root.watch, root.watch_error = WatchState.INOTIFY, ""
@@ -181,28 +211,70 @@ class Watcher:
                 self._reconciler.request(root, None, JobKind.WATCH_ERROR)
             step = min(50, self._debounce)
             while True:
-                raw = await watch.changes(self._debounce, step)
-                root.last_event_at = time.time()
-                changes = [(Change(c), p) for c, p in raw if keep(Change(c), p)]
-                new_dirs = await asyncio.to_thread(_new_folders, changes)
-                if new_dirs:
-                    # Watch them before they are scanned (the settler asks for that scan),
-                    # so that nothing created in them falls between the scan and the watch.
-                    await watch.add(new_dirs)
-                    root.watch_folders = watch.folders
-                    self._note_undecodable(root, watch)
-                for change, path in changes:
-                    encoded = os.fsencode(path)
-                    if encoded.endswith(b"/" + IGNORE_MARKER):
-                        # A folder gains or loses its marker: walk it again.
-                        self._reconciler.request(root, os.path.dirname(encoded), JobKind.MARKER)
-                        continue
-                    await self._settler.add(root, encoded, change == Change.added)
+                batch = await watch.changes(self._debounce, step)
+                await self._handle(root, watch, batch)
         finally:
             await watch.close()
 
+    async def _handle(self, root: RootState, watch: FolderWatcher, batch: Batch) -> None:
+        keep = self._filter(root)
+        changes = [(c, p) for c, p in batch.changes if keep(p)]
+        if changes:
+            root.last_event_at = time.time()
+        new_dirs = await asyncio.to_thread(_new_folders, changes)
+        if new_dirs:
+            # Watch them before they are scanned (the settler asks for that scan),
+            # so that nothing created in them falls between the scan and the watch.
+            await watch.add(new_dirs)
+            root.watch_folders = watch.folders
+            self._note_undecodable(root, watch)
+        why = self._lost_events(watch, batch)
+        if why:
+            await self._catch_up(root, watch, why)
+        for change, path in changes:
+            if path.endswith(b"/" + IGNORE_MARKER):
+                # A folder gains or loses its marker: walk it again.
+                self._reconciler.request(root, os.path.dirname(path), JobKind.MARKER)
+                continue
+            write = (
+                Write.CLOSED
+                if path in batch.closed
+                else Write.WRITING
+                if path in batch.writing
+                else Write.UNKNOWN
+            )
+            await self._settler.add(root, path, change is Change.ADDED, write)
+
+    def _lost_events(self, watch: FolderWatcher, batch: Batch) -> str:
+        """Why events may have been dropped by the kernel, or ""."""
+        if batch.overflowed:
+            return "the kernel's event queue overflowed (IN_Q_OVERFLOW)"
+        if watch.reports_overflow:
+            return ""  # a stall or a burst without IN_Q_OVERFLOW lost nothing
+        if batch.stalled_s:
+            return f"the watch did not run for {batch.stalled_s:.1f} s (stopped or suspended)"
+        if batch.events >= _BURST_SHARE * self._queue_size:
+            return f"{batch.events} events at once, near the kernel's queue size"
+        return ""
+
+    async def _catch_up(self, root: RootState, watch: FolderWatcher, why: str) -> None:
+        """Events were (or may have been) lost: watch the folders made meanwhile, then list
+        the folders whose mtime moved, now rather than at the next quick reconcile."""
+        root.watch_overflows += 1
+        await watch.add([root.key])
+        root.watch_folders = watch.folders
+        job = self._reconciler.request(root, None, JobKind.WATCH_ERROR, quick=True)
+        log.warning(
+            "watch_overflow",
+            root=str(root.path),
+            why=why,
+            overflows=root.watch_overflows,
+            job=job.id,
+            action="quick reconcile now",
+        )
+
     @staticmethod
-    def _note_undecodable(root: RootState, watch: FolderWatch) -> None:
+    def _note_undecodable(root: RootState, watch: FolderWatcher) -> None:
         if watch.undecodable and len(watch.undecodable) != root.watch_undecodable:
             root.watch_undecodable = len(watch.undecodable)
             log.warning(
@@ -214,12 +286,11 @@ class Watcher:
             )
 
 
-def _new_folders(changes: list[tuple[Change, str]]) -> list[bytes]:
+def _new_folders(changes: list[tuple[Change, bytes]]) -> list[bytes]:
     out = []
     for change, path in changes:
-        if change == Change.added:
-            encoded = os.fsencode(path)
+        if change is Change.ADDED:
             with contextlib.suppress(OSError):
-                if stat.S_ISDIR(os.lstat(encoded).st_mode):
-                    out.append(encoded)
+                if stat.S_ISDIR(os.lstat(path).st_mode):
+                    out.append(path)
     return out

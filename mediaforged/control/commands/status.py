@@ -208,6 +208,7 @@ def _root_status(root: RootState, per: _RootCounts) -> RootStatus:
         "watch_folders": root.watch_folders,
         "unwatched_folders": root.watch_undecodable,
         "watch_restarts": root.watch_restarts,
+        "overflows": root.watch_overflows,
         "paused": root.paused,
         "held": root.held or None,
         "held_missing": root.held_missing,
