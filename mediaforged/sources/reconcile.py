@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from mediaforged.catalog.schema import media_items, roots
 from mediaforged.catalog.writer import CatalogWriter, Observation
 from mediaforged.fs.fsio import WalkStats, display_path, quick_folders, under, walk_folders
+from mediaforged.fs.safepath import FileProblem, isdir_under, lstat_under
 from mediaforged.pipeline.indexer import Indexer, IndexRequest, MoveHint
 from mediaforged.state import DaemonState, Job, JobKind, RootState
 
@@ -175,7 +176,8 @@ class Reconciler:
         if not await asyncio.to_thread(os.path.isdir, root.key):
             self._go_offline(root, job, f"{root.path} is not reachable (missing or unmounted)")
             return
-        if not whole and not await asyncio.to_thread(os.path.isdir, job.path):
+        # The path is reached from the root without following a link (safepath).
+        if not whole and not await asyncio.to_thread(isdir_under, root.key, job.path):
             await self._reconcile_one(job)
             return
         quick = job.quick and bool(root.dir_mtimes) and root.online
@@ -204,10 +206,12 @@ class Reconciler:
             return job.cancelled or self.stopping.is_set()
 
         if quick:
-            folders = quick_folders(root.dir_mtimes, root.excluded, stats, cut_short)
+            folders = quick_folders(root.dir_mtimes, root.excluded, stats, cut_short, root=root.key)
         else:
             mtimes: dict[bytes, int] = {} if whole else root.dir_mtimes
-            folders = walk_folders(job.path, root.excluded, stats, cut_short, dir_mtimes=mtimes)
+            folders = walk_folders(
+                job.path, root.excluded, stats, cut_short, root=root.key, dir_mtimes=mtimes
+            )
         await asyncio.to_thread(self._walk_and_diff, job, snapshot, folders, loop)
         if self.stopping.is_set():
             return
@@ -338,9 +342,13 @@ class Reconciler:
     async def _reconcile_one(self, job: Job) -> None:
         """A rescan of one file, or of a folder that is no longer there."""
         try:
-            st: os.stat_result | None = os.lstat(job.path)
-        except OSError:
+            st: os.stat_result | None = await asyncio.to_thread(lstat_under, job.root.key, job.path)
+        except FileProblem as problem:
             st = None
+            if problem.code == "symlink":  # say why nothing is catalogued there
+                job.error = f"{display_path(job.path)}: {problem.message}"
+        if st is not None and stat.S_ISLNK(st.st_mode):
+            job.error = f"{display_path(job.path)} is a symlink; symlinks are not followed"
         job.queued += 1
         if st is not None and stat.S_ISREG(st.st_mode) and not _excluded_path(job):
             job.walked += 1
