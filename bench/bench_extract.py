@@ -112,7 +112,7 @@ async def bench(inputs: dict[str, list[Path]], workers: int, repeat: int) -> dic
 
     def ours(media_type: str) -> Callable[[Path], Awaitable[Any]]:
         async def work(path: Path) -> None:
-            await extract_one(bytes(path), media_type, 60.0, executor)
+            await extract_one(bytes(path), media_type, 60.0, executor, root=bytes(path.parent))
 
         return work
 
@@ -146,7 +146,7 @@ async def bench(inputs: dict[str, list[Path]], workers: int, repeat: int) -> dic
 
     def draft() -> None:
         for _ in range(n):
-            save_webp(image_thumbnail(bytes(big), 320), out)
+            save_webp(image_thumbnail(bytes(big), 320, root=bytes(big.parent)), out)
 
     def full() -> None:
         for _ in range(n):
@@ -161,7 +161,7 @@ async def bench(inputs: dict[str, list[Path]], workers: int, repeat: int) -> dic
 
     async def frames() -> None:
         for path in videos:
-            save_webp(await video_frame(bytes(path), 320, 5.0, 60.0), out)
+            save_webp(await video_frame(bytes(path), 320, 5.0, 60.0, root=bytes(path.parent)), out)
 
     spans = []
     for _ in range(repeat):

@@ -7,7 +7,7 @@ through ``clean_text`` (NUL padding, UTF-8 stored as Latin-1). Runs in a thread.
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import IO, Any
 
 import mutagen
 from mutagen import MutagenError
@@ -18,6 +18,7 @@ from mediaforged.extract.common import (
     clean_text,
     iso_date,
     number_pair,
+    open_media,
     to_float,
     to_int,
 )
@@ -58,9 +59,16 @@ _COVER_KEYS = ("apic", "covr", "metadata_block_picture", "wm/picture", "cover ar
 _LOSSLESS = {"flac", "alac", "wav", "aiff", "ape", "wavpack", "tta", "optimfrog", "dsf", "dff"}
 
 
-def extract_audio(path: bytes) -> dict[str, Any]:
+def extract_audio(path: bytes, *, root: bytes) -> dict[str, Any]:
+    """An audio file's columns; the file is reached from ``root`` without following a link
+    (mutagen reads the open stream, and takes the extension from its name)."""
+    with open_media(root, path) as stream:
+        return _extract_audio(stream)
+
+
+def _extract_audio(stream: IO[bytes]) -> dict[str, Any]:
     try:
-        audio = mutagen.File(path)
+        audio = mutagen.File(stream)
     except MutagenError as exc:
         raise ExtractError("corrupt", f"{type(exc).__name__}: {exc}") from exc
     except (ValueError, IndexError, KeyError, TypeError, EOFError) as exc:
@@ -71,7 +79,8 @@ def extract_audio(path: bytes) -> dict[str, Any]:
     if _first(tags, _KEYS["title"]) is None and _first(tags, _KEYS["artist"]) is None:
         # MP3 and TrueAudio files may carry APEv2 tags instead of (or beside) ID3.
         with contextlib.suppress(MutagenError, ValueError, OSError):
-            tags = {**_flatten(APEv2(path)), **tags}  # type: ignore[no-untyped-call]
+            stream.seek(0)
+            tags = {**_flatten(APEv2(stream)), **tags}  # type: ignore[no-untyped-call]
     values: dict[str, Any] = {
         key: clean_text(_first(tags, names))
         for key, names in _KEYS.items()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, BinaryIO
+
+from mediaforged.fs.safepath import FileProblem, open_stream, open_under
 
 __all__ = [
     "ExtractError",
@@ -13,6 +15,8 @@ __all__ = [
     "exif_datetime",
     "iso_date",
     "number_pair",
+    "open_media",
+    "open_media_fd",
     "to_float",
     "to_int",
 ]
@@ -25,6 +29,33 @@ class ExtractError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+# A link on the way keeps its own code; a file that cannot be opened is "unreadable", as
+# it was when the extractors opened it by path.
+_REFUSALS = frozenset({"symlink", "not_under_root", "not_directory", "not_regular"})
+
+
+def _refused(problem: FileProblem) -> ExtractError:
+    code = problem.code if problem.code in _REFUSALS else "unreadable"
+    return ExtractError(code, problem.message)
+
+
+def open_media(root: bytes, path: bytes) -> BinaryIO:
+    """The file as a binary stream, reached from its root without following a link at any
+    component (``fs.safepath``); a refusal is an ExtractError."""
+    try:
+        return open_stream(root, path)
+    except FileProblem as problem:
+        raise _refused(problem) from None
+
+
+def open_media_fd(root: bytes, path: bytes) -> int:
+    """``open_media`` as a descriptor (for a child process): the caller closes it."""
+    try:
+        return open_under(root, path)
+    except FileProblem as problem:
+        raise _refused(problem) from None
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

@@ -19,6 +19,7 @@ from mediaforged.extract.common import (
     ExtractError,
     clean_text,
     exif_datetime,
+    open_media,
     to_float,
     to_int,
 )
@@ -61,10 +62,11 @@ def guard_bombs(max_pixels: int) -> None:
     warnings.simplefilter("error", Image.DecompressionBombWarning)
 
 
-def open_image(path: bytes) -> Image.Image:
-    """Open (headers only) with the bomb guard and the format allow-list; typed errors."""
+def open_image(stream: IO[bytes]) -> Image.Image:
+    """Open (headers only) with the bomb guard and the format allow-list; typed errors.
+    ``stream`` (from ``open_media``) must stay open while the image is used."""
     try:
-        return Image.open(os.fsdecode(path), formats=FORMATS)
+        return Image.open(stream, formats=FORMATS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ExtractError("decompression_bomb", str(exc)) from exc
     except UnidentifiedImageError as exc:
@@ -75,10 +77,16 @@ def open_image(path: bytes) -> Image.Image:
         raise ExtractError("corrupt", f"{type(exc).__name__}: {exc}") from exc
 
 
-def extract_image(path: bytes) -> dict[str, Any]:
-    if path.lower().endswith(tuple(RAW_EXTENSIONS)):
-        return _extract_raw(path)
-    with open_image(path) as img:
+def extract_image(path: bytes, *, root: bytes) -> dict[str, Any]:
+    """An image's columns; the file is reached from ``root`` without following a link."""
+    with open_media(root, path) as stream:
+        if path.lower().endswith(tuple(RAW_EXTENSIONS)):
+            return _extract_raw(stream)
+        return _extract_picture(stream)
+
+
+def _extract_picture(stream: IO[bytes]) -> dict[str, Any]:
+    with open_image(stream) as img:
         try:
             exif = img.getexif()
             values = _fields(exif, _ifd(exif, _EXIF_IFD), _ifd(exif, _GPS_IFD))
@@ -169,19 +177,18 @@ def _degrees(dms: Any, ref: Any, negative: str) -> float | None:
     return -value if clean_text(ref) == negative else value
 
 
-def _extract_raw(path: bytes) -> dict[str, Any]:
+def _extract_raw(f: IO[bytes]) -> dict[str, Any]:
     """A RAW file's TIFF IFDs (any magic: CR2 "II*", ORF "IIRO", RW2 "IIU"), no decoding."""
-    with open(path, "rb") as f:
-        header = f.read(8)
-        if len(header) < 8 or header[:2] not in (b"II", b"MM"):
-            raise ExtractError("not_an_image", "not a TIFF-based RAW file")
-        endian = "<" if header[:2] == b"II" else ">"
-        prefix = header[:2]  # the byte order; the magic number is what RAW formats change
-        ifd0 = _load_ifd(f, prefix, struct.unpack(endian + "I", header[4:8])[0])
-        if not ifd0:
-            raise ExtractError("corrupt", "RAW: the first IFD is empty or out of the file")
-        sub = _load_ifd(f, prefix, ifd0.get(_EXIF_IFD)) if _EXIF_IFD in ifd0 else {}
-        gps = _load_ifd(f, prefix, ifd0.get(_GPS_IFD)) if _GPS_IFD in ifd0 else {}
+    header = f.read(8)
+    if len(header) < 8 or header[:2] not in (b"II", b"MM"):
+        raise ExtractError("not_an_image", "not a TIFF-based RAW file")
+    endian = "<" if header[:2] == b"II" else ">"
+    prefix = header[:2]  # the byte order; the magic number is what RAW formats change
+    ifd0 = _load_ifd(f, prefix, struct.unpack(endian + "I", header[4:8])[0])
+    if not ifd0:
+        raise ExtractError("corrupt", "RAW: the first IFD is empty or out of the file")
+    sub = _load_ifd(f, prefix, ifd0.get(_EXIF_IFD)) if _EXIF_IFD in ifd0 else {}
+    gps = _load_ifd(f, prefix, ifd0.get(_GPS_IFD)) if _GPS_IFD in ifd0 else {}
     values = _fields(ifd0, sub, gps)
     values.update(width=to_int(ifd0.get(_WIDTH)), height=to_int(ifd0.get(_HEIGHT)), frame_count=1)
     values["extra"] = {**values.get("extra", {}), "format": "RAW"}

@@ -7,6 +7,7 @@ values for ``media_metadata`` or raise ``ExtractError`` with a stable code.
 from __future__ import annotations
 
 import asyncio
+import functools
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -73,16 +74,20 @@ async def extract_one(
     media_type: str,
     time_limit: float,
     executor: ThreadPoolExecutor | None = None,
+    *,
+    root: bytes,
 ) -> dict[str, Any]:
-    """One file's column values; ExtractError when it cannot be read."""
+    """One file's column values; ExtractError when it cannot be read. The file is reached
+    from ``root`` without following a link at any component of its path."""
     if media_type == "video":  # ffprobe: any container, with or without a picture
-        return await extract_video(path, time_limit)
+        return await extract_video(path, time_limit, root=root)
     function = extract_image if media_type == "image" else extract_audio
     loop = asyncio.get_running_loop()
     try:
         # A thread cannot be killed: at the timeout the file is recorded as failed and the
         # thread is left to finish (Pillow and mutagen read bounded headers; the bomb guard
         # and the format allow-list keep them from decoding anything big).
-        return await asyncio.wait_for(loop.run_in_executor(executor, function, path), time_limit)
+        read = functools.partial(function, path, root=root)
+        return await asyncio.wait_for(loop.run_in_executor(executor, read), time_limit)
     except TimeoutError:
         raise ExtractError("timeout", f"reading took longer than {time_limit:g}s") from None

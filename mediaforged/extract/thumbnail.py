@@ -3,6 +3,7 @@ or a video frame (ffmpeg), fitted to ``size`` px and written as WebP under its S
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import os
@@ -13,9 +14,9 @@ import mutagen
 from mutagen.flac import Picture
 from PIL import Image, ImageOps
 
-from mediaforged.extract.common import ExtractError
+from mediaforged.extract.common import ExtractError, open_media, open_media_fd
 from mediaforged.extract.image import open_image
-from mediaforged.extract.tools import file_url, run_tool
+from mediaforged.extract.tools import fd_url, run_tool
 from mediaforged.fs.modes import FILE_MODE, private_dir
 
 __all__ = [
@@ -57,9 +58,10 @@ def save_webp(img: Image.Image, dest: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def image_thumbnail(path: bytes, size: int) -> Image.Image:
-    """The first frame, oriented and shrunk; JPEGs decoded at a reduced scale (draft)."""
-    with open_image(path) as img:
+def image_thumbnail(path: bytes, size: int, *, root: bytes) -> Image.Image:
+    """The first frame, oriented and shrunk; JPEGs decoded at a reduced scale (draft).
+    The file is reached from ``root`` without following a link."""
+    with open_media(root, path) as stream, open_image(stream) as img:
         if img.format in ("JPEG", "MPO"):
             # Draft mode lets libjpeg decode at 1/2, 1/4 or 1/8 scale: a 24 MP photo costs a
             # fraction of a full decode. It keeps at least the requested size.
@@ -68,9 +70,10 @@ def image_thumbnail(path: bytes, size: int) -> Image.Image:
         return _fit(img, size)
 
 
-def cover_art(path: bytes) -> bytes | None:
+def cover_art(path: bytes, *, root: bytes) -> bytes | None:
     """The embedded front cover (or first picture) of an audio file, if any."""
-    audio = mutagen.File(path)
+    with open_media(root, path) as stream:
+        audio = mutagen.File(stream)
     if audio is None:
         return None
     pictures = getattr(audio, "pictures", None)  # FLAC
@@ -107,19 +110,36 @@ def cover_thumbnail(data: bytes, size: int) -> Image.Image:
 
 
 async def video_frame(
-    path: bytes, size: int, duration: float | None, time_limit: float, ffmpeg: str = "ffmpeg"
+    path: bytes,
+    size: int,
+    duration: float | None,
+    time_limit: float,
+    ffmpeg: str = "ffmpeg",
+    *,
+    root: bytes,
 ) -> Image.Image:
     """A representative frame: ffmpeg's ``thumbnail`` filter picks the most typical of a run
-    of frames (not a black fade-in), taken a little way into the video."""
+    of frames (not a black fade-in), taken a little way into the video. ffmpeg reads a
+    descriptor opened from ``root`` without following a link, never the path."""
+    fd = await asyncio.to_thread(open_media_fd, root, path)
+    try:
+        return await _frame(fd, size, duration, time_limit, ffmpeg)
+    finally:
+        os.close(fd)
+
+
+async def _frame(
+    fd: int, size: int, duration: float | None, time_limit: float, ffmpeg: str
+) -> Image.Image:
     scale = (
         f"thumbnail=30,scale='min({size},iw)':'min({size},ih)':force_original_aspect_ratio=decrease"
     )
     starts = [min(duration * 0.1, 30.0), 0.0] if duration and duration > 2 else [0.0]
     for start in starts:
         args: list[str | bytes] = [ffmpeg, "-v", "error", "-nostdin", "-hide_banner"]
-        args += ["-ss", f"{start:.3f}", "-i", file_url(path), "-an", "-sn", "-dn"]
+        args += ["-ss", f"{start:.3f}", "-i", fd_url(fd), "-an", "-sn", "-dn"]
         args += ["-vf", scale, "-frames:v", "1", "-f", "image2pipe", "-c:v", "png", "-"]
-        png = await run_tool(args, time_limit)
+        png = await run_tool(args, time_limit, pass_fds=(fd,))
         if png:
             with Image.open(io.BytesIO(png), formats=["PNG"]) as img:
                 img.load()
@@ -127,6 +147,6 @@ async def video_frame(
     raise ExtractError("no_frame", "ffmpeg produced no video frame")
 
 
-def audio_thumbnail(path: bytes, size: int) -> Image.Image | None:
-    data = cover_art(path)
+def audio_thumbnail(path: bytes, size: int, *, root: bytes) -> Image.Image | None:
+    data = cover_art(path, root=root)
     return None if data is None else cover_thumbnail(data, size)

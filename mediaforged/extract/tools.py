@@ -1,8 +1,10 @@
 """ffprobe and ffmpeg as asyncio subprocesses, each in its own process group, with a deadline.
 
-A path is always passed as ``file:PATH`` so that a name like ``-h.mp4`` or ``concat:a|b.mp4``
-is never read as an option or a protocol. At the deadline (or on cancellation) the whole
-group is killed and the process reaped, so a hostile file costs its timeout and no zombie.
+A file is never passed by its path: the daemon opens it from its root without following a
+link and hands the child the descriptor (``pass_fds``, ``file:/proc/self/fd/N``), so a name
+like ``-h.mp4`` or ``concat:a|b.mp4`` is never read as an option or a protocol either. At
+the deadline (or on cancellation) the whole group is killed and the process reaped, so a
+hostile file costs its timeout and no zombie.
 Each tool dies with the daemon too (Linux's parent-death signal): after a kill -9 of the
 daemon a probe of a hostile file went on, reparented to PID 1, until its own timeout.
 """
@@ -19,7 +21,7 @@ from typing import Any
 
 from mediaforged.extract.common import ExtractError
 
-__all__ = ["die_with", "file_url", "run_tool"]
+__all__ = ["die_with", "fd_url", "run_tool"]
 
 _STDERR_KEPT = 400
 _PR_SET_PDEATHSIG = 1
@@ -54,16 +56,22 @@ def die_with(daemon: int) -> Callable[[], None]:
     return tie
 
 
-def file_url(path: bytes) -> bytes:
-    # An absolute path after "file:" is taken as it is: no escaping, no option parsing.
-    return b"file:" + path
+def fd_url(fd: int) -> bytes:
+    """The URL of a descriptor handed to the child (``pass_fds``): the child opens the file
+    the daemon already opened safely, never a path. Unlike ``pipe:`` it is seekable (an MP4
+    whose index is at the end needs that)."""
+    return b"file:/proc/self/fd/%d" % fd
 
 
-async def run_tool(args: list[str | bytes], time_limit: float) -> bytes:
-    """Run ``args``; its stdout, or ExtractError("timeout" | "tool_failed" | "no_tool")."""
+async def run_tool(
+    args: list[str | bytes], time_limit: float, pass_fds: tuple[int, ...] = ()
+) -> bytes:
+    """Run ``args``; its stdout, or ExtractError("timeout" | "tool_failed" | "no_tool").
+    ``pass_fds`` stay open in the child under the same numbers."""
     try:
         proc = await asyncio.create_subprocess_exec(
             *args,
+            pass_fds=pass_fds,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,

@@ -2,31 +2,42 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 from datetime import datetime
 from typing import Any
 
-from mediaforged.extract.common import ExtractError, clean_text, to_float, to_int
-from mediaforged.extract.tools import file_url, run_tool
+from mediaforged.extract.common import ExtractError, clean_text, open_media_fd, to_float, to_int
+from mediaforged.extract.tools import fd_url, run_tool
 
 __all__ = ["extract_video", "parse_ffprobe"]
 
 
-async def extract_video(path: bytes, time_limit: float, ffprobe: str = "ffprobe") -> dict[str, Any]:
-    out = await run_tool(
-        [
-            ffprobe,
-            "-v",
-            "error",
-            "-hide_banner",
-            "-print_format",
-            "json",
-            "-show_format",
-            "-show_streams",
-            file_url(path),
-        ],
-        time_limit,
-    )
+async def extract_video(
+    path: bytes, time_limit: float, ffprobe: str = "ffprobe", *, root: bytes
+) -> dict[str, Any]:
+    """ffprobe reads the file through a descriptor the daemon opened from ``root`` without
+    following a link; it is never given the path."""
+    fd = await asyncio.to_thread(open_media_fd, root, path)
+    try:
+        out = await run_tool(
+            [
+                ffprobe,
+                "-v",
+                "error",
+                "-hide_banner",
+                "-print_format",
+                "json",
+                "-show_format",
+                "-show_streams",
+                fd_url(fd),
+            ],
+            time_limit,
+            pass_fds=(fd,),
+        )
+    finally:
+        os.close(fd)
     try:
         data = json.loads(out)
     except ValueError as exc:

@@ -24,6 +24,7 @@ from typing import Any
 import structlog
 
 from mediaforged.fs.fsio import FileProblem, FileStat, HashResult, StatLike, hash_file
+from mediaforged.fs.safepath import DirChain
 
 __all__ = ["HashPool", "Throttle", "hash_many"]
 
@@ -96,21 +97,24 @@ def _init_worker(event: Any, limit: Any, processes: int, parent: int) -> None:
 
 
 def hash_many(
-    items: list[tuple[bytes, FileStat | None]],
+    items: list[tuple[bytes, bytes, FileStat | None]],
 ) -> list[tuple[str, Any, Any, Any, Any]]:
-    """In a worker: hash each file; results as plain tuples (FileProblem does not pickle)."""
+    """In a worker: hash each (root, path) file; results as plain tuples (FileProblem does
+    not pickle). One chain of folder descriptors serves the batch: files of one folder
+    come together, so the folders on the way are opened once, never by path."""
     cancelled = _cancelled if _cancel_event is not None else None
     out: list[tuple[str, Any, Any, Any, Any]] = []
-    for path, expected in items:
-        if cancelled is not None and cancelled():
-            out.append(("err", "cancelled", "hashing was cancelled", None, None))
-            continue
-        try:
-            r = hash_file(path, expected, cancelled, _throttle)
-        except FileProblem as problem:
-            out.append(("err", problem.code, problem.message, None, None))
-        else:
-            out.append(("ok", r.sha256, r.mime_type, r.media_type, r.st))
+    with DirChain() as chain:
+        for root, path, expected in items:
+            if cancelled is not None and cancelled():
+                out.append(("err", "cancelled", "hashing was cancelled", None, None))
+                continue
+            try:
+                r = hash_file(path, expected, cancelled, _throttle, root=root, chain=chain)
+            except FileProblem as problem:
+                out.append(("err", problem.code, problem.message, None, None))
+            else:
+                out.append(("ok", r.sha256, r.mime_type, r.media_type, r.st))
     return out
 
 
@@ -142,10 +146,11 @@ class HashPool:
             )
         return self._pool
 
-    async def hash(self, items: list[tuple[bytes, StatLike | None]]) -> list[Outcome]:
+    async def hash(self, items: list[tuple[bytes, bytes, StatLike | None]]) -> list[Outcome]:
+        """Hash (root, path, expected lstat) items; each path is reached from its root."""
         loop = asyncio.get_running_loop()
         # Compact stats both ways: pickling showed up in profiles of a first import.
-        compact = [(p, FileStat.of(st) if st is not None else None) for p, st in items]
+        compact = [(r, p, FileStat.of(st) if st is not None else None) for r, p, st in items]
         try:
             results = await loop.run_in_executor(self._executor(), hash_many, compact)
         except BrokenProcessPool:

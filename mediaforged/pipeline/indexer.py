@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import mimetypes
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -21,6 +22,7 @@ from mediaforged.catalog.schema import media_items
 from mediaforged.catalog.writer import CatalogWriter, Observation
 from mediaforged.fs.fsio import FileProblem, HashResult, display_path
 from mediaforged.fs.hashpool import HashPool
+from mediaforged.fs.safepath import lstat_under
 from mediaforged.protocol import ItemStatus
 from mediaforged.state import DaemonState, Job, RootState
 
@@ -120,21 +122,35 @@ def _split_by_bytes(requests: list[IndexRequest], ways: int) -> list[list[IndexR
     return parts + big
 
 
-def _confirm_moves(maybe_moves: list[_MaybeMove]) -> tuple[list[_Move], list[IndexRequest]]:
-    """A move only if the old path no longer holds this inode; else it is a hard link."""
+def _confirm_moves(
+    maybe_moves: list[_MaybeMove], root_for: Callable[[bytes], RootState | None]
+) -> tuple[list[_Move], list[IndexRequest]]:
+    """A move only if the old path no longer holds this inode; else it is a hard link.
+    Both paths are looked at from their roots, never through a link: a new path reached
+    through one is hashed instead (which refuses it)."""
     moves: list[_Move] = []
     not_moved: list[IndexRequest] = []
     for req, source in maybe_moves:
-        try:
-            old = os.lstat(source.path_key)
-            still_there = (old.st_dev, old.st_ino) == (source.dev, source.inode)
-        except OSError:
-            still_there = False
-        if still_there:
+        if not _holds(req.root.key, req.path, (req.st.st_dev, req.st.st_ino)):
+            not_moved.append(req)
+            continue
+        old_root = root_for(source.path_key)
+        if old_root is not None and _holds(
+            old_root.key, source.path_key, (source.dev, source.inode)
+        ):
             not_moved.append(req)
         else:
             moves.append(_Move(req, source.id))
     return moves, not_moved
+
+
+def _holds(root: bytes, path: bytes, key: tuple[int, int]) -> bool:
+    """Whether ``path``, reached from ``root`` without a link, is the file (dev, inode)."""
+    try:
+        st = lstat_under(root, path)
+    except FileProblem:
+        return False
+    return (st.st_dev, st.st_ino) == key
 
 
 def _drop_cancelled(batch: list[IndexRequest]) -> list[IndexRequest]:
@@ -271,7 +287,9 @@ class Indexer:
                 to_hash.append(req)
 
         if maybe_moves:
-            moves, not_moved = await asyncio.to_thread(_confirm_moves, maybe_moves)
+            moves, not_moved = await asyncio.to_thread(
+                _confirm_moves, maybe_moves, self._state.root_for
+            )
             to_hash += not_moved
             await self._writer.put_many(
                 [
@@ -288,7 +306,7 @@ class Indexer:
             )
 
     async def _hash_part(self, part: list[IndexRequest]) -> None:
-        outcomes = await self._pool.hash([(r.path, r.st) for r in part])
+        outcomes = await self._pool.hash([(r.root.key, r.path, r.st) for r in part])
         await self._writer.put_many(
             [self._observation(req, out) for req, out in zip(part, outcomes, strict=True)]
         )
@@ -308,7 +326,8 @@ class Indexer:
                 media_type=result.media_type,
                 new_path=req.new_path,
             )
-        if result.code in ("vanished", "not_regular"):
+        if result.code in ("vanished", "not_regular", "symlink", "not_directory", "not_under_root"):
+            # Not a file below the root (any more): nothing is stored at this path.
             return Observation("gone", req.root.id, req.path, req.job)
         if result.code in ("changed_during_read", "cancelled"):
             # Not the file's fault: recorded so the next reconcile (which retries failed items)

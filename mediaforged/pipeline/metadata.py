@@ -16,6 +16,7 @@ It is tried again when its content changes or when a rescan covers it (``retry_f
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ import structlog
 from sqlalchemy import Row, Select, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from mediaforged.catalog.schema import media_items, media_metadata
+from mediaforged.catalog.schema import media_items, media_metadata, roots
 from mediaforged.catalog.writer import CatalogWriter
 from mediaforged.extract.common import ExtractError
 from mediaforged.extract.image import guard_bombs
@@ -65,8 +66,12 @@ class MetadataStage(CatalogStage):
     def _pending_query(self) -> Select[Any]:
         i, m = media_items.c, media_metadata.c
         return (
-            select(i.id, i.path_key, i.media_type, i.mime_type)
-            .select_from(media_items.outerjoin(media_metadata, m.item_id == i.id))
+            select(i.id, i.path_key, i.media_type, i.mime_type, roots.c.path.label("root_path"))
+            .select_from(
+                media_items.outerjoin(media_metadata, m.item_id == i.id).join(
+                    roots, roots.c.id == i.root_id
+                )
+            )
             .where(
                 m.item_id.is_(None),
                 i.status == "present",
@@ -82,28 +87,21 @@ class MetadataStage(CatalogStage):
             await self._run(executor)
 
     async def _work(self, rows: Sequence[Row[Any]], executor: ThreadPoolExecutor) -> None:
-        results = await asyncio.gather(
-            *(self._extract(r.id, r.path_key, r.media_type, r.mime_type, executor) for r in rows)
-        )
+        results = await asyncio.gather(*(self._extract(r, executor) for r in rows))
         # Awaited: the next query must see these rows as done. Only metadata and error
         # codes change, so the item counts need no recount.
         await self._writer.transaction(_store(results), recount=False)
 
-    async def _extract(
-        self,
-        item_id: int,
-        path: bytes,
-        media_type: str,
-        mime_type: str | None,
-        executor: ThreadPoolExecutor,
-    ) -> dict[str, Any]:
-        """A failure is data, never an exception."""
+    async def _extract(self, row: Row[Any], executor: ThreadPoolExecutor) -> dict[str, Any]:
+        """A failure is data, never an exception. The file is opened from its root."""
+        item_id, path, media_type, mime_type = row.id, row.path_key, row.media_type, row.mime_type
+        root = os.fsencode(row.root_path)
         reader = reader_for(media_type, mime_type)
         if reader is None:  # a format we do not read: catalogued, no metadata, no error
             return {"item_id": item_id, "extra": {"unread": mime_type}, "thumb_status": "none"}
         try:
             async with self._limit:
-                values = await extract_one(path, reader, self._timeout, executor)
+                values = await extract_one(path, reader, self._timeout, executor, root=root)
             self.done += 1
             return {"item_id": item_id, **values}
         except ExtractError as exc:

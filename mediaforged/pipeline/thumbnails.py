@@ -10,6 +10,7 @@ Files no item refers to any more are removed when the stage runs dry.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,7 @@ from PIL import Image
 from sqlalchemy import Row, Select, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from mediaforged.catalog.schema import hash_key, media_items, media_metadata
+from mediaforged.catalog.schema import hash_key, media_items, media_metadata, roots
 from mediaforged.catalog.writer import CatalogWriter
 from mediaforged.extract.common import ExtractError
 from mediaforged.extract.thumbnail import (
@@ -67,8 +68,19 @@ class ThumbnailStage(CatalogStage):
     def _pending_query(self) -> Select[Any]:
         i, m = media_items.c, media_metadata.c
         return (
-            select(i.id, i.path_key, i.media_type, i.file_hash, m.duration_s)
-            .select_from(media_items.join(media_metadata, m.item_id == i.id))
+            select(
+                i.id,
+                i.path_key,
+                i.media_type,
+                i.file_hash,
+                m.duration_s,
+                roots.c.path.label("root_path"),
+            )
+            .select_from(
+                media_items.join(media_metadata, m.item_id == i.id).join(
+                    roots, roots.c.id == i.root_id
+                )
+            )
             .where(m.thumb_status.is_(None), i.status == "present", i.file_hash.is_not(None))
             .order_by(i.id)
         )
@@ -106,16 +118,17 @@ class ThumbnailStage(CatalogStage):
             self.shared += 1
             return "ok", None
         loop = asyncio.get_running_loop()
+        root = os.fsencode(row.root_path)  # the file is opened from its root, never by path
         try:
             img: Image.Image | None
             if row.media_type == "video":
-                img = await video_frame(row.path_key, self._size, row.duration_s, self._timeout)
+                img = await video_frame(
+                    row.path_key, self._size, row.duration_s, self._timeout, root=root
+                )
             else:
                 make = image_thumbnail if row.media_type == "image" else audio_thumbnail
-                img = await asyncio.wait_for(
-                    loop.run_in_executor(executor, make, row.path_key, self._size),
-                    self._timeout,
-                )
+                task = functools.partial(make, row.path_key, self._size, root=root)
+                img = await asyncio.wait_for(loop.run_in_executor(executor, task), self._timeout)
             if img is None:
                 return "none", None
             await loop.run_in_executor(executor, save_webp, img, dest)

@@ -27,6 +27,7 @@ from mediaforged.catalog.schema import roots
 from mediaforged.catalog.writer import CatalogWriter, Observation
 from mediaforged.fs.fsio import WalkStats, display_path, quick_folders, walk_folders
 from mediaforged.fs.guard import FsGuard, FsTimeout, in_daemon_thread
+from mediaforged.fs.safepath import FileProblem, isdir_under, lstat_under
 from mediaforged.pipeline.indexer import Indexer, IndexRequest
 from mediaforged.sources.walkdiff import (
     Snapshot,
@@ -218,7 +219,8 @@ class Reconciler:
         if not await fs.call(os.path.isdir, root.key):
             self._go_offline(root, job, f"{root.path} is not reachable (missing or unmounted)")
             return None
-        if not whole and not await fs.call(os.path.isdir, job.path):
+        # The path is reached from the root without following a link (safepath).
+        if not whole and not await fs.call(isdir_under, root.key, job.path):
             await self._reconcile_one(job)
             return None
         # Load first, then walk: overlapping them was measured slower (the walker thread and
@@ -242,10 +244,12 @@ class Reconciler:
             return job.cancelled or self.stopping.is_set()
 
         if quick:
-            folders = quick_folders(root.dir_mtimes, root.excluded, stats, cut_short)
+            folders = quick_folders(root.dir_mtimes, root.excluded, stats, cut_short, root=root.key)
         else:
             mtimes: dict[bytes, int] = {} if whole else root.dir_mtimes
-            folders = walk_folders(job.path, root.excluded, stats, cut_short, dir_mtimes=mtimes)
+            folders = walk_folders(
+                job.path, root.excluded, stats, cut_short, root=root.key, dir_mtimes=mtimes
+            )
         # A daemon thread, not asyncio's executor: a walk stuck on a mount that died under it
         # must not keep the daemon from exiting (the executor is joined at exit).
         loop = asyncio.get_running_loop()
@@ -349,9 +353,17 @@ class Reconciler:
         return []
 
     async def _reconcile_one(self, job: Job) -> None:
-        """A rescan of one file, or of a folder that is no longer there. FsTimeout: the
-        root hangs (nothing is marked missing then)."""
-        st = await self.fs(job.root).call(_lstat_or_none, job.path)
+        """A rescan of one file, or of a folder that is no longer there, reached from the root
+        without following a link (safepath). FsTimeout: the root hangs (nothing is marked
+        missing then)."""
+        try:
+            st = await self.fs(job.root).call(lstat_under, job.root.key, job.path)
+        except FileProblem as problem:
+            st = None
+            if problem.code == "symlink":  # say why nothing is catalogued there
+                job.error = f"{display_path(job.path)}: {problem.message}"
+        if st is not None and stat.S_ISLNK(st.st_mode):
+            job.error = f"{display_path(job.path)} is a symlink; symlinks are not followed"
         job.queued += 1
         if st is not None and stat.S_ISREG(st.st_mode) and not excluded_path(job):
             job.walked += 1
@@ -375,10 +387,3 @@ class Reconciler:
             )
 
         return apply
-
-
-def _lstat_or_none(path: bytes) -> os.stat_result | None:
-    try:
-        return os.lstat(path)
-    except OSError:
-        return None

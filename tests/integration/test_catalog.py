@@ -93,7 +93,7 @@ class Harness:
         self.task = asyncio.create_task(self.writer.run())
 
     def file(self, path: Path) -> Observation:
-        result = hash_file(os.fsencode(path))
+        result = hash_file(os.fsencode(path), root=os.fsencode(path.parent))
         return Observation(
             "file",
             self.root.id,

@@ -25,7 +25,7 @@ def _bomb_limit() -> None:
 
 
 async def _extract(path: Path, media_type: str) -> dict[str, Any]:
-    return await extract_one(bytes(path), media_type, 20.0)
+    return await extract_one(bytes(path), media_type, 20.0, root=bytes(path.parent))
 
 
 def decoded_seconds(path: Path) -> float:

@@ -28,7 +28,7 @@ def _bomb_limit() -> None:
 
 async def _error(path: Path, media_type: str) -> ExtractError:
     with pytest.raises(ExtractError) as info:
-        await extract_one(bytes(path), media_type, 20.0)
+        await extract_one(bytes(path), media_type, 20.0, root=bytes(path.parent))
     assert info.value.message
     return info.value
 
@@ -67,7 +67,12 @@ async def test_bombs_are_refused_in_both_of_pillows_zones(media: MediaSet) -> No
     error = await _error(media.hostile["bomb_error"], "image")
     assert "9000000 pixels" in error.message
     guard_bombs(100_000_000)  # under a higher limit the same file is an ordinary image
-    ok = await extract_one(bytes(media.hostile["bomb_warn"]), "image", 20.0)
+    ok = await extract_one(
+        bytes(media.hostile["bomb_warn"]),
+        "image",
+        20.0,
+        root=bytes(media.hostile["bomb_warn"].parent),
+    )
     assert (ok["width"], ok["height"]) == (1200, 1000)
 
 
@@ -83,9 +88,9 @@ async def test_eps_is_never_opened(media: MediaSet) -> None:
 async def test_names_are_never_options_or_protocols(media: MediaSet, key: str) -> None:
     path = media.hostile[key]
     assert path.name in ("-h.mp4", "concat:a|b.mp4")
-    got = await extract_one(bytes(path), "video", 20.0)
+    got = await extract_one(bytes(path), "video", 20.0, root=bytes(path.parent))
     assert (got["width"], got["height"], got["video_codec"]) == (96, 64, "h264")
-    frame = await video_frame(bytes(path), 320, got["duration_s"], 20.0)
+    frame = await video_frame(bytes(path), 320, got["duration_s"], 20.0, root=bytes(path.parent))
     assert frame.size == (96, 64)
 
 

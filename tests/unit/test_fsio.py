@@ -32,7 +32,7 @@ def test_hash_matches_hashlib_small_and_large(tmp_path: Path) -> None:
     large = tmp_path / "large.bin"
     large.write_bytes(os.urandom(3 * (1 << 20) + 17))
     for path in (small, large):
-        result = hash_file(os.fsencode(path))
+        result = hash_file(os.fsencode(path), root=os.fsencode(path.parent))
         assert result.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
         assert result.st.st_size == path.stat().st_size
 
@@ -40,7 +40,7 @@ def test_hash_matches_hashlib_small_and_large(tmp_path: Path) -> None:
 def test_content_type_comes_from_the_bytes(tmp_path: Path) -> None:
     fake = tmp_path / "photo.mp3"
     fake.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
-    result = hash_file(os.fsencode(fake))
+    result = hash_file(os.fsencode(fake), root=os.fsencode(fake.parent))
     assert (result.mime_type, result.media_type) == ("image/png", "image")
 
 
@@ -48,7 +48,7 @@ def test_a_fifo_is_never_opened_for_reading(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe.mp4"
     os.mkfifo(fifo)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        future = pool.submit(hash_file, os.fsencode(fifo))
+        future = pool.submit(hash_file, os.fsencode(fifo), root=os.fsencode(tmp_path))
         with pytest.raises(FileProblem) as info:
             future.result(timeout=5)  # a plain open() would block here forever
     assert info.value.code == "not_regular"
@@ -60,20 +60,20 @@ def test_a_symlink_is_not_followed(tmp_path: Path) -> None:
     link = tmp_path / "link.jpg"
     link.symlink_to(target)
     with pytest.raises(FileProblem) as info:
-        hash_file(os.fsencode(link))
+        hash_file(os.fsencode(link), root=os.fsencode(link.parent))
     assert info.value.code == "not_regular"
 
 
 def test_vanished_and_stale(tmp_path: Path) -> None:
     path = tmp_path / "a.bin"
     with pytest.raises(FileProblem) as info:
-        hash_file(os.fsencode(path))
+        hash_file(os.fsencode(path), root=os.fsencode(path.parent))
     assert info.value.code == "vanished"
     path.write_bytes(b"one")
     old = os.lstat(path)
     path.write_bytes(b"three")
     with pytest.raises(FileProblem) as info:
-        hash_file(os.fsencode(path), expected=old)
+        hash_file(os.fsencode(path), expected=old, root=os.fsencode(path.parent))
     assert info.value.code == "changed_during_read"
 
 
@@ -90,7 +90,7 @@ def test_a_file_that_grows_while_hashed_is_not_stored(tmp_path: Path) -> None:
         return False
 
     with pytest.raises(FileProblem) as info:
-        hash_file(os.fsencode(path), cancelled=grow_once)
+        hash_file(os.fsencode(path), cancelled=grow_once, root=os.fsencode(path.parent))
     assert info.value.code == "changed_during_read"
 
 
@@ -99,7 +99,7 @@ def test_hashing_can_be_cancelled(tmp_path: Path) -> None:
     with open(sparse, "wb") as f:
         f.truncate(1 << 40)  # 1 TiB of holes: reading it all would take minutes
     with pytest.raises(FileProblem) as info:
-        hash_file(os.fsencode(sparse), cancelled=lambda: True)
+        hash_file(os.fsencode(sparse), cancelled=lambda: True, root=os.fsencode(sparse.parent))
     assert info.value.code == "cancelled"
 
 
@@ -122,7 +122,7 @@ def test_permission_denied_is_a_file_problem(public_tmp: Path) -> None:
 
     def attempt(path: Path) -> str:
         try:
-            hash_file(os.fsencode(path))
+            hash_file(os.fsencode(path), root=os.fsencode(path.parent))
         except FileProblem as problem:
             return problem.code
         return "read"
@@ -146,9 +146,8 @@ def test_walk_skips_what_is_not_a_regular_file(tmp_path: Path) -> None:
     (tmp_path / "movie.mkv.part").write_bytes(b"partial")
 
     stats = WalkStats()
-    batches = list(
-        walk_folders(os.fsencode(tmp_path), exclusion_matcher(["@eaDir", "*.part"]), stats)
-    )
+    top = os.fsencode(tmp_path)
+    batches = list(walk_folders(top, exclusion_matcher(["@eaDir", "*.part"]), stats, root=top))
     # One list per folder that has files: the top and "a".
     assert sorted(len({os.path.dirname(p) for p, _ in files}) for files in batches) == [1, 1]
     found = {path: st for files in batches for path, st in files}
@@ -172,7 +171,8 @@ def test_walk_reports_an_unreadable_folder(public_tmp: Path) -> None:
     def walk_it() -> tuple[list[bytes], list[bytes]]:
         stats = WalkStats()
         top = os.fsencode(tmp_path)
-        files = [p for batch in walk_folders(top, lambda _n: False, stats) for p, _ in batch]
+        walk = walk_folders(top, lambda _n: False, stats, root=top)
+        files = [p for batch in walk for p, _ in batch]
         return files, stats.unreadable_dirs
 
     files, unreadable = _as_nobody(walk_it)
@@ -182,7 +182,8 @@ def test_walk_reports_an_unreadable_folder(public_tmp: Path) -> None:
 
 def test_walk_of_a_missing_root(tmp_path: Path) -> None:
     stats = WalkStats()
-    assert list(walk_folders(os.fsencode(tmp_path / "gone"), lambda _n: False, stats)) == []
+    gone = os.fsencode(tmp_path / "gone")
+    assert list(walk_folders(gone, lambda _n: False, stats, root=gone)) == []
     assert stats.unreadable_dirs == [os.fsencode(tmp_path / "gone")]
 
 
@@ -207,11 +208,11 @@ def test_quick_folders_lists_only_what_changed(tmp_path: Path) -> None:
         (tmp_path / name / "x.jpg").write_bytes(b"x")
     mtimes: dict[bytes, int] = {}
     top = os.fsencode(tmp_path)
-    list(walk_folders(top, lambda _n: None, WalkStats(), dir_mtimes=mtimes))
+    list(walk_folders(top, lambda _n: None, WalkStats(), root=top, dir_mtimes=mtimes))
     assert len(mtimes) == 4
 
     stats = WalkStats()
-    assert list(quick_folders(mtimes, lambda _n: None, stats)) == []
+    assert list(quick_folders(mtimes, lambda _n: None, stats, root=top)) == []
     assert stats.listed == []  # nothing changed: no folder listed
 
     (tmp_path / "a" / "y.jpg").write_bytes(b"y")
@@ -219,7 +220,9 @@ def test_quick_folders_lists_only_what_changed(tmp_path: Path) -> None:
     (tmp_path / "a" / "new" / "z.jpg").write_bytes(b"z")
     shutil.rmtree(tmp_path / "b" / "c")
     stats = WalkStats()
-    seen = {p for files in quick_folders(mtimes, lambda _n: None, stats) for p, _ in files}
+    seen = {
+        p for files in quick_folders(mtimes, lambda _n: None, stats, root=top) for p, _ in files
+    }
     a = os.fsencode(tmp_path / "a")
     b = os.fsencode(tmp_path / "b")
     assert seen == {a + b"/x.jpg", a + b"/y.jpg", a + b"/new/z.jpg", b + b"/x.jpg"}

@@ -37,6 +37,7 @@ from mediaforged.control.context import (
     path_arg,
 )
 from mediaforged.fs.fsio import IGNORE_MARKER, display_path, under
+from mediaforged.fs.safepath import FileProblem, lstat_under
 from mediaforged.protocol import ErrorCode, ProtocolError
 from mediaforged.state import JobKind, RootState
 
@@ -119,18 +120,20 @@ def _exclude_rule(ctx: Context, root: RootState, name: bytes) -> str | None:
     return None
 
 
-def _lstat(path: bytes) -> os.stat_result | None:
+def _on_disk(root: bytes, path: bytes) -> tuple[os.stat_result | None, str]:
+    """The lstat of ``path`` reached from its root without following a link on the way,
+    or None and, when a folder on the way is a symlink, the sentence that says so."""
     try:
-        return os.lstat(path)
-    except OSError:
-        return None
+        return lstat_under(root, path), ""
+    except FileProblem as problem:
+        return None, problem.message if problem.code == "symlink" else ""
 
 
 def _marked(root: RootState, parts: list[bytes]) -> bytes | None:
     """The first folder on the way to the path that holds a .mediaforgeignore marker."""
     for i in range(len(parts)):
         folder = b"/".join([root.key, *parts[:i]])
-        if folder in root.ignored_dirs or os.path.lexists(folder + b"/" + IGNORE_MARKER):
+        if folder in root.ignored_dirs or _on_disk(root.key, folder + b"/" + IGNORE_MARKER)[0]:
             return folder
     return None
 
@@ -154,7 +157,7 @@ async def why(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
         row = (
             await conn.execute(select(media_items).where(media_items.c.path_key == path))
         ).first()
-    on_disk = await asyncio.to_thread(_lstat, path)
+    on_disk, through_link = await asyncio.to_thread(_on_disk, root.key, path)
     if row is not None:
         item = {"id": row.id, "status": row.status}
         if row.status == "present":
@@ -184,6 +187,8 @@ async def why(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
         if rule is not None:
             shown = display_path(b"/".join([root.key, *parts[: i + 1]]))
             return answer("excluded", f"{shown} matches the exclude pattern {rule!r}", rule=rule)
+    if through_link:
+        return answer("not_regular", f"{through_link}: the files below it are not catalogued")
     if on_disk is None:
         return answer("not_found", "no such file on disk, and nothing catalogued at this path")
     if stat.S_ISLNK(on_disk.st_mode):
