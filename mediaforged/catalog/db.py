@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 __all__ = [
     "MIGRATIONS_DIR",
+    "WAL_SIZE_LIMIT",
     "CatalogCorrupt",
     "CatalogUnwritable",
     "StorageProblem",
@@ -30,6 +31,7 @@ __all__ = [
 
 BACKUPS_KEPT = 3
 BACKUP_EVERY_S = 86400.0
+WAL_SIZE_LIMIT = 4 * 1024 * 1024  # bytes the WAL file keeps after a checkpoint restarts it
 
 
 class CatalogCorrupt(Exception):
@@ -87,6 +89,10 @@ def create_engine(url: str) -> AsyncEngine:
             # Bulk imports: checkpoint the WAL every ~16 MB instead of 4 MB, and keep 32 MB
             # of pages cached; measured +30 % insert speed on a first import.
             cur.execute("PRAGMA wal_autocheckpoint=4000")
+            # Each time a checkpoint restarts the WAL, cut its file back to 4 MiB: otherwise
+            # it keeps its largest size for good (16 MB and more beside a 4 MB catalog, which
+            # filled a small state disk). The writer truncates it fully on a full disk.
+            cur.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             cur.execute("PRAGMA cache_size=-32768")
             cur.close()
 
