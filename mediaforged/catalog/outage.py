@@ -76,6 +76,7 @@ class Outage:
         self.problem = ""  # what stops the catalog from being written; "" while it can be
         database = engine.url.database if engine.dialect.name == "sqlite" else None
         self._folder = Path(database).parent if database else None  # whose free space counts
+        self._wal = Path(f"{database}-wal") if database else None
 
     def refusal(self) -> CatalogUnwritable:
         return CatalogUnwritable(
@@ -108,19 +109,39 @@ class Outage:
         self._durable.clear()
         left[:] = [e for e in left if not (isinstance(e, Write) and e.withdrawn)]
 
-    def end(self) -> None:
+    async def committed(self, conn: AsyncConnection) -> None:
+        """A batch committed: the catalog can be written (again). When the WAL holds more
+        than its disk has left, copy it into the catalog and truncate it now, while the copy
+        still fits: once the disk is full it would need room that nothing can free."""
         if self.problem:
             log.info("catalog_writable_again", after=self._state.catalog_problem)
         self.problem = self._state.catalog_problem = ""
+        try:
+            wal = self._wal.stat().st_size if self._wal is not None else 0
+        except OSError:
+            return
+        free = free_bytes(self._folder)
+        if wal >= _SPACE_GAIN and free is not None and wal > free:
+            await self._checkpoint(conn)
 
     async def wait(self, conn: AsyncConnection, at_most_s: float, stop: asyncio.Event) -> None:
-        """Make what room the WAL holds, then wait until the next attempt is due: after
-        ``at_most_s`` seconds, or at once when space was freed."""
-        if conn.dialect.name == "sqlite":
-            try:
-                busy, frames, copied = await sql.checkpoint_truncate(conn)
-                log.debug("wal_checkpoint", busy=busy, frames=frames, copied=copied)
-            except sqlite3.Error as exc:  # still no room for the copy: tried again next time
-                log.debug("wal_checkpoint_failed", error=str(exc))
+        """Make what room the WAL holds, wait until the next attempt is due (after
+        ``at_most_s`` seconds, or at once when space was freed, by that or by anyone), and
+        let the WAL's copy have the room first: a retry would fill it with more WAL."""
         free = free_bytes(self._folder)
-        await wait_for_space(self._folder, at_most_s, stop, free)
+        await self._checkpoint(conn)
+        if await wait_for_space(self._folder, at_most_s, stop, free):
+            await self._checkpoint(conn)
+
+    @staticmethod
+    async def _checkpoint(conn: AsyncConnection) -> None:
+        """Copy the WAL into the catalog and truncate it: its file keeps its largest size
+        otherwise, and on a first import it holds the whole catalog (no checkpoint is due
+        below 16 MB), so freeing less than it holds would not be enough."""
+        if conn.dialect.name != "sqlite":
+            return
+        try:
+            busy, frames, copied = await sql.checkpoint_truncate(conn)
+            log.debug("wal_checkpoint", busy=busy, frames=frames, copied=copied)
+        except sqlite3.Error as exc:  # still no room for the copy: tried again next time
+            log.debug("wal_checkpoint_failed", error=str(exc))

@@ -230,7 +230,7 @@ class CatalogWriter:
                 await self._outage.wait(conn, delay, self._close_requested)
                 delay = min(delay * 2, _RETRY_MAX_S)
                 continue
-            self._outage.end()
+            await self._outage.committed(conn)  # may truncate the WAL
             break
         await self._committed_batch(batch)
 
