@@ -82,6 +82,9 @@ class ErrorCode:
     TOO_SLOW = "too_slow"  # an event subscriber fell too far behind; it is cut off
     CURSOR_EXPIRED = "cursor_expired"  # the events after that cursor were pruned
     CANCELLED = "cancelled"  # the operation was cancelled (cancel, or the daemon stopping)
+    # The catalog cannot be written now (its disk is full; also read-only or failing, the
+    # message says which): the change was refused at once and is never made later.
+    CATALOG_FULL = "catalog_full"
     INTERNAL = "internal"
 
 

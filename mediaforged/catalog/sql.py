@@ -21,6 +21,7 @@ __all__ = [
     "IN_CHUNK",
     "ItemInserter",
     "anything_irregular",
+    "checkpoint_truncate",
     "chunks",
     "delete_metadata",
     "mark_missing",
@@ -49,6 +50,19 @@ async def synchronous(conn: AsyncConnection, level: str) -> None:
     driver = raw.driver_connection
     assert driver is not None
     await driver.execute(f"PRAGMA synchronous={level}")
+
+
+async def checkpoint_truncate(conn: AsyncConnection) -> tuple[int, int, int]:
+    """Copy the WAL into the catalog and cut the WAL file to nothing (outside a transaction,
+    as ``synchronous``): what a full disk needs, since the WAL keeps its size otherwise.
+    SQLite's (busy, WAL frames, frames copied); busy 1: a reader kept it from finishing."""
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    cursor = await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    row = await cursor.fetchone()
+    await cursor.close()
+    return (0, 0, 0) if row is None else (int(row[0]), int(row[1]), int(row[2]))
 
 
 async def anything_irregular(conn: AsyncConnection) -> bool:

@@ -20,25 +20,20 @@ import structlog
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from mediaforged.catalog import changelog, identity, sql
+from mediaforged.catalog import changelog, identity, sql, writes
 from mediaforged.catalog.identity import Holdings, Observation, Plan
+from mediaforged.catalog.outage import CatalogUnwritable, Outage
 from mediaforged.catalog.writes import Entry, Write, log_failure, storage_problem
 from mediaforged.fs.fsio import display_path
 from mediaforged.state import DaemonState, Job
 
-__all__ = ["CatalogWriter", "Entry", "Observation", "Write"]
+__all__ = ["CatalogUnwritable", "CatalogWriter", "Entry", "Observation", "Write"]
 
 log = structlog.get_logger("mediaforged.writer")
 
 T = TypeVar("T")
 _UPSTREAM_CHECK_S = 0.05  # how often an open batch checks whether indexing went idle
 _RETRY_MAX_S = 30.0  # longest wait between attempts to write an unwritable catalog
-
-
-def _category(entry: Entry) -> str:
-    if isinstance(entry, Write):
-        return "write"
-    return "gone" if entry.kind == "gone" else "upsert"
 
 
 @dataclass(slots=True)
@@ -92,6 +87,7 @@ class CatalogWriter:
         self.events_keep_s = events_keep_s
         self._next_prune = 0.0
         self._last_now = datetime.min.replace(tzinfo=UTC)
+        self._outage = Outage(engine, state)
 
     async def put(self, obs: Observation) -> None:
         await self.put_many([obs])
@@ -102,7 +98,11 @@ class CatalogWriter:
     async def _put(self, entries: list[Entry]) -> None:
         if entries:
             self._received += len(entries)
-            await self.queue.put(entries)
+            try:
+                await self.queue.put(entries)
+            except asyncio.CancelledError:
+                self._received -= len(entries)  # never queued: flush() must not wait for it
+                raise
             self.waiting += len(entries)
 
     async def transaction(
@@ -119,8 +119,18 @@ class CatalogWriter:
 
         durable: the commit syncs (synchronous=FULL; bulk writes use NORMAL), so that an
         acknowledged change survives a power cut. recount: False when ``fn`` changes no
-        item's root, type or status, so the item counts of ``status`` stay as they are."""
-        return await (await self._enqueue(fn, durable, recount))
+        item's root, type or status, so the item counts of ``status`` stay as they are.
+
+        A durable write is one a user waits on: while the catalog cannot be written it is
+        refused at once (CatalogUnwritable), and withdrawn with that error if the trouble
+        starts before it commits: it is applied or the caller is told it was not, never both."""
+        if not durable:
+            return await (await self._enqueue(fn, durable, recount))
+        if self._outage.problem:
+            raise self._outage.refusal()
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        write = Write(fn, future, durable=True, recount=recount)
+        return await self._outage.durable(write, asyncio.ensure_future(self._put([write])))
 
     async def submit(
         self, fn: Callable[[AsyncConnection], Awaitable[Any]], *, recount: bool = True
@@ -208,31 +218,21 @@ class CatalogWriter:
                     # A dead database or a bug: let the task fail so the daemon exits and is
                     # restarted; the next reconcile redoes the uncommitted batch.
                     log.exception("catalog_write_failed", size=len(left))
-                    self._fail(left, exc)
+                    writes.fail_all(left, exc)
                     raise
-                if not self._state.catalog_problem:
-                    log.error("catalog_unwritable", problem=problem, error=str(exc.orig))
-                self._state.catalog_problem = f"{problem} ({exc.orig}); indexing waits for it"
+                self._outage.begin(problem, exc.orig, left)  # refuses the durable writes
                 if self._closing:
                     # Shutting down: nothing to wait for; the next start's reconcile redoes it.
                     log.error("batch_not_committed", size=len(left), problem=problem)
-                    self._fail(left, exc)
+                    writes.fail_all(left, exc)
                     return
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._close_requested.wait(), delay)
+                # Truncate the WAL; retry after the backoff, or at once when space is freed.
+                await self._outage.wait(conn, delay, self._close_requested)
                 delay = min(delay * 2, _RETRY_MAX_S)
                 continue
-            if self._state.catalog_problem:
-                log.info("catalog_writable_again", after=self._state.catalog_problem)
-                self._state.catalog_problem = ""
+            await self._outage.committed(conn)  # may truncate the WAL
             break
         await self._committed_batch(batch)
-
-    @staticmethod
-    def _fail(entries: list[Entry], exc: BaseException) -> None:
-        for entry in entries:
-            if isinstance(entry, Write):
-                entry.fail(exc)
 
     async def _committed_batch(self, batch: list[Entry]) -> None:
         self._state.commits += 1
@@ -325,7 +325,7 @@ class CatalogWriter:
         done = _Done()
         run: list[Entry] = []
         for entry in batch:
-            if run and _category(entry) != _category(run[0]):
+            if run and writes.category(entry) != writes.category(run[0]):
                 await self._apply_run(conn, run, done, fast)
                 run = []
             run.append(entry)
@@ -336,14 +336,16 @@ class CatalogWriter:
     async def _apply_run(
         self, conn: AsyncConnection, run: list[Entry], done: _Done, fast: bool
     ) -> None:
-        category = _category(run[0])
-        if category == "write":
+        kind = writes.category(run[0])
+        if kind == "write":
             for write in cast(list[Write[Any]], run):
+                if write.withdrawn:  # refused while the catalog could not be written
+                    continue
                 await write.attempt(conn)
                 done.writes.append(write)
             return
         observations = cast(list[Observation], run)
-        if category == "gone":
+        if kind == "gone":
             now = datetime.now(UTC)
             count = await sql.mark_missing(conn, [o.path for o in observations], now)
             if count:

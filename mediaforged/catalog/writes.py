@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from mediaforged.catalog.db import StorageProblem, storage_error
 from mediaforged.catalog.identity import Observation
 
-__all__ = ["Entry", "Write", "log_failure", "storage_problem"]
+__all__ = ["Entry", "Write", "category", "fail_all", "log_failure", "storage_problem"]
 
 log = structlog.get_logger("mediaforged.writer")
 T = TypeVar("T")
@@ -41,7 +41,7 @@ class Write(Generic[T]):
     """A function the writer runs in its transaction; its outcome reaches ``future`` only
     once the transaction of the run that produced it has committed."""
 
-    __slots__ = ("_error", "_result", "durable", "fn", "future", "recount")
+    __slots__ = ("_error", "_result", "durable", "fn", "future", "recount", "withdrawn")
 
     def __init__(
         self,
@@ -55,6 +55,7 @@ class Write(Generic[T]):
         self.future = future
         self.durable = durable
         self.recount = recount
+        self.withdrawn = False  # refused before it committed: the writer skips it
         self._result: T | None = None
         self._error: BaseException | None = None
 
@@ -83,8 +84,27 @@ class Write(Generic[T]):
         if not self.future.done():
             self.future.set_exception(error)
 
+    def withdraw(self, error: BaseException) -> None:
+        """Refuse it now: the caller gets ``error`` and the writer never runs it again."""
+        self.withdrawn = True
+        self.fail(error)
+
 
 Entry = Observation | Write[Any]
+
+
+def category(entry: Entry) -> str:
+    """Runs of one category are written together, in the order they came."""
+    if isinstance(entry, Write):
+        return "write"
+    return "gone" if entry.kind == "gone" else "upsert"
+
+
+def fail_all(entries: list[Entry], exc: BaseException) -> None:
+    """The writes among ``entries`` will not commit: their callers get ``exc``."""
+    for entry in entries:
+        if isinstance(entry, Write):
+            entry.fail(exc)
 
 
 def log_failure(future: asyncio.Future[Any]) -> None:

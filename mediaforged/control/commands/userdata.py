@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mediaforged.catalog.outage import CatalogUnwritable
 from mediaforged.catalog.schema import collection_items, collections, item_tags, media_items, tags
 from mediaforged.catalog.sql import IN_CHUNK, chunks
 from mediaforged.control.context import Context, Progress, Spec, arg, iso, path_arg, str_list
@@ -94,8 +95,12 @@ async def _item_ids(conn: AsyncConnection, paths: list[bytes], ids: list[int]) -
 async def _write(ctx: Context, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
     """Run ``fn`` in the writer's transaction and return its result once durably committed.
     A ProtocolError it raises (not found, a conflict) undoes its writes and is raised here;
-    the rest of the writer's batch is not affected."""
-    return await ctx.writer.transaction(fn, durable=True)
+    the rest of the writer's batch is not affected. While the catalog cannot be written
+    (its disk is full) the change is refused at once, and withdrawn: never made later."""
+    try:
+        return await ctx.writer.transaction(fn, durable=True)
+    except CatalogUnwritable as exc:
+        raise ProtocolError(ErrorCode.CATALOG_FULL, str(exc)) from None
 
 
 async def _tag_id(conn: AsyncConnection, name: str) -> int | None:
