@@ -85,6 +85,7 @@ class ErrorCode:
     # The catalog cannot be written now (its disk is full; also read-only or failing, the
     # message says which): the change was refused at once and is never made later.
     CATALOG_FULL = "catalog_full"
+    UNREACHABLE = "unreachable"  # the root's file system did not answer in time (a hung mount)
     INTERNAL = "internal"
 
 

@@ -22,6 +22,7 @@ from enum import Enum
 from typing import NamedTuple, Protocol
 
 from mediaforged.catalog.writer import CatalogWriter, Observation
+from mediaforged.fs.guard import FsGuard, FsTimeout
 from mediaforged.pipeline.indexer import Indexer, IndexRequest
 from mediaforged.state import DaemonState, Job, JobKind, RootState
 
@@ -43,9 +44,12 @@ class Write(Enum):
 
 
 class FolderScans(Protocol):
-    """Who walks a folder the settler cannot judge path by path (the reconciler)."""
+    """Who walks a folder the settler cannot judge path by path (the reconciler), and whose
+    per-root guards bound every look at a root (a hung mount must not stall settling)."""
 
     def request(self, root: RootState, folder: bytes | None, reason: JobKind) -> Job: ...
+
+    def fs(self, root: RootState) -> FsGuard: ...
 
 
 class _Signature(NamedTuple):
@@ -151,9 +155,7 @@ class Settler:
             await asyncio.sleep(min(max(self.settle_seconds / 4, 0.05), CLOSED_STILL_S / 2))
 
     async def _check(self) -> None:
-        # A paused root's paths wait here (bounded) until it is resumed.
-        paths = [p for p, entry in self._pending.items() if not entry.root.paused]
-        stats = await asyncio.to_thread(_lstat_many, paths)
+        paths, stats = await self._look()
         now = time.monotonic()
         for path, st in zip(paths, stats, strict=True):
             entry = self._pending.get(path)
@@ -189,6 +191,24 @@ class Settler:
             await self._indexer.put(IndexRequest(root, path, st))
         async with self._room:
             self._room.notify_all()
+
+    async def _look(self) -> tuple[list[bytes], list[os.stat_result | None]]:
+        """The lstat of every waiting path, a root at a time through its guard; a root that
+        hangs keeps its paths waiting (its reconcile reports it offline)."""
+        by_root: dict[int, tuple[RootState, list[bytes]]] = {}
+        for path, entry in self._pending.items():
+            if not entry.root.paused:  # a paused root's paths wait here (bounded)
+                by_root.setdefault(entry.root.id, (entry.root, []))[1].append(path)
+        paths: list[bytes] = []
+        stats: list[os.stat_result | None] = []
+        for root, waiting in by_root.values():
+            try:
+                found = await self._reconciler.fs(root).call(_lstat_many, waiting)
+            except FsTimeout:
+                continue
+            paths += waiting
+            stats += found
+        return paths, stats
 
 
 def _lstat_many(paths: list[bytes]) -> list[os.stat_result | None]:

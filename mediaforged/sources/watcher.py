@@ -195,7 +195,9 @@ class Watcher:
                 backoff = min(backoff * 2, _REARM_MAX_S)
 
     async def _watch_once(self, root: RootState, rearm: bool) -> None:
-        if not await asyncio.to_thread(os.path.isdir, root.key):
+        # Through the root's guard: a hung mount fails this watch (retried with a backoff)
+        # instead of holding a thread and READY=1.
+        if not await self._reconciler.fs(root).call(os.path.isdir, root.key):
             raise FileNotFoundError(f"{root.path} is not reachable")
         watch = new_folder_watch(root.key, root.excluded)
         try:
@@ -221,7 +223,7 @@ class Watcher:
         changes = [(c, p) for c, p in batch.changes if keep(p)]
         if changes:
             root.last_event_at = time.time()
-        new_dirs = await asyncio.to_thread(_new_folders, changes)
+        new_dirs = await self._reconciler.fs(root).call(_new_folders, changes)
         if new_dirs:
             # Watch them before they are scanned (the settler asks for that scan),
             # so that nothing created in them falls between the scan and the watch.

@@ -6,7 +6,6 @@ at the daemon's live state (excludes, .mediaforgeignore folders, files still set
 
 from __future__ import annotations
 
-import asyncio
 import fnmatch
 import os
 import posixpath
@@ -37,6 +36,7 @@ from mediaforged.control.context import (
     path_arg,
 )
 from mediaforged.fs.fsio import IGNORE_MARKER, display_path, under
+from mediaforged.fs.guard import FsTimeout
 from mediaforged.fs.safepath import FileProblem, lstat_under
 from mediaforged.protocol import ErrorCode, ProtocolError
 from mediaforged.state import JobKind, RootState
@@ -157,7 +157,11 @@ async def why(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
         row = (
             await conn.execute(select(media_items).where(media_items.c.path_key == path))
         ).first()
-    on_disk, through_link = await asyncio.to_thread(_on_disk, root.key, path)
+    fs = ctx.reconciler.fs(root)
+    try:
+        on_disk, through_link = await fs.call(_on_disk, root.key, path)
+    except FsTimeout as exc:
+        raise ProtocolError(ErrorCode.UNREACHABLE, str(exc)) from None
     if row is not None:
         item = {"id": row.id, "status": row.status}
         if row.status == "present":
@@ -177,7 +181,10 @@ async def why(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
             **item,
         )
     parts = path[len(root.key) + 1 :].split(b"/") if path != root.key else []
-    marked = await asyncio.to_thread(_marked, root, parts)
+    try:
+        marked = await fs.call(_marked, root, parts)
+    except FsTimeout as exc:
+        raise ProtocolError(ErrorCode.UNREACHABLE, str(exc)) from None
     if marked is not None:
         return answer(
             "ignored", f"inside {display_path(marked)}, which holds a .mediaforgeignore file"
