@@ -92,6 +92,7 @@ class Config:
     missing_grace_days: float = _default("missing_grace_days")
     missing_guard_share: float = _default("missing_guard_share")
     missing_guard_min: int = _default("missing_guard_min")
+    fs_timeout: float = _default("fs_timeout")
     read_limit_mb: float = _default("read_limit_mb")
     root_options: Mapping[Path, RootOptions] = field(default_factory=dict)
     watch_debounce_ms: int = _default("watch_debounce_ms")

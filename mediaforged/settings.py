@@ -327,6 +327,13 @@ SETTINGS: tuple[Setting, ...] = (
         minimum=1,
     ),
     Setting(
+        "fs_timeout",
+        15.0,
+        "Seconds a look at a root's file system (a stat, a listing) may take before the root "
+        "counts as hung and goes offline (a spun-down disk can take ~10 s to answer).",
+        above=0,
+    ),
+    Setting(
         "root_options",
         {},
         "Per-root settings, keyed by root path: watch_mode and exclude (added to the global "

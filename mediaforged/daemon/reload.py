@@ -156,6 +156,7 @@ class Reloader:
         self.settler.settle_seconds = fresh.settle_seconds
         self.reconciler.guard_share = fresh.missing_guard_share
         self.reconciler.guard_min = fresh.missing_guard_min
+        self.reconciler.set_fs_timeout(fresh.fs_timeout)
         self.scheduler.configure(
             fresh.reconcile_interval,
             fresh.quick_reconcile_interval,

@@ -213,6 +213,7 @@ def _sources(
         state,
         guard_share=config.missing_guard_share,
         guard_min=config.missing_guard_min,
+        fs_timeout=config.fs_timeout,
         on_online=back_online if config.watch else None,
     )
     settler = Settler(

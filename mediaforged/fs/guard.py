@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar, TypeVarTuple
 
-__all__ = ["DEFAULT_TIMEOUT_S", "FsGuard", "FsTimeout", "default_timeout", "in_daemon_thread"]
+__all__ = ["DEFAULT_TIMEOUT_S", "FsGuard", "FsTimeout", "in_daemon_thread"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -36,16 +35,6 @@ Ts = TypeVarTuple("Ts")
 
 # A spun-down disk behind a NAS can take ~10 s to answer its first stat; longer is a hang.
 DEFAULT_TIMEOUT_S = 15.0
-
-
-def default_timeout() -> float:
-    """The timeout of a guarded call: ``$MEDIAFORGE_FS_TIMEOUT`` seconds (tests, unusual
-    mounts), else ``DEFAULT_TIMEOUT_S``."""
-    try:
-        value = float(os.environ.get("MEDIAFORGE_FS_TIMEOUT", ""))
-    except ValueError:
-        return DEFAULT_TIMEOUT_S
-    return value if value > 0 else DEFAULT_TIMEOUT_S
 
 
 class FsTimeout(Exception):
@@ -95,9 +84,11 @@ class _Call:
 class FsGuard:
     """The calls into one file system (a root): each in a thread, awaited with a timeout."""
 
-    def __init__(self, name: str, *, timeout: float | None = None, max_threads: int = 4) -> None:
+    def __init__(
+        self, name: str, *, timeout: float = DEFAULT_TIMEOUT_S, max_threads: int = 4
+    ) -> None:
         self.name = name
-        self.timeout = default_timeout() if timeout is None else timeout
+        self.timeout = timeout  # a reload may change it (fs_timeout)
         self.max_threads = max_threads
         # Changed by the worker threads as they return: under the lock.
         self._lock = threading.Lock()

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from mediaforged.catalog.schema import roots
 from mediaforged.catalog.writer import CatalogWriter, Observation
 from mediaforged.fs.fsio import WalkStats, display_path, quick_folders, walk_folders
-from mediaforged.fs.guard import FsGuard, FsTimeout, in_daemon_thread
+from mediaforged.fs.guard import DEFAULT_TIMEOUT_S, FsGuard, FsTimeout, in_daemon_thread
 from mediaforged.fs.safepath import FileProblem, isdir_under, lstat_under
 from mediaforged.pipeline.indexer import Indexer, IndexRequest
 from mediaforged.sources.walkdiff import (
@@ -58,6 +58,7 @@ class Reconciler:
         guard_share: float = 1.0,
         guard_min: int = 0,
         on_online: Callable[[RootState], None] | None,
+        fs_timeout: float = DEFAULT_TIMEOUT_S,
     ) -> None:
         self._engine = engine
         self._indexer = indexer
@@ -73,6 +74,7 @@ class Reconciler:
         # Called when a root that was offline is back (the watcher re-arms its watch).
         self.on_online = on_online
         self._fs: dict[int, FsGuard] = {}  # per root id: see fs()
+        self._fs_timeout = fs_timeout
         self._differ = WalkDiff(indexer, self.stopping)
 
     def request(
@@ -164,8 +166,14 @@ class Reconciler:
         used by a reload's device check, so that the two share one bound of stuck threads)."""
         guard = self._fs.get(root.id)
         if guard is None:
-            guard = self._fs[root.id] = FsGuard(str(root.path))
+            guard = self._fs[root.id] = FsGuard(str(root.path), timeout=self._fs_timeout)
         return guard
+
+    def set_fs_timeout(self, seconds: float) -> None:
+        """A reload's new fs_timeout, for the guards made already and those to come."""
+        self._fs_timeout = seconds
+        for guard in self._fs.values():
+            guard.timeout = seconds
 
     def _go_offline(self, root: RootState, job: Job, reason: str) -> None:
         if root.online or root.offline_reason != reason:

@@ -24,7 +24,7 @@ import pytest
 from tests.conftest import Daemon, wait_for
 from tests.faults.hangfs import HangFS, fuse_unavailable
 
-FS_TIMEOUT_S = 1.0  # the daemon's timeout of a file-system call (MEDIAFORGE_FS_TIMEOUT)
+FS_TIMEOUT_S = 1.0  # the daemon's timeout of a file-system call (fs_timeout)
 ANSWER_S = 2.0  # a status must come back within this while the root hangs
 
 
@@ -47,8 +47,7 @@ def nas(short_tmp: Path) -> Iterator[HangFS]:
 def _daemon(factory: Callable[..., Daemon], library: Path, nas: HangFS) -> Daemon:
     # poll_interval: the FUSE root is polled (inotify cannot see a FUSE server's changes),
     # and an offline root is rechecked at this interval.
-    daemon = factory([library, nas.mountpoint], poll_interval=0.5)
-    daemon.env["MEDIAFORGE_FS_TIMEOUT"] = str(FS_TIMEOUT_S)
+    daemon = factory([library, nas.mountpoint], poll_interval=0.5, fs_timeout=FS_TIMEOUT_S)
     daemon.env["WATCHDOG_USEC"] = "1000000"  # a WATCHDOG=1 every half second
     return daemon
 

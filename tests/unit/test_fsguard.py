@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mediaforged.fs.guard import FsGuard, FsTimeout, default_timeout
+from mediaforged.fs.guard import FsGuard, FsTimeout
 
 
 def _blocked(release: threading.Event, entered: list[int]) -> str:
@@ -90,11 +90,3 @@ async def test_no_more_than_max_threads_calls_run_at_once() -> None:
         await guard.call(_blocked, release, entered)
     release.set()
     assert await asyncio.gather(*calls) == ["answered", "answered"]
-
-
-def test_the_timeout_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MEDIAFORGE_FS_TIMEOUT", "2.5")
-    assert default_timeout() == 2.5
-    assert FsGuard("x").timeout == 2.5
-    monkeypatch.setenv("MEDIAFORGE_FS_TIMEOUT", "soon")
-    assert default_timeout() == 15.0
