@@ -1,5 +1,5 @@
-"""The kernel's inotify queue overflows: events are lost for real, and the quick reconcile
-brings the catalog back to the disk within one interval, without stalling the event loop."""
+"""The kernel's inotify queue overflows: events are lost for real, the daemon notices
+(IN_Q_OVERFLOW) and brings the catalog back to the disk at once, without stalling the loop."""
 
 from __future__ import annotations
 
@@ -68,12 +68,11 @@ def test_an_overflowing_event_queue(
     wait_for(converged, timeout=300, what="the catalog to equal the disk")
     took = time.monotonic() - resumed
     tally["files"] += len(truth)
-    quick = [
-        e
-        for e in daemon.log_events()
-        if e.get("event") == "reconcile_finished" and e.get("quick") and e["files_indexed"]
-    ]
-    assert quick, "the files the kernel dropped were not found by a quick reconcile"
+    # The overflow is seen (IN_Q_OVERFLOW) and a catch-up reconcile asked for at once; the
+    # folders' own reconciles, still queued from their creation, may find the files first.
+    overflows = [e for e in daemon.log_events() if e.get("event") == "watch_overflow"]
+    assert overflows, "the overflow went unnoticed"
+    assert daemon.status()["roots"][0]["overflows"] >= 1
     print(f"caught up {len(truth)} files in {took:.1f}s after the overflow")
     # The event loop kept feeding the watchdog while it caught up: no gap between pings
     # (after the SIGCONT) as long as the watchdog interval.
