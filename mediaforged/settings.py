@@ -254,7 +254,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "settle_seconds",
         3.0,
-        "A changed file is indexed once its size and mtime were stable this long.",
+        "A changed file is indexed once its size and mtime were stable this long; where inotify "
+        "sees the writer close it, half a second of stillness is enough.",
         minimum=0,
     ),
     Setting(

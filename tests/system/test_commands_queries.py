@@ -94,8 +94,12 @@ def test_why_info_duplicates_failed_retry(
     noread = why("noread")
     assert noread["reason"] == "failed" and "permission_denied" in noread["message"]
     fresh = library / "fresh.jpg"
-    fresh.write_bytes(b"\xff\xd8\xff\xe0 fresh")
-    wait_for(lambda: why(fresh)["reason"] == "settling", what="the new file to be settling")
+    # Still open for writing: it settles until closed (a file closed after writing is
+    # indexed within a second, whatever settle_seconds says).
+    with fresh.open("wb") as held:
+        held.write(b"\xff\xd8\xff\xe0 fresh")
+        held.flush()
+        wait_for(lambda: why(fresh)["reason"] == "settling", what="the new file to be settling")
     human = daemon.ctl("why", str(p["hidden"])).stdout
     assert "excluded" in human and "'.*'" in human
 
