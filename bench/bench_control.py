@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import signal
 import statistics
@@ -27,9 +26,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from daemonproc import start_daemon
 from gen_library import generate
 
-from mediaforged.cli.main import Client, DaemonUnavailable
+from mediaforged.cli.main import Client
 
 TARGET_STATUS_P95_MS = 50.0
 REQUESTS = {
@@ -46,30 +46,7 @@ def _pct(values: list[float], q: float) -> float:
 
 def _start(tree: Path, work: Path) -> tuple[subprocess.Popen[bytes], Path]:
     sock = Path(tempfile.mkdtemp(prefix="mfc", dir="/tmp")) / "s.sock"
-    config = work / "mediaforge.toml"
-    config.write_text(
-        f"roots = [{json.dumps(str(tree))}]\n"
-        f"state_dir = {json.dumps(str(work / 'state'))}\n"
-        f"socket_path = {json.dumps(str(sock))}\n"
-        "watch = false\n"
-    )
-    log = open(work / "daemon.log", "wb")  # noqa: SIM115 - the daemon's, for its lifetime
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mediaforged", "--config", str(config), "--log-format", "json"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"},
-    )
-    deadline = time.monotonic() + 60
-    while True:  # the socket file appears a moment before the daemon accepts on it
-        try:
-            Client(sock, timeout=60).close()
-            return proc, sock
-        except DaemonUnavailable:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log_text = (work / "daemon.log").read_text()
-                raise SystemExit(f"mediaforged did not start: {log_text}") from None
-            time.sleep(0.01)
+    return start_daemon(tree, work, sock, "watch = false\n")
 
 
 def _busy(status: dict[str, Any]) -> bool:

@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from daemonproc import start_daemon
+
 from mediaforged.cli.main import Client, CommandFailed, DaemonUnavailable
 from tests.crowd import Nobody, flood
 
@@ -38,30 +40,7 @@ def _start(work: Path) -> tuple[subprocess.Popen[bytes], Path]:
     tree.mkdir()
     for i in range(200):
         (tree / f"{i}.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes([i % 256]) * 64)
-    sock = work / "s.sock"
-    config = work / "mediaforge.toml"
-    config.write_text(
-        f"roots = [{json.dumps(str(tree))}]\n"
-        f"state_dir = {json.dumps(str(work / 'state'))}\n"
-        f"socket_path = {json.dumps(str(sock))}\n"
-        'socket_mode = "0666"\n'
-    )
-    log = open(work / "daemon.log", "wb")  # noqa: SIM115 - the daemon's, for its lifetime
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mediaforged", "--config", str(config), "--log-format", "json"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"},
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            Client(sock, timeout=60).close()
-            return proc, sock
-        except DaemonUnavailable:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("mediaforged did not start") from None
-            time.sleep(0.01)
+    return start_daemon(tree, work, work / "s.sock", 'socket_mode = "0666"\n')
 
 
 def measure(sock: Path, seconds: float) -> tuple[dict[str, list[float]], int]:
