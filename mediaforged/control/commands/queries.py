@@ -11,7 +11,8 @@ import os
 import posixpath
 import re
 import stat
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, TypeVarTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -42,6 +43,10 @@ from mediaforged.protocol import ErrorCode, ProtocolError
 from mediaforged.state import JobKind, RootState
 
 __all__ = ["COMMANDS"]
+
+
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 def _limit(args: dict[str, Any], default: int) -> tuple[int, int]:
@@ -138,6 +143,32 @@ def _marked(root: RootState, parts: list[bytes]) -> bytes | None:
     return None
 
 
+async def _look(ctx: Context, root: RootState, fn: Callable[[*Ts], T], *args: *Ts) -> T:
+    """``fn(*args)`` through the root's guard: a hung root answers ``unreachable``."""
+    try:
+        return await ctx.reconciler.fs(root).call(fn, *args)
+    except FsTimeout as exc:
+        raise ProtocolError(ErrorCode.UNREACHABLE, str(exc)) from None
+
+
+def _catalogued(row: Any, on_disk: bool) -> tuple[str, str]:
+    """The reason and the sentence for a path the catalog has an item at."""
+    if row.status == "present":
+        return "catalogued", f"catalogued as item {row.id} ({row.media_type})"
+    if row.status == "failed":
+        return (
+            "failed",
+            f"reading it failed: {row.error_code}: {row.error} "
+            "(`mediaforgectl retry PATH` tries again)",
+        )
+    back = " It is on disk again: it is restored once it settles or at the next reconcile."
+    return (
+        "missing",
+        f"item {row.id} vanished from disk ({jsonable(row._mapping)['missing_since']}); "
+        f"it keeps its tags for missing_grace_days.{back if on_disk else ''}",
+    )
+
+
 async def why(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
     """Why a path is, or is not, in the catalog: one reason code and a sentence."""
     text = arg(args, "path", str)
@@ -157,34 +188,11 @@ async def why(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
         row = (
             await conn.execute(select(media_items).where(media_items.c.path_key == path))
         ).first()
-    fs = ctx.reconciler.fs(root)
-    try:
-        on_disk, through_link = await fs.call(_on_disk, root.key, path)
-    except FsTimeout as exc:
-        raise ProtocolError(ErrorCode.UNREACHABLE, str(exc)) from None
+    on_disk, through_link = await _look(ctx, root, _on_disk, root.key, path)
     if row is not None:
-        item = {"id": row.id, "status": row.status}
-        if row.status == "present":
-            return answer("catalogued", f"catalogued as item {row.id} ({row.media_type})", **item)
-        if row.status == "failed":
-            return answer(
-                "failed",
-                f"reading it failed: {row.error_code}: {row.error} "
-                "(`mediaforgectl retry PATH` tries again)",
-                **item,
-            )
-        back = " It is on disk again: it is restored once it settles or at the next reconcile."
-        return answer(
-            "missing",
-            f"item {row.id} vanished from disk ({jsonable(row._mapping)['missing_since']}); "
-            f"it keeps its tags for missing_grace_days.{back if on_disk else ''}",
-            **item,
-        )
+        return answer(*_catalogued(row, on_disk is not None), id=row.id, status=row.status)
     parts = path[len(root.key) + 1 :].split(b"/") if path != root.key else []
-    try:
-        marked = await fs.call(_marked, root, parts)
-    except FsTimeout as exc:
-        raise ProtocolError(ErrorCode.UNREACHABLE, str(exc)) from None
+    marked = await _look(ctx, root, _marked, root, parts)
     if marked is not None:
         return answer(
             "ignored", f"inside {display_path(marked)}, which holds a .mediaforgeignore file"
