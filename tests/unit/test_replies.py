@@ -1,5 +1,5 @@
-"""The replies in protocol.py are what the daemon sends: every key, no more, no fewer; and the
-states are StrEnums whose JSON is their plain value."""
+"""The replies in protocol/replies.py are what the daemon sends: every key, no more, no
+fewer; and the states are StrEnums whose JSON is their plain value."""
 
 from __future__ import annotations
 
