@@ -87,15 +87,21 @@ def test_an_overflow_while_stopped_is_caught_up_at_once(
             (new / f"n{i:06d}.jpg").write_bytes(b"%06d" % i)
     finally:
         daemon.proc.send_signal(signal.SIGCONT)
-    resumed = time.monotonic()
     made = queue // 2 + 100
-    wait_for(lambda: len(daemon.catalog.items()) == made, timeout=20, what="every file made")
-    took = time.monotonic() - resumed
-    assert took < 10, f"caught up in {took:.1f} s"  # 2.7 s measured; the quick check is 1 h off
+    # The quick check is an hour off: converging at all (2.7 s measured, 16 s on a loaded
+    # machine) means the overflow's own catch-up found the dropped files.
+    wait_for(lambda: len(daemon.catalog.items()) == made, timeout=120, what="every file made")
     root = daemon.status()["roots"][0]
     assert root["overflows"] >= 1
-    overflow = next(e for e in daemon.log_events() if e.get("event") == "watch_overflow")
+    events = daemon.log_events()
+    overflow = next(e for e in events if e.get("event") == "watch_overflow")
     assert "IN_Q_OVERFLOW" in overflow["why"]
+    caught = [
+        e
+        for e in events
+        if e.get("event") == "reconcile_finished" and e.get("kind") == "watch-error"
+    ]
+    assert sum(e["files_indexed"] for e in caught) > 0, "the catch-up reconcile indexed nothing"
     assert "overflowed" in daemon.ctl("status").stdout
     # The folder made while the events were dropped is watched now.
     late = new / "late.jpg"
