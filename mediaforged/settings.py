@@ -156,6 +156,15 @@ def _octal_mode(text: str) -> int:
     return mode
 
 
+def _host_port(text: str) -> str:
+    """``host:port`` (IPv6 in brackets; ``:port``: every address), or '' for off."""
+    host, sep, port = text.rpartition(":")
+    v6_bare = ":" in host and not (host.startswith("[") and host.endswith("]"))
+    if text and (not sep or not port.isdigit() or int(port) > 65535 or v6_bare):
+        raise ValueError(f"expected host:port (127.0.0.1:9108, [::1]:9108) or '', got {text!r}")
+    return text
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("roots", [], "Library folders to catalog and watch (absolute paths)."),
     Setting(
@@ -375,6 +384,13 @@ SETTINGS: tuple[Setting, ...] = (
         60.0,
         "Seconds one thumbnail may take (ffmpeg is killed beyond it).",
         above=0,
+    ),
+    Setting(
+        "metrics_listen",
+        "",
+        "host:port serving GET /metrics (Prometheus text) without a token, for a scrape on a "
+        "trusted network; port 0 picks a free one (logged). Empty: off.",
+        convert=_host_port,
     ),
     Setting(
         "log_level",

@@ -149,6 +149,7 @@ class DaemonState:
     jobs: dict[int, Job] = field(default_factory=dict)
     # Counters since start
     indexed: int = 0
+    hashed: int = 0  # files whose content was hashed
     hashed_bytes: int = 0
     skipped_unchanged: int = 0
     moved: int = 0
@@ -157,6 +158,7 @@ class DaemonState:
     failed: int = 0
     commits: int = 0
     recent_errors: list[RecentError] = field(default_factory=list)
+    errors_by_code: dict[str, int] = field(default_factory=dict)  # every recorded error
     # Why the catalog cannot be written right now (disk full, read-only), or "".
     catalog_problem: str = ""
 
@@ -167,6 +169,7 @@ class DaemonState:
         return None
 
     def record_error(self, path: str, code: str, message: str) -> None:
+        self.errors_by_code[code] = self.errors_by_code.get(code, 0) + 1
         self.recent_errors.append(
             {"at": time.time(), "path": path, "code": code, "message": message}
         )

@@ -7,6 +7,7 @@ It carries no events itself: every subscriber reads the ``events`` table from it
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 __all__ = ["EventHub"]
 
@@ -16,7 +17,22 @@ class EventHub:
 
     def __init__(self) -> None:
         self.tick = asyncio.Event()
-        self.subscribers = 0
+        # Subscriber slot -> the cursor of the last event it was sent (metrics: how far each
+        # lags). A slot is the lowest free number, so a label of it stays bounded.
+        self.cursors: dict[int, int] = {}
+
+    @property
+    def subscribers(self) -> int:
+        return len(self.cursors)
+
+    def join(self, cursor: int) -> int:
+        """A subscriber starts after ``cursor``: its slot."""
+        slot = next(i for i in itertools.count() if i not in self.cursors)
+        self.cursors[slot] = cursor
+        return slot
+
+    def leave(self, slot: int) -> None:
+        self.cursors.pop(slot, None)
 
     def notify(self) -> None:
         # A fresh Event per commit: a subscriber grabs ``tick`` before it reads the table,

@@ -37,6 +37,7 @@ from mediaforged.cli.client import ProgressDisplay as _progress_display
 from mediaforged.cli.client import call as _call
 from mediaforged.cli.client import print_json as _print_json
 from mediaforged.cli.library import collection_app, tag_app
+from mediaforged.cli.metrics import metrics_app
 from mediaforged.cli.query import query_app
 from mediaforged.cli.status import status_view
 from mediaforged.protocol import (
@@ -290,6 +291,7 @@ def version() -> None:
 
 
 app.add_typer(query_app)
+app.add_typer(metrics_app)
 app.add_typer(tag_app, name="tag")
 app.add_typer(collection_app, name="collection")
 

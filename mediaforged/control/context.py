@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from mediaforged.catalog.events import EventHub
     from mediaforged.catalog.writer import CatalogWriter
     from mediaforged.control.commands.status import StatusCache
+    from mediaforged.metrics import Metrics
     from mediaforged.pipeline.indexer import Indexer
     from mediaforged.pipeline.metadata import MetadataStage
     from mediaforged.pipeline.settle import Settler
@@ -78,6 +79,7 @@ class Context:
     thumbnails: ThumbnailStage | None  # None: thumbnails are off
     events: EventHub
     status_cache: StatusCache
+    metrics: Metrics  # the Prometheus series: ``await metrics.render(ctx)``
 
     @property
     def config(self) -> Config:

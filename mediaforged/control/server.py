@@ -15,6 +15,7 @@ import contextlib
 import grp
 import os
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -219,6 +220,7 @@ class ControlServer:
     async def _serve_one(self, line: bytes, writer: asyncio.StreamWriter, conn: _Conn) -> None:
         peer = conn.peer
         request_id: Any = None
+        cmd, began = "", time.monotonic()
         try:
             request_id, cmd, args = decode_request(line)
             spec = COMMANDS.get(cmd)
@@ -292,6 +294,8 @@ class ControlServer:
                     "command_failed", uid=peer.uid, request=line[:200].decode(errors="replace")
                 )
             reply = error_reply(request_id, ErrorCode.INTERNAL, f"internal error: {exc}")
+        code = None if reply["ok"] else reply["error"]["code"]
+        self._ctx.metrics.request("socket", cmd, time.monotonic() - began, code)
         await self._send(writer, reply, conn.idle)
 
     async def _send(

@@ -43,6 +43,7 @@ _RESTART_ONLY = (
     *("state_dir", "database_url", "socket_path", "socket_mode", "socket_group"),
     *("workers", "batch_size", "queue_size", "watch", "watch_debounce_ms"),
     "events_keep_days",
+    "metrics_listen",
 )
 
 

@@ -31,12 +31,14 @@ from mediaforged.catalog.db import (
 from mediaforged.catalog.events import EventHub
 from mediaforged.catalog.writer import CatalogWriter
 from mediaforged.config import Config
+from mediaforged.control.commands import COMMANDS
 from mediaforged.control.commands.status import StatusCache
 from mediaforged.control.context import Context
 from mediaforged.control.server import ControlServer
 from mediaforged.daemon.notify import Notifier
 from mediaforged.daemon.reload import Reloader, configure_root, load_roots, mark_shared_devices
 from mediaforged.fs.hashpool import HashPool
+from mediaforged.metrics import Metrics, serve_metrics
 from mediaforged.pipeline.indexer import Indexer
 from mediaforged.pipeline.metadata import MetadataStage
 from mediaforged.pipeline.settle import Settler
@@ -123,14 +125,15 @@ def build(
     overrides: Mapping[str, Any] | None = None,
 ) -> Parts:
     """Make every part and hand each its collaborators; nothing is patched on afterwards."""
-    events = EventHub()
+    events, metrics = EventHub(), Metrics(state, COMMANDS)
     writer, pool, indexer = _write_side(config, engine, state, events)
-    reconciler, settler, watcher, scheduler = _sources(config, engine, state, writer, indexer)
+    sources = _sources(config, engine, state, writer, indexer, metrics=metrics)
+    reconciler, settler, watcher, scheduler = sources
 
     def indexing_busy() -> bool:
         return not indexer.idle or writer.waiting > 0 or reconciler.current is not None
 
-    metadata, thumbnails = _stages(config, engine, writer, indexing_busy)
+    metadata, thumbnails = _stages(config, engine, writer, indexing_busy, metrics)
     reloader = Reloader(
         config,
         overrides or {},
@@ -155,6 +158,7 @@ def build(
         thumbnails,
         events,
         StatusCache(),
+        metrics,
     )
     return Parts(
         config,
@@ -202,6 +206,8 @@ def _sources(
     state: DaemonState,
     writer: CatalogWriter,
     indexer: Indexer,
+    *,
+    metrics: Metrics,
 ) -> tuple[Reconciler, Settler, Watcher, Scheduler]:
     def back_online(root: RootState) -> None:
         watcher.restart(root)  # the watcher made below: a root that came back is watched again
@@ -215,6 +221,7 @@ def _sources(
         guard_min=config.missing_guard_min,
         fs_timeout=config.fs_timeout,
         on_online=back_online if config.watch else None,
+        observe=metrics.reconciled,
     )
     settler = Settler(
         state,
@@ -244,7 +251,11 @@ def _sources(
 
 
 def _stages(
-    config: Config, engine: AsyncEngine, writer: CatalogWriter, indexing_busy: Callable[[], bool]
+    config: Config,
+    engine: AsyncEngine,
+    writer: CatalogWriter,
+    indexing_busy: Callable[[], bool],
+    metrics: Metrics,
 ) -> tuple[MetadataStage, ThumbnailStage | None]:
     metadata = MetadataStage(
         engine,
@@ -253,6 +264,7 @@ def _stages(
         timeout_s=config.extract_timeout,
         workers=config.extract_workers,
         max_pixels=config.image_max_pixels,
+        observe=metrics.extracted,
     )
     if not config.thumbnail_size:
         return metadata, None
@@ -266,6 +278,7 @@ def _stages(
         size=config.thumbnail_size,
         workers=config.thumbnail_workers,
         timeout_s=config.thumbnail_timeout,
+        observe=metrics.thumbnailed,
     )
     return metadata, thumbnails
 
@@ -314,6 +327,8 @@ async def _start(
         tg.create_task(parts.reconciler.run(), name="reconciler"),
         tg.create_task(parts.settler.run(), name="settler"),
     ]
+    if config.metrics_listen:  # GET /metrics without a token (the HTTP API's needs one)
+        sources.append(tg.create_task(serve_metrics(parts.ctx, config.metrics_listen)))
     if config.watch and state.roots:
         sources.append(tg.create_task(parts.watcher.run(), name="watcher"))
         try:

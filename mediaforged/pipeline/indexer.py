@@ -313,6 +313,7 @@ class Indexer:
 
     def _observation(self, req: IndexRequest, result: HashResult | FileProblem) -> Observation:
         if isinstance(result, HashResult):
+            self._state.hashed += 1
             self._state.hashed_bytes += result.st.st_size
             log.debug("indexed", path=display_path(req.path), media_type=result.media_type)
             return Observation(

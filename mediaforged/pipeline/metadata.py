@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -32,7 +33,7 @@ from mediaforged.extract.common import ExtractError
 from mediaforged.extract.image import guard_bombs
 from mediaforged.extract.read import extract_one, reader_for
 from mediaforged.fs.fsio import display_path, under
-from mediaforged.pipeline.stage import CatalogStage
+from mediaforged.pipeline.stage import CatalogStage, Observe
 
 __all__ = ["MetadataStage"]
 
@@ -54,8 +55,9 @@ class MetadataStage(CatalogStage):
         timeout_s: float = 30.0,
         workers: int = 2,
         max_pixels: int = 178956970,
+        observe: Observe | None = None,
     ) -> None:
-        super().__init__(engine, writer, busy=busy)
+        super().__init__(engine, writer, busy=busy, observe=observe)
         self._timeout = timeout_s
         self._workers = workers
         self._limit = asyncio.Semaphore(workers)
@@ -99,10 +101,13 @@ class MetadataStage(CatalogStage):
         reader = reader_for(media_type, mime_type)
         if reader is None:  # a format we do not read: catalogued, no metadata, no error
             return {"item_id": item_id, "extra": {"unread": mime_type}, "thumb_status": "none"}
+        began = time.monotonic()
         try:
             async with self._limit:
+                began = time.monotonic()  # the extraction's own time, not the wait for a turn
                 values = await extract_one(path, reader, self._timeout, executor, root=root)
             self.done += 1
+            self._observe(media_type, time.monotonic() - began, None)
             return {"item_id": item_id, **values}
         except ExtractError as exc:
             code, message = exc.code, exc.message
@@ -111,6 +116,7 @@ class MetadataStage(CatalogStage):
         except Exception as exc:  # a hostile file can make a parser raise anything
             code, message = "corrupt", f"{type(exc).__name__}: {exc}"
         self.failed += 1
+        self._observe(media_type, time.monotonic() - began, code)
         log.info("extract_failed", path=display_path(path), code=code, error=message)
         return {"item_id": item_id, "error_code": code, "error": message}
 

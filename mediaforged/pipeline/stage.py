@@ -20,10 +20,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from mediaforged.catalog.schema import media_items
 from mediaforged.catalog.writer import CatalogWriter
 
-__all__ = ["CatalogStage"]
+__all__ = ["CatalogStage", "Observe"]
 
 _IDLE_POLL_S = 1.0  # while indexing is busy
 _IDLE_MAX_S = 300.0  # a look at the catalog at least this often, even with no commits
+
+# Told of each item a stage worked on: its media type, the seconds it took, and its error
+# (None when it succeeded); the metrics' histograms (daemon/run.py passes them in).
+Observe = Callable[[str, float, str | None], None]
+
+
+def _unobserved(media_type: str, seconds: float, error: str | None) -> None:
+    return None
 
 
 class CatalogStage(ABC):
@@ -34,11 +42,17 @@ class CatalogStage(ABC):
     _batch: ClassVar[int] = 64  # items a page
 
     def __init__(
-        self, engine: AsyncEngine, writer: CatalogWriter, *, busy: Callable[[], bool]
+        self,
+        engine: AsyncEngine,
+        writer: CatalogWriter,
+        *,
+        busy: Callable[[], bool],
+        observe: Observe | None = None,
     ) -> None:
         self._engine = engine
         self._writer = writer
         self._busy = busy
+        self._observe = observe or _unobserved
         self.idle = asyncio.Event()
 
     @abstractmethod

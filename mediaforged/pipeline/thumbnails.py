@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,7 +34,7 @@ from mediaforged.extract.thumbnail import (
     video_frame,
 )
 from mediaforged.fs.fsio import display_path
-from mediaforged.pipeline.stage import CatalogStage
+from mediaforged.pipeline.stage import CatalogStage, Observe
 
 __all__ = ["ThumbnailStage"]
 
@@ -53,8 +54,9 @@ class ThumbnailStage(CatalogStage):
         size: int = 320,
         workers: int = 1,
         timeout_s: float = 60.0,
+        observe: Observe | None = None,
     ) -> None:
-        super().__init__(engine, writer, busy=busy)
+        super().__init__(engine, writer, busy=busy, observe=observe)
         self.folder = folder
         self._size = size
         self._workers = workers
@@ -119,6 +121,7 @@ class ThumbnailStage(CatalogStage):
             return "ok", None
         loop = asyncio.get_running_loop()
         root = os.fsencode(row.root_path)  # the file is opened from its root, never by path
+        began = time.monotonic()
         try:
             img: Image.Image | None
             if row.media_type == "video":
@@ -133,6 +136,7 @@ class ThumbnailStage(CatalogStage):
                 return "none", None
             await loop.run_in_executor(executor, save_webp, img, dest)
             self.made += 1
+            self._observe(row.media_type, time.monotonic() - began, None)
             return "ok", None
         except TimeoutError:
             error = f"timeout: longer than {self._timeout:g}s"
@@ -141,6 +145,7 @@ class ThumbnailStage(CatalogStage):
         except Exception as exc:  # a hostile file can make a decoder raise anything
             error = f"{type(exc).__name__}: {exc}"
         self.failed += 1
+        self._observe(row.media_type, time.monotonic() - began, error)
         log.info("thumbnail_failed", path=display_path(row.path_key), error=error)
         return "failed", error[:1000]
 

@@ -19,6 +19,7 @@ __all__ = [
     "JobsProgress",
     "LastReconcile",
     "MetadataStatus",
+    "MetricsReply",
     "PauseReply",
     "PendingStatus",
     "PingReply",
@@ -207,6 +208,13 @@ class ReloadReply(TypedDict):
     roots_removed: list[str]
     watch_restarted: list[str]
     needs_restart: list[str]  # settings that only a restart applies
+
+
+class MetricsReply(TypedDict):
+    """``metrics``: the Prometheus text of GET /metrics, and its content type."""
+
+    text: str
+    content_type: str
 
 
 class PingReply(TypedDict):

@@ -59,7 +59,9 @@ class Reconciler:
         guard_min: int = 0,
         on_online: Callable[[RootState], None] | None,
         fs_timeout: float = DEFAULT_TIMEOUT_S,
+        observe: Callable[[RootState, str, float], None] | None = None,  # root, scope, seconds
     ) -> None:
+        self._observe = observe or (lambda root, scope, seconds: None)
         self._engine = engine
         self._indexer = indexer
         self._writer = writer
@@ -308,6 +310,7 @@ class Reconciler:
         await job.wait()
 
         duration = time.monotonic() - began
+        self._observe(root, "quick" if quick else "full" if whole else "partial", duration)
         if quick:
             root.last_quick_at = time.time()
         elif whole:

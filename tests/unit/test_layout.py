@@ -17,7 +17,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "mediaforged"
 
 SHARED = {"config", "protocol", "state", "settings"}  # top-level modules every room may use
-ROOMS = {"fs", "sources", "pipeline", "extract", "catalog", "control", "daemon", "cli"}
+ROOMS = {"fs", "sources", "pipeline", "extract", "catalog", "control", "metrics", "daemon", "cli"}
 
 # Room -> rooms it may import at run time ("shared" = the top-level modules and the package).
 ALLOWED: dict[str, set[str]] = {
@@ -28,12 +28,17 @@ ALLOWED: dict[str, set[str]] = {
     "pipeline": {"pipeline", "catalog", "extract", "fs", "shared"},
     "sources": {"sources", "pipeline", "catalog", "fs", "shared"},
     "control": {"control", "catalog", "fs", "shared"},
+    "metrics": {"metrics", "catalog", "fs", "shared"},
     "daemon": (ROOMS | {"shared"}) - {"cli"},
     "cli": {"cli", "fs", "config", "protocol", "package"},
     "__main__": {"daemon"},
 }
 # Imports under `if TYPE_CHECKING:` cost nothing at run time: control names the stages it drives.
-TYPE_ONLY: dict[str, set[str]] = {"control": {"pipeline", "sources"}}
+# metrics reads the parts in the Context at scrape time, and control names its type.
+TYPE_ONLY: dict[str, set[str]] = {
+    "control": {"pipeline", "sources", "metrics"},
+    "metrics": {"control", "pipeline", "sources"},
+}
 
 
 class Import(NamedTuple):

@@ -134,6 +134,7 @@ def test_real_replies_have_exactly_the_declared_keys(
         ("cancel", {}, protocol.CancelReply),
         ("reload", {}, protocol.ReloadReply),
         ("ping", {}, protocol.PingReply),
+        ("metrics", {}, protocol.MetricsReply),
         ("hello", {}, protocol.HelloReply),
     ]
     for cmd, args, kind in replies:

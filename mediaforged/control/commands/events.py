@@ -65,7 +65,7 @@ async def stream(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
             "start again from a full listing (search), then follow from the cursor it gives",
         )
     cursor, sent = since, 0
-    hub.subscribers += 1
+    slot = hub.join(since)
     try:
         while True:
             tick = hub.tick
@@ -80,6 +80,7 @@ async def stream(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
                 await progress(_event(row), key="event")
             if rows:
                 cursor, sent = rows[-1].id, sent + len(rows)
+                hub.cursors[slot] = cursor
             if limit is not None and sent >= limit:
                 break
             if len(rows) == page:
@@ -88,7 +89,7 @@ async def stream(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
                 break
             await tick.wait()
     finally:
-        hub.subscribers -= 1
+        hub.leave(slot)
     async with ctx.engine.connect() as conn:
         head = await conn.scalar(select(func.max(e.id))) or 0
     return {"cursor": cursor, "sent": sent, "head": head}

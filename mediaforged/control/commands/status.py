@@ -47,21 +47,27 @@ T = TypeVar("T")
 class _RootCounts:
     by_media_type: dict[str, int] = field(default_factory=dict)  # present items only
     by_status: dict[str, int] = field(default_factory=dict)
+    # For the metrics: items by (media type, status), and the present items' bytes.
+    by_type_status: dict[tuple[str, str], int] = field(default_factory=dict)
+    bytes_by_media_type: dict[str, int] = field(default_factory=dict)
 
 
 async def _counts(engine: AsyncEngine) -> dict[int, _RootCounts]:
     c = media_items.c
-    stmt = select(c.root_id, c.media_type, c.status, func.count()).group_by(
+    size = func.coalesce(func.sum(c.size), 0)
+    stmt = select(c.root_id, c.media_type, c.status, func.count(), size).group_by(
         c.root_id, c.media_type, c.status
     )
     out: dict[int, _RootCounts] = {}
     async with engine.connect() as conn:
-        for root_id, media_type, status, count in await conn.execute(stmt):
+        for root_id, media_type, status, count, total in await conn.execute(stmt):
             per_root = out.setdefault(root_id, _RootCounts())
+            per_root.by_type_status[(media_type, status)] = count
             if status == ItemStatus.PRESENT:
                 per_root.by_media_type[media_type] = (
                     per_root.by_media_type.get(media_type, 0) + count
                 )
+                per_root.bytes_by_media_type[media_type] = int(total)
             per_root.by_status[status] = per_root.by_status.get(status, 0) + count
     return out
 
