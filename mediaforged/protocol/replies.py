@@ -129,6 +129,7 @@ class ThumbnailStatus(TypedDict):
     made: int
     shared: int
     failed: int
+    failed_items: int  # present items whose thumbnail could not be made
     removed: int
 
 
@@ -153,7 +154,8 @@ class RecentError(TypedDict):
 
 
 class ErrorsStatus(TypedDict):
-    failed_items: int
+    failed_items: int  # files failing at any stage (`mediaforgectl failed` lists them)
+    by_stage: dict[str, int]  # index, metadata, thumbnail
     recent: list[RecentError]
 
 
