@@ -40,8 +40,10 @@ def _library(root: Path) -> dict[str, Path]:
         "random": root / "random.jpg",
         "truncated": root / "truncated.jpg",
         "good": root / "good.jpg",
-        "deep": root / ("a folder with a name long enough to need cutting " * 2).strip()
-        / "and another one below it" / "the picture itself.jpg",
+        "deep": root
+        / ("a folder with a name long enough to need cutting " * 2).strip()
+        / "and another one below it"
+        / "the picture itself.jpg",
         "tune": root / "tune.wav",
     }
     Image.new("RGB", (32, 24), "blue").save(p["good"])
@@ -165,7 +167,9 @@ def test_failures_at_every_stage_and_long_results(
     assert daemon.ctl("search", "--genre", "x", "--year", "1999", "--json").stdout == ""
     big = daemon.ctl("search", "--min-size", "3000", "--status", "any", "--json").stdout
     assert {Path(json.loads(line)["path"]).name for line in big.splitlines()} >= {
-        "random.jpg", "corrupt.mp3", p["tune"].name
+        "random.jpg",
+        "corrupt.mp3",
+        p["tune"].name,
     }
 
     # info: floats rounded for people, extra as key: value lines, not a Python dict.
