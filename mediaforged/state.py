@@ -174,3 +174,9 @@ class DaemonState:
             {"at": time.time(), "path": path, "code": code, "message": message}
         )
         del self.recent_errors[:-20]  # a short ring: the catalog keeps every error on its item
+
+    def forget_error(self, path: str) -> None:
+        """The file at ``path`` was indexed fine: its earlier errors (a transient
+        ``changed_during_read`` while it was being written, say) are over."""
+        if any(e["path"] == path for e in self.recent_errors):
+            self.recent_errors[:] = [e for e in self.recent_errors if e["path"] != path]

@@ -30,6 +30,7 @@ from mediaforged.protocol import (
 __all__ = [
     "EXIT_ERROR",
     "EXIT_NOPERM",
+    "EXIT_PROTOCOL",
     "EXIT_TEMPFAIL",
     "EXIT_UNAVAILABLE",
     "EXIT_USAGE",
@@ -40,8 +41,10 @@ __all__ = [
     "ProgressDisplay",
     "ago",
     "call",
+    "clean",
     "connect",
     "err",
+    "middle_cut",
     "out",
     "print_json",
     "safe",
@@ -52,11 +55,17 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 69  # sysexits EX_UNAVAILABLE
 EXIT_TEMPFAIL = 75  # sysexits EX_TEMPFAIL
+EXIT_PROTOCOL = 76  # sysexits EX_PROTOCOL: the daemon runs, but its reply could not be read
 EXIT_NOPERM = 77  # sysexits EX_NOPERM
 
 # The errors that have an exit code of their own: busy is a limited connection's answer
 # to anything but status and ping when the daemon is at control_max_clients.
-_EXIT_OF = {ErrorCode.FORBIDDEN: EXIT_NOPERM, ErrorCode.BUSY: EXIT_TEMPFAIL}
+# A bad request is a usage error: the arguments given to mediaforgectl were wrong.
+_EXIT_OF = {
+    ErrorCode.FORBIDDEN: EXIT_NOPERM,
+    ErrorCode.BUSY: EXIT_TEMPFAIL,
+    ErrorCode.BAD_REQUEST: EXIT_USAGE,
+}
 
 out = Console(highlight=False, markup=False)
 err = Console(stderr=True, highlight=False, markup=False)
@@ -118,10 +127,17 @@ class Client:
         line = self._file.readline(MAX_LINE + 1)
         if not line:
             raise DaemonUnavailable("mediaforged closed the connection", EXIT_UNAVAILABLE)
+        # The daemon is running: a line we cannot read is a protocol error, not "no daemon".
+        if len(line) > MAX_LINE and not line.endswith(b"\n"):
+            raise DaemonUnavailable(
+                f"mediaforged sent a line longer than {MAX_LINE} bytes, the protocol's limit: "
+                "ask for fewer (a lower --limit), or use the mediaforgectl installed with it",
+                EXIT_PROTOCOL,
+            )
         try:
             return decode_reply(line)
         except ValueError as exc:
-            raise DaemonUnavailable(f"not a mediaforged reply: {exc}", EXIT_UNAVAILABLE) from None
+            raise DaemonUnavailable(f"not a mediaforged reply: {exc}", EXIT_PROTOCOL) from None
 
     def call(
         self,
@@ -194,12 +210,31 @@ def call(cmd: str, args: dict[str, Any] | None = None, **kw: Any) -> Any:
         client.close()
 
 
-def safe(text: str) -> Text:
-    """File names may hold newlines or ANSI escapes: show them escaped, never interpreted."""
-    cleaned = "".join(
+def clean(text: str) -> str:
+    """File names may hold newlines, tabs or ANSI escapes: escaped, never interpreted."""
+    return "".join(
         c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
     )
-    return Text(cleaned)
+
+
+def safe(text: str) -> Text:
+    """``clean`` text as a Rich ``Text`` (never read as markup)."""
+    return Text(clean(text))
+
+
+def middle_cut(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters: a path too long loses its middle, marked by
+    an ellipsis, and keeps its start and its file name (cut itself only when it alone is
+    wider)."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    name = "/" + text.rsplit("/", 1)[-1] if "/" in text else text
+    keep = width - 1  # the ellipsis
+    # The whole name if a few characters of the start fit beside it; else most of it.
+    tail = max(len(name), keep // 2) if len(name) + 4 <= keep else keep - keep // 3
+    return text[: keep - tail] + "…" + text[len(text) - tail :]
 
 
 def ago(epoch: float | None) -> str:

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from mediaforged.cli.client import JsonOption, call, out, print_json, safe
+from mediaforged.cli.tables import print_rows, summary
 
 __all__ = ["collection_app", "tag_app"]
 
@@ -167,9 +167,8 @@ def collection_show(
     if as_json:
         print_json(data)
         return
-    table = Table(title=f"{data['collection']} ({data['total']} files)", title_justify="left")
-    for column in ("id", "path", "type", "status"):
-        table.add_column(column)
-    for item in data["items"]:
-        table.add_row(str(item["id"]), safe(item["path"]), item["media_type"], item["status"])
-    out.print(table)
+    summary(f"{data['collection']} ({data['total']} files)")
+    print_rows(
+        (("id", "right"), ("type", "left"), ("status", "left"), ("path", "left")),
+        [[str(i["id"]), i["media_type"], i["status"], i["path"]] for i in data["items"]],
+    )

@@ -1,9 +1,10 @@
 """mediaforgectl: talk to a running mediaforged over its Unix socket.
 
-Exit codes: 0 done; 1 the daemon answered with an error; 2 bad usage or config;
-69 no daemon is running (nothing listens on the socket); 75 the daemon is busy (too many
-connections: try again); 77 no permission (on the socket, or to run a command that changes
-things).
+Exit codes: 0 done; 1 the daemon answered with an error (or `retry`: files still fail);
+2 bad usage or config (a bad argument, also when the daemon finds it); 69 no daemon is
+running (nothing listens on the socket); 75 the daemon is busy (too many connections: try
+again); 76 the daemon's reply could not be read (a protocol error: it is running); 77 no
+permission (on the socket, or to run a command that changes things).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from mediaforged.cli.client import (
     out,
     safe,
     settings,
+    socket_path,
 )
 from mediaforged.cli.client import ProgressDisplay as _progress_display
 from mediaforged.cli.client import call as _call
@@ -39,8 +41,10 @@ from mediaforged.cli.client import print_json as _print_json
 from mediaforged.cli.library import collection_app, tag_app
 from mediaforged.cli.metrics import metrics_app
 from mediaforged.cli.query import query_app
+from mediaforged.cli.search import search as _search  # noqa: F401 - registers the command
 from mediaforged.cli.status import status_view
 from mediaforged.protocol import (
+    PROTOCOL_VERSION,
     CancelReply,
     ConfirmReply,
     PauseReply,
@@ -53,10 +57,12 @@ from mediaforged.protocol import (
 
 __all__ = ["Client", "CommandFailed", "DaemonUnavailable", "main"]
 
+_WIDE = 10_000  # the width of a view printed to a pipe: no line of it is cut or wrapped
+
 app = typer.Typer(
     help="Control and query a running mediaforged (the media library daemon).",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -104,8 +110,10 @@ def status(
         data: StatusReply = _call("status")
         if as_json:
             _print_json(data)
-        else:
-            out.print(status_view(data))
+        elif out.is_terminal:
+            out.print(status_view(data, out.width))
+        else:  # a pipe or a log: nothing cut or wrapped
+            out.print(status_view(data), width=_WIDE)
         return
     try:
         if not out.is_terminal:  # a pipe or a log: a whole view (or a JSON line) per refresh
@@ -115,12 +123,13 @@ def status(
                     sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
                     sys.stdout.flush()
                 else:
-                    out.print(status_view(data), "")
+                    out.print(status_view(data), "", width=_WIDE)
                 time.sleep(watch)
         with Live(console=out, auto_refresh=False) as live:
             while True:
                 data = _call("status")
-                live.update(JSON.from_data(data) if as_json else status_view(data), refresh=True)
+                view = JSON.from_data(data) if as_json else status_view(data, out.width)
+                live.update(view, refresh=True)
                 time.sleep(watch)
     except KeyboardInterrupt:
         pass
@@ -285,9 +294,37 @@ def doctor(as_json: JsonOption = False) -> None:
 
 
 @app.command()
-def version() -> None:
-    """Print mediaforgectl's version."""
-    out.print(f"mediaforgectl {__version__}")
+def version(as_json: JsonOption = False) -> None:
+    """Print mediaforgectl's version and the running daemon's (if one answers)."""
+    daemon: PingReply | None = None
+    problem = ""
+    try:
+        client = Client(socket_path(), timeout=5.0)
+    except DaemonUnavailable as exc:
+        problem = str(exc)
+    else:
+        try:
+            daemon = client.call("ping")
+        except (CommandFailed, DaemonUnavailable, OSError) as exc:
+            problem = str(exc)
+        finally:
+            client.close()
+    if as_json:
+        _print_json(
+            {
+                "client": __version__,
+                "protocol": PROTOCOL_VERSION,
+                "daemon": daemon["version"] if daemon else None,
+                "daemon_protocol": daemon["protocol"] if daemon else None,
+                "daemon_problem": problem or None,
+            }
+        )
+        return
+    out.print(f"mediaforgectl {__version__} (protocol {PROTOCOL_VERSION})")
+    if daemon is not None:
+        out.print(f"mediaforged {daemon['version']} (protocol {daemon['protocol']})")
+    else:
+        out.print(Text.assemble("mediaforged: ", safe(problem)))
 
 
 app.add_typer(query_app)

@@ -1,4 +1,5 @@
-"""mediaforgectl's questions about the library: info, why, duplicates, failed, retry."""
+"""mediaforgectl's questions about the library: info, why, duplicates, failed, retry, events
+(search is in search.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from mediaforged.cli.client import (
@@ -22,8 +22,9 @@ from mediaforged.cli.client import (
     print_json,
     safe,
 )
+from mediaforged.cli.tables import print_rows, summary
 
-__all__ = ["query_app", "size_text"]
+__all__ = ["LimitOption", "OffsetOption", "query_app", "size_text"]
 
 query_app = typer.Typer()
 
@@ -47,6 +48,31 @@ def _item_args(target: str) -> dict[str, Any]:
     if target.isdigit() and not os.path.exists(target):
         return {"id": int(target)}
     return {"path": os.path.abspath(target)}
+
+
+# Floats shown rounded (the catalog keeps them exact): durations to the millisecond.
+_DECIMALS = {"duration_s": 3, "fps": 3, "gps_latitude": 6, "gps_longitude": 6,
+             "gps_altitude": 1, "focal_length": 1, "f_number": 1}  # fmt: skip
+
+
+def _shown(key: str, value: Any) -> str:
+    """A metadata value for people: floats rounded, objects as JSON."""
+    if isinstance(value, float):
+        places = _DECIMALS.get(key)
+        return f"{value:.{places}f}".rstrip("0").rstrip(".") if places else f"{value:.6g}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+def _metadata_rows(metadata: dict[str, Any]) -> list[tuple[str, str]]:
+    rows = [(k.replace("_", " "), _shown(k, v)) for k, v in metadata.items() if k != "extra"]
+    extra = metadata.get("extra")
+    if isinstance(extra, dict):  # a line per key, not a Python dict
+        rows += [(f"extra {k}", _shown(k, v)) for k, v in sorted(extra.items())]
+    elif extra is not None:
+        rows.append(("extra", _shown("extra", extra)))
+    return rows
 
 
 @query_app.command()
@@ -73,7 +99,7 @@ def info(
     ]  # fmt: skip
     if item["missing_since"]:
         rows.append(("missing since", item["missing_since"]))
-    rows += [(k.replace("_", " "), v) for k, v in data["metadata"].items()]
+    rows += _metadata_rows(data["metadata"])
     if data["tags"]:
         rows.append(("tags", ", ".join(data["tags"])))
     if data["collections"]:
@@ -125,24 +151,50 @@ def duplicates(
             out.print(Text.assemble("  ", safe(item["path"])))
 
 
+StageOption = Annotated[
+    str | None, typer.Option(help="Only this stage: index, metadata or thumbnail.")
+]
+FAILED_COLUMNS = (("id", "right"), ("stage", "left"), ("error", "left"), ("path", "left"))
+
+
 @query_app.command()
-def failed(limit: LimitOption = 100, offset: OffsetOption = 0, as_json: JsonOption = False) -> None:
-    """Files that could not be read, with the reason for each."""
-    data = call("failed", {"limit": limit, "offset": offset})
+def failed(
+    path: Annotated[
+        Path | None, typer.Argument(help="Only files in this folder (or this file).")
+    ] = None,
+    stage: StageOption = None,
+    limit: LimitOption = 100,
+    offset: OffsetOption = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Files that failed, at any stage: index (could not be read or hashed), metadata (could
+    not be parsed) or thumbnail, with the error of each. In a pipe: one tab-separated line
+    per file (id, stage, error, path)."""
+    args: dict[str, Any] = {"limit": limit, "offset": offset}
+    if path is not None:
+        args["path"] = os.path.abspath(path)
+    if stage is not None:
+        args["stage"] = stage
+    data = call("failed", args)
     if as_json:
         print_json(data)
         return
+    stages = ", ".join(f"{n} {s}" for s, n in data["by_stage"].items() if n)
     by_code = ", ".join(f"{n} {code}" for code, n in sorted(data["by_code"].items()))
-    out.print(f"{data['total']} files failed" + (f": {by_code}" if by_code else ""))
-    if data["items"]:
-        table = Table()
-        for column in ("id", "path", "error"):
-            table.add_column(column)
-        for item in data["items"]:
-            table.add_row(
-                str(item["id"]), safe(item["path"]), safe(f"{item['error_code']}: {item['error']}")
-            )
-        out.print(table)
+    print_rows(
+        FAILED_COLUMNS,
+        [
+            [str(i["id"]), i["stage"], f"{i['error_code']}: {i['error']}", i["path"]]
+            for i in data["items"]
+        ],
+    )
+    shown = f" (showing {len(data['items'])})" if len(data["items"]) < data["total"] else ""
+    summary(
+        f"{data['total']} files failed{shown}"
+        + (f" at {stages}" if stages else "")
+        + (f": {by_code}" if by_code else "")
+        + ("; `mediaforgectl retry` tries them again" if data["total"] else "")
+    )
 
 
 @query_app.command()
@@ -150,134 +202,33 @@ def retry(
     path: Annotated[
         Path | None, typer.Argument(help="A failed file, or a folder; default: every failed file.")
     ] = None,
+    stage: StageOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Read failed files again (after fixing their permissions, say), and wait for the result."""
-    args = {} if path is None else {"path": os.path.abspath(path)}
+    """Run the failed stage of failed files again (read and hash them, read their metadata,
+    or make their thumbnail), after fixing their permissions, say, and wait for the result.
+    Exits 1 while some still fail."""
+    args: dict[str, Any] = {} if path is None else {"path": os.path.abspath(path)}
+    if stage is not None:
+        args["stage"] = stage
     with ProgressDisplay(err.is_terminal and not as_json) as on_progress:
         data = call("retry", args, on_progress=on_progress, timeout=None)
     if as_json:
         print_json(data)
     else:
+        stages = ", ".join(
+            f"{n['retried']} {s}" for s, n in data.get("by_stage", {}).items() if n["retried"]
+        )
         out.print(
-            f"retried {data['retried']}: {data['fixed']} fixed, "
-            f"{data['still_failed']} still failing"
+            f"retried {data['retried']}"
+            + (f" ({stages})" if stages else "")
+            + f": {data['fixed']} fixed, {data['still_failed']} still failing"
+            + (" (`mediaforgectl failed` says why)" if data["still_failed"] else "")
         )
-    if data["errors"]:
-        for error in data["errors"]:
-            err.print(Text.assemble("error: ", safe(error)))
+    for error in data["errors"]:
+        err.print(Text.assemble("error: ", safe(error)))
+    if data["errors"] or data["still_failed"]:
         raise typer.Exit(EXIT_ERROR)
-
-
-def _opt(help_text: str) -> Any:
-    return typer.Option(help=help_text)
-
-
-@query_app.command()
-def search(  # noqa: PLR0917 - Typer: one parameter per command-line option
-    text: Annotated[
-        str | None, typer.Argument(help="Words in the path, name, title, artist or album.")
-    ] = None,
-    media_type: Annotated[
-        str | None, typer.Option("--type", help="image, audio, video or other.")
-    ] = None,
-    artist: Annotated[str | None, _opt("Artist (or album artist) contains this.")] = None,
-    album: Annotated[str | None, _opt("Album contains this.")] = None,
-    title: Annotated[str | None, _opt("Title contains this.")] = None,
-    camera: Annotated[str | None, _opt("Camera make or model contains this.")] = None,
-    taken_from: Annotated[
-        str | None, _opt("Taken on or after (YYYY-MM-DD[THH:MM], local time where taken).")
-    ] = None,
-    taken_to: Annotated[
-        str | None, _opt("Taken on or before (YYYY-MM-DD[THH:MM], local time where taken).")
-    ] = None,
-    added_from: Annotated[
-        str | None, _opt("Catalogued on or after (YYYY-MM-DD[THH:MM], UTC).")
-    ] = None,
-    added_to: Annotated[
-        str | None, _opt("Catalogued on or before (YYYY-MM-DD[THH:MM], UTC).")
-    ] = None,
-    min_width: Annotated[int | None, _opt("At least this many pixels wide.")] = None,
-    min_height: Annotated[int | None, _opt("At least this many pixels high.")] = None,
-    min_duration: Annotated[float | None, _opt("At least this many seconds long.")] = None,
-    max_duration: Annotated[float | None, _opt("At most this many seconds long.")] = None,
-    tag: Annotated[
-        list[str] | None, typer.Option("--tag", help="Has this tag (repeatable: all of them).")
-    ] = None,
-    collection: Annotated[str | None, _opt("In this collection.")] = None,
-    under: Annotated[Path | None, _opt("Inside this folder.")] = None,
-    status: Annotated[str, _opt("present, missing, failed or any.")] = "present",
-    sort: Annotated[
-        str,
-        _opt("path, name, size, added, modified, taken, duration, artist, album; -X: descending."),
-    ] = "path",
-    limit: LimitOption = 50,
-    offset: OffsetOption = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
-) -> None:
-    """Find files by type, text, artist, album, dates, resolution, duration, camera, tags,
-    collection and status; sorted and paged."""
-    args: dict[str, Any] = {
-        "text": text,
-        "type": media_type,
-        "artist": artist,
-        "album": album,
-        "title": title,
-        "camera": camera,
-        "taken_from": taken_from,
-        "taken_to": taken_to,
-        "added_from": added_from,
-        "added_to": added_to,
-        "min_width": min_width,
-        "min_height": min_height,
-        "min_duration": min_duration,
-        "max_duration": max_duration,
-        "tags": tag or [],
-        "collection": collection,
-        "under": os.path.abspath(under) if under else None,
-        "status": status,
-        "sort": sort,
-        "limit": limit,
-        "offset": offset,
-    }
-    data = call("search", {k: v for k, v in args.items() if v is not None})
-    if as_json:
-        for item in data["items"]:
-            sys.stdout.write(json.dumps(item, ensure_ascii=False) + "\n")
-    else:
-        _print_found(data)
-
-
-def _print_found(data: dict[str, Any]) -> None:
-    """A search reply as a table, and which of the matches it shows."""
-    table = Table(box=None, pad_edge=False)
-    for column, justify in (("id", "right"), ("type", "left"), ("size", "right"),
-                            ("details", "left"), ("path", "left")):  # fmt: skip
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    for item in data["items"]:
-        table.add_row(
-            str(item["id"]),
-            item["media_type"],
-            size_text(item["size"]),
-            safe(_details(item)),
-            safe(item["path"]),
-        )
-    out.print(table)
-    shown = len(data["items"])
-    first = data["offset"] + 1 if shown else 0
-    out.print(f"{first}-{data['offset'] + shown} of {data['total']}")
-
-
-def _details(item: dict[str, Any]) -> str:
-    parts = []
-    if item["width"]:
-        parts.append(f"{item['width']}x{item['height']}")
-    if item["duration_s"]:
-        parts.append(f"{item['duration_s']:.0f}s")
-    parts += [v for v in (item["artist"], item["title"]) if v]
-    if item["taken_at"]:
-        parts.append(item["taken_at"][:10])
-    return " ".join(parts)
 
 
 @query_app.command()

@@ -12,7 +12,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from mediaforged.cli.client import ago, safe
+from mediaforged.cli.client import ago, clean, middle_cut, safe
 from mediaforged.protocol import (
     ErrorsStatus,
     ItemStatus,
@@ -44,11 +44,13 @@ def duration(seconds: float) -> str:
     return f"{minutes}m{secs}s"
 
 
-def status_view(data: StatusReply) -> Group:
+def status_view(data: StatusReply, width: int | None = None) -> Group:
+    """The view; ``width``: a terminal's, to which long paths are cut in the middle (None:
+    nothing is cut, for a pipe or a log)."""
     parts: list[RenderableType] = [_header(data)]
     if data["catalog"]["problem"]:
         parts.append(Text.assemble(("catalog: ", "bold red"), safe(data["catalog"]["problem"])))
-    parts.append(_roots_table(data["roots"]))
+    parts.append(_roots_table(data["roots"], width))
     parts.extend(_root_notes(data["roots"]))
     parts.append(_pending(data["pending"]))
     jobs = [j for j in data["jobs"] if not j["complete"]]
@@ -87,11 +89,12 @@ def _watch_cell(root: RootStatus) -> Text:
     return Text(watch.value, colour.get(watch, ""))
 
 
-def _roots_table(roots: list[RootStatus]) -> Table:
+def _roots_table(roots: list[RootStatus], width: int | None) -> Table:
     """Fits 80 columns: the counts by type of the other files, the inotify folders and the
-    reconcile's figures are in --json."""
+    reconcile's figures are in --json. A root's path too long for the terminal loses its
+    middle (marked by an ellipsis), never wraps mid-word."""
     table = Table(box=None, padding=(0, 2, 0, 0), header_style="bold underline")
-    table.add_column("root", overflow="fold", min_width=12)
+    table.add_column("root", no_wrap=True, min_width=12)
     table.add_column("watch", no_wrap=True)
     table.add_column("items", justify="right")
     for kind in ("images", "audio", "video"):
@@ -99,11 +102,14 @@ def _roots_table(roots: list[RootStatus]) -> Table:
     table.add_column("missing", justify="right")
     table.add_column("failed", justify="right")
     table.add_column("scanned", no_wrap=True)
+    # The other columns take about 60 characters with their gaps.
+    room = max(width - 62, 12) if width else None
     for root in roots[:MAX_ROOTS]:
         kinds, statuses = root["by_media_type"], root["by_status"]
         failed = statuses.get(ItemStatus.FAILED, 0)
+        path = clean(root["path"])
         table.add_row(
-            safe(root["path"]),
+            Text(middle_cut(path, room) if room else path),
             _watch_cell(root),
             str(root["items"]),
             *(str(kinds.get(k, 0)) for k in ("image", "audio", "video")),
@@ -156,7 +162,7 @@ def _jobs_table(jobs: list[JobStatus]) -> Table:
     table.add_column(no_wrap=True)
     table.add_column(width=16)
     table.add_column(no_wrap=True)
-    table.add_column(overflow="fold")
+    table.add_column(no_wrap=True, overflow="ellipsis")
     for job in jobs[:MAX_JOBS]:
         known = job["walk_finished"] and job["queued"] > 0
         bar = ProgressBar(
@@ -182,7 +188,16 @@ def _jobs_table(jobs: list[JobStatus]) -> Table:
 def _errors(errors: ErrorsStatus) -> list[Text]:
     if not errors["failed_items"] and not errors["recent"]:
         return []
-    lines = [Text(f"errors: {errors['failed_items']} files failed; recent:", "bold")]
+    # An older daemon's reply has no stages: its count is of the files that failed to index.
+    stages = ", ".join(f"{n} {s}" for s, n in errors.get("by_stage", {}).items() if n)
+    lines = [
+        Text(
+            f"errors: {errors['failed_items']} files failed"
+            + (f" ({stages}; `mediaforgectl failed` lists them)" if stages else "")
+            + ("; recent:" if errors["recent"] else ""),
+            "bold",
+        )
+    ]
     for e in errors["recent"][-MAX_ERRORS:]:
         lines.append(Text.assemble("  ", safe(e["path"]), f": {e['code']}: ", safe(e["message"])))
     return lines

@@ -304,7 +304,18 @@ class ControlServer:
         """Write one line; a client that does not read it within ``wait`` seconds (its idle
         timeout) is dropped (TimeoutError ends its connection) rather than holding a command
         forever. With ``slow``, an event subscriber, it raises _TooSlow instead."""
-        writer.write(encode(message))
+        line = encode(message)
+        if len(line) > MAX_LINE and "ok" in message:
+            # No client reads a longer line (the framing's limit): say so instead.
+            line = encode(
+                error_reply(
+                    message.get("id"),
+                    ErrorCode.TOO_LARGE,
+                    f"the reply is longer than {MAX_LINE} bytes, the most a line may hold: "
+                    "ask for fewer (a lower limit), or for a streamed reply",
+                )
+            )
+        writer.write(line)
         try:
             await asyncio.wait_for(writer.drain(), wait)
         except TimeoutError:

@@ -316,6 +316,8 @@ class Indexer:
             self._state.hashed += 1
             self._state.hashed_bytes += result.st.st_size
             log.debug("indexed", path=display_path(req.path), media_type=result.media_type)
+            if self._state.recent_errors:  # an earlier error of this file is over
+                self._state.forget_error(display_path(req.path))
             return Observation(
                 "file",
                 req.root.id,

@@ -28,12 +28,13 @@ from sqlalchemy import Row, Select, and_, bindparam, delete, func, or_, select, 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mediaforged.catalog.schema import media_items, media_metadata, roots
+from mediaforged.catalog.sql import chunks
 from mediaforged.catalog.writer import CatalogWriter
 from mediaforged.extract.common import ExtractError
 from mediaforged.extract.image import guard_bombs
 from mediaforged.extract.read import extract_one, reader_for
 from mediaforged.fs.fsio import display_path, under
-from mediaforged.pipeline.stage import CatalogStage, Observe
+from mediaforged.pipeline.stage import CatalogStage, FailureLog, Observe
 
 __all__ = ["MetadataStage"]
 
@@ -64,6 +65,7 @@ class MetadataStage(CatalogStage):
         guard_bombs(max_pixels)
         self.done = 0
         self.failed = 0
+        self.failures = FailureLog(log, "extract_failed")
 
     def _pending_query(self) -> Select[Any]:
         i, m = media_items.c, media_metadata.c
@@ -117,7 +119,8 @@ class MetadataStage(CatalogStage):
             code, message = "corrupt", f"{type(exc).__name__}: {exc}"
         self.failed += 1
         self._observe(media_type, time.monotonic() - began, code)
-        log.info("extract_failed", path=display_path(path), code=code, error=message)
+        assert self.failures is not None
+        self.failures.failed(path=display_path(path), stage="metadata", code=code, error=message)
         return {"item_id": item_id, "error_code": code, "error": message}
 
     async def failed_items(self) -> int:
@@ -130,6 +133,19 @@ class MetadataStage(CatalogStage):
     async def retry_failed(self, path: bytes | None) -> None:
         """A rescan asks again: forget the failed extractions under ``path`` (None: all)."""
         await self._writer.submit(_forget_failed(path))
+
+    async def retry_items(self, ids: Sequence[int]) -> None:
+        """``retry`` asks again for these items: their metadata rows go (committed when this
+        returns), so the stage reads them again."""
+
+        async def apply(conn: AsyncConnection) -> None:
+            for chunk in chunks(list(ids)):
+                await conn.execute(
+                    delete(media_metadata).where(media_metadata.c.item_id.in_(chunk))
+                )
+
+        if ids:
+            await self._writer.transaction(apply, recount=False)
 
 
 def _forget_failed(path: bytes | None) -> Callable[[AsyncConnection], Awaitable[None]]:

@@ -4,11 +4,15 @@ The metadata and thumbnail stages share this loop: while indexing is busy, wait;
 the next page of pending items (keyset paging: ``id`` greater than the last one seen) and
 hand it to the stage; when a page comes back empty, look once more from the start (content
 may have changed behind us), then sleep on the writer's commits until the catalog changes.
+
+``FailureLog`` logs the files a stage could not handle at warning, one line each, and a
+summary in place of a burst (a folder of 10,000 broken files is one screen, not a flood).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from mediaforged.catalog.schema import media_items
 from mediaforged.catalog.writer import CatalogWriter
 
-__all__ = ["CatalogStage", "Observe"]
+__all__ = ["CatalogStage", "FailureLog", "Observe"]
 
 _IDLE_POLL_S = 1.0  # while indexing is busy
 _IDLE_MAX_S = 300.0  # a look at the catalog at least this often, even with no commits
@@ -32,6 +36,43 @@ Observe = Callable[[str, float, str | None], None]
 
 def _unobserved(media_type: str, seconds: float, error: str | None) -> None:
     return None
+
+
+class FailureLog:
+    """A stage's failures at warning level (``journalctl -p warning`` lists them): one line
+    per file, at most ``burst`` lines per ``window_s``; past that the files are counted, and
+    one line says how many went unlogged when the window ends or the stage runs dry
+    (``mediaforgectl failed`` lists every one)."""
+
+    def __init__(self, logger: Any, event: str, burst: int = 20, window_s: float = 60.0) -> None:
+        self._log = logger
+        self._event = event
+        self._burst = burst
+        self._window_s = window_s
+        self._started = -1e18
+        self._lines = 0
+        self.unlogged = 0  # failures in this window beyond the burst, not yet summarised
+
+    def failed(self, **fields: object) -> None:
+        now = time.monotonic()
+        if now - self._started >= self._window_s:
+            self.flush()
+            self._started, self._lines = now, 0
+        if self._lines < self._burst:
+            self._lines += 1
+            self._log.warning(self._event, **fields)
+        else:
+            self.unlogged += 1
+
+    def flush(self) -> None:
+        """Say how many failures went unlogged since the last line, if any."""
+        if self.unlogged:
+            self._log.warning(
+                f"{self._event}_more",
+                count=self.unlogged,
+                hint="`mediaforgectl failed` lists every file that failed, with its error",
+            )
+            self.unlogged = 0
 
 
 class CatalogStage(ABC):
@@ -54,6 +95,7 @@ class CatalogStage(ABC):
         self._busy = busy
         self._observe = observe or _unobserved
         self.idle = asyncio.Event()
+        self.failures: FailureLog | None = None  # a stage that logs its failures sets one
 
     @abstractmethod
     def _pending_query(self) -> Select[Any]:
@@ -91,6 +133,8 @@ class CatalogStage(ABC):
                     after = 0  # one more pass from the start: content changed behind us
                     continue
                 if worked:
+                    if self.failures is not None:
+                        self.failures.flush()  # the end of a burst: its count now
                     await self._ran_dry(executor)
                     worked = False
                 self.idle.set()

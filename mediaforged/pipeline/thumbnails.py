@@ -4,7 +4,9 @@
 written to a temporary name and renamed into place, so a reader never sees half a file.
 The stage runs after the metadata stage has nothing left (a library is searchable first),
 one bounded batch at a time; ``media_metadata.thumb_status`` is its queue (NULL: pending).
-Files no item refers to any more are removed when the stage runs dry.
+Files no item refers to any more are removed when the stage runs dry. A failure is stored
+as ``thumb_error`` = ``"code: message"`` (``timeout``, ``corrupt`` or the extractor's code),
+so ``mediaforgectl failed`` can group it; ``retry`` clears it and the stage tries again.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from typing import Any
 
 import structlog
 from PIL import Image
-from sqlalchemy import Row, Select, bindparam, select, update
+from sqlalchemy import Row, Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mediaforged.catalog.schema import hash_key, media_items, media_metadata, roots
+from mediaforged.catalog.sql import chunks
 from mediaforged.catalog.writer import CatalogWriter
 from mediaforged.extract.common import ExtractError
 from mediaforged.extract.thumbnail import (
@@ -34,7 +37,7 @@ from mediaforged.extract.thumbnail import (
     video_frame,
 )
 from mediaforged.fs.fsio import display_path
-from mediaforged.pipeline.stage import CatalogStage, Observe
+from mediaforged.pipeline.stage import CatalogStage, FailureLog, Observe
 
 __all__ = ["ThumbnailStage"]
 
@@ -66,6 +69,7 @@ class ThumbnailStage(CatalogStage):
         self.shared = 0  # a duplicate's thumbnail already existed
         self.failed = 0
         self.removed = 0
+        self.failures = FailureLog(log, "thumbnail_failed")
 
     def _pending_query(self) -> Select[Any]:
         i, m = media_items.c, media_metadata.c
@@ -143,11 +147,42 @@ class ThumbnailStage(CatalogStage):
         except ExtractError as exc:
             error = f"{exc.code}: {exc.message}"
         except Exception as exc:  # a hostile file can make a decoder raise anything
-            error = f"{type(exc).__name__}: {exc}"
+            error = f"corrupt: {type(exc).__name__}: {exc}"
         self.failed += 1
-        self._observe(row.media_type, time.monotonic() - began, error)
-        log.info("thumbnail_failed", path=display_path(row.path_key), error=error)
+        code, _, message = error.partition(": ")
+        self._observe(row.media_type, time.monotonic() - began, code)
+        assert self.failures is not None
+        self.failures.failed(
+            path=display_path(row.path_key), stage="thumbnail", code=code, error=message
+        )
         return "failed", error[:1000]
+
+    async def failed_items(self) -> int:
+        """Present items whose thumbnail could not be made."""
+        i, m = media_items.c, media_metadata.c
+        query = (
+            select(func.count())
+            .select_from(media_items.join(media_metadata, m.item_id == i.id))
+            .where(i.status == "present", m.thumb_status == "failed")
+        )
+        async with self._engine.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
+    async def retry_items(self, ids: Sequence[int]) -> None:
+        """``retry`` asks again: these items' failed thumbnails are pending once more
+        (committed when this returns)."""
+
+        async def apply(conn: AsyncConnection) -> None:
+            m = media_metadata.c
+            for chunk in chunks(list(ids)):
+                await conn.execute(
+                    update(media_metadata)
+                    .where(m.item_id.in_(chunk), m.thumb_status == "failed")
+                    .values(thumb_status=None, thumb_error=None)
+                )
+
+        if ids:
+            await self._writer.transaction(apply, recount=False)
 
     async def remove_orphans(self, executor: ThreadPoolExecutor | None = None) -> int:
         """Delete thumbnails (and stray temporary files) that no item refers to."""

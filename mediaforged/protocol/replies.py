@@ -130,6 +130,7 @@ class ThumbnailStatus(TypedDict):
     made: int
     shared: int
     failed: int
+    failed_items: int  # present items whose thumbnail could not be made
     removed: int
 
 
@@ -154,7 +155,8 @@ class RecentError(TypedDict):
 
 
 class ErrorsStatus(TypedDict):
-    failed_items: int
+    failed_items: int  # files failing at any stage (`mediaforgectl failed` lists them)
+    by_stage: dict[str, int]  # index, metadata, thumbnail
     recent: list[RecentError]
 
 

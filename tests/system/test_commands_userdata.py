@@ -125,8 +125,8 @@ def test_collections(daemon_factory: Callable[..., Daemon], library: Path) -> No
     shown = _json(daemon, "collection", "show", "Portfolio", "--limit", "2", "--offset", "1")
     assert shown["total"] == 3 and shown["description"] == "for the website"
     assert [i["path"] for i in shown["items"]] == [str(photos[2]), str(photos[3])]
-    table = daemon.ctl("collection", "show", "Portfolio").stdout
-    assert "Portfolio (3 files)" in table and str(photos[1]) in table
+    table = daemon.ctl("collection", "show", "Portfolio")
+    assert "Portfolio (3 files)" in table.stderr and str(photos[1]) in table.stdout
     listed = _json(daemon, "collection", "list")["collections"]
     assert [(c["collection"], c["items"]) for c in listed] == [("Portfolio", 3)]
     assert "Portfolio  3 files  for the website" in daemon.ctl("collection", "list").stdout

@@ -13,7 +13,16 @@ from __future__ import annotations
 from typing import Any
 
 from mediaforged import __version__
-from mediaforged.control.commands import events, jobs, metrics, queries, search, status, userdata
+from mediaforged.control.commands import (
+    events,
+    failures,
+    jobs,
+    metrics,
+    queries,
+    search,
+    status,
+    userdata,
+)
 from mediaforged.control.context import Context, Progress, Spec, arg
 from mediaforged.protocol import PROTOCOL_VERSION, ErrorCode, HelloReply, PingReply, ProtocolError
 
@@ -49,6 +58,7 @@ COMMANDS: dict[str, Spec] = {
     **jobs.COMMANDS,
     **events.COMMANDS,
     **queries.COMMANDS,
+    **failures.COMMANDS,
     **search.COMMANDS,
     **userdata.COMMANDS,
     **metrics.COMMANDS,

@@ -1,4 +1,5 @@
-"""Questions about the library: ``info``, ``why``, ``duplicates``, ``failed``, and ``retry``.
+"""Questions about the library: ``info``, ``why`` and ``duplicates`` (``failed`` and
+``retry`` are in failures.py).
 
 Reads use their own connections (WAL: they never wait for the writer); ``why`` also looks
 at the daemon's live state (excludes, .mediaforgeignore folders, files still settling).
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import posixpath
 import re
 import stat
 from collections.abc import Callable
@@ -32,15 +32,14 @@ from mediaforged.control.context import (
     Spec,
     abs_path,
     arg,
-    follow_jobs,
     jsonable,
     path_arg,
 )
-from mediaforged.fs.fsio import IGNORE_MARKER, display_path, under
+from mediaforged.fs.fsio import IGNORE_MARKER, display_path
 from mediaforged.fs.guard import FsTimeout
 from mediaforged.fs.safepath import FileProblem, lstat_under
 from mediaforged.protocol import ErrorCode, ProtocolError
-from mediaforged.state import JobKind, RootState
+from mediaforged.state import RootState
 
 __all__ = ["COMMANDS"]
 
@@ -286,69 +285,8 @@ async def duplicates(ctx: Context, args: dict[str, Any], progress: Progress) -> 
     }
 
 
-async def failed(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
-    """Items that could not be read, with the error of each."""
-    limit, offset = _limit(args, 100)
-    c = media_items.c
-    async with ctx.engine.connect() as conn:
-        total = await conn.scalar(select(func.count()).where(c.status == "failed"))
-        by_code = await conn.execute(
-            select(c.error_code, func.count()).where(c.status == "failed").group_by(c.error_code)
-        )
-        rows = await conn.execute(
-            select(c.id, c.path, c.size, c.error_code, c.error, c.updated_at)
-            .where(c.status == "failed")
-            .order_by(c.path)
-            .limit(limit)
-            .offset(offset)
-        )
-        return {
-            "total": total,
-            "by_code": {code or "error": n for code, n in by_code},
-            "items": [jsonable(r._mapping) for r in rows],
-        }
-
-
-async def retry(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
-    """Index failed items again (all, or those under a path); waits until committed."""
-    text = arg(args, "path", str)
-    c = media_items.c
-    stmt = select(c.path_key, c.root_id).where(c.status == "failed")
-    if text is not None:
-        key, _root = path_arg(ctx, text)
-        low, high = under(key)
-        stmt = stmt.where((c.path_key == key) | ((c.path_key >= low) & (c.path_key < high)))
-    async with ctx.engine.connect() as conn:
-        rows = list(await conn.execute(stmt))
-    roots = {r.id: r for r in ctx.state.roots}
-    # One job per folder holding failed files: a folder's reconcile re-reads every file in
-    # it that is not catalogued as present, and skips the rest cheaply.
-    targets: dict[tuple[int, bytes], RootState] = {}
-    for path_key, root_id in rows:
-        root = roots.get(root_id)
-        if root is not None:
-            folder = posixpath.dirname(path_key) if len(rows) > 20 else path_key
-            targets[(root_id, folder if ctx.state.root_for(folder) else path_key)] = root
-    jobs = [
-        ctx.reconciler.request(root, path, JobKind.RETRY) for (_, path), root in targets.items()
-    ]
-    if jobs:
-        await progress({"jobs": [j.progress() for j in jobs]})
-        await follow_jobs(jobs, progress)
-    async with ctx.engine.connect() as conn:
-        still = list(await conn.execute(stmt))
-    return {
-        "retried": len(rows),
-        "still_failed": len(still),
-        "fixed": len(rows) - len(still),
-        "errors": [j.error for j in jobs if j.error],
-    }
-
-
 COMMANDS: dict[str, Spec] = {
     "info": Spec(info, ("path", "id")),
     "why": Spec(why, ("path",)),
     "duplicates": Spec(duplicates, ("limit", "offset", "min_size")),
-    "failed": Spec(failed, ("limit", "offset")),
-    "retry": Spec(retry, ("path",), changes=True, streams=True),
 }

@@ -6,6 +6,7 @@ new metadata column becomes searchable by adding a line.
 
 from __future__ import annotations
 
+import json
 import os
 import posixpath
 from collections.abc import Callable
@@ -33,6 +34,7 @@ __all__ = ["COMMANDS", "FILTERS", "SORTS"]
 m = media_items.c
 md = media_metadata.c
 MAX_LIMIT = 10000
+STREAM_BYTES = 256 * 1024  # a streamed line's items; MAX_LINE is 1 MiB
 
 Condition = ColumnElement[bool]
 
@@ -137,6 +139,7 @@ FILTERS: dict[str, tuple[type, Callable[[Any], Condition]]] = {
     "min_duration": (float, lambda v: md.duration_s >= v),
     "max_duration": (float, lambda v: md.duration_s <= v),
     "min_size": (int, lambda v: m.size >= v),
+    "year": (int, lambda v: md.year == v),
     "under": (str, _under),
     "collection": (str, _in_collection),
 }
@@ -183,7 +186,17 @@ def _conditions(args: dict[str, Any]) -> list[Condition]:
             out.append(condition(value))
     out += [_tagged(t) for t in str_list(args, "tags")]
     status = arg(args, "status", str, "present")
-    if status != "any":
+    if status == "failed":  # at any stage: not indexed, metadata unread, or no thumbnail
+        out.append(
+            or_(
+                m.status == "failed",
+                and_(
+                    m.status == "present",
+                    or_(m.error_code.is_not(None), md.thumb_status == "failed"),
+                ),
+            )
+        )
+    elif status != "any":
         out.append(_one_of(m.status, ITEM_STATUSES, "status")(status))
     return out
 
@@ -220,9 +233,27 @@ async def search(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
             .limit(limit).offset(offset)
         )  # fmt: skip
         items = [jsonable(r._mapping) for r in rows]
+    if arg(args, "stream", bool, False):
+        await _stream(items, progress)
+        return {"total": total, "offset": offset, "items": [], "streamed": len(items)}
     return {"total": total, "offset": offset, "items": items}
 
 
-SEARCH_ARGS = (*FILTERS, "tags", "status", "sort", "limit", "offset")
+async def _stream(items: list[dict[str, Any]], progress: Progress) -> None:
+    """The items as ``{"items": [...]}`` progress lines of at most about STREAM_BYTES each, so
+    that no line comes near MAX_LINE however long the result (the reply then has none)."""
+    chunk: list[dict[str, Any]] = []
+    size = 0
+    for item in items:
+        chunk.append(item)
+        size += len(json.dumps(item, ensure_ascii=True))
+        if size >= STREAM_BYTES:
+            await progress({"items": chunk})
+            chunk, size = [], 0
+    if chunk:
+        await progress({"items": chunk})
+
+
+SEARCH_ARGS = (*FILTERS, "tags", "status", "sort", "limit", "offset", "stream")
 
 COMMANDS: dict[str, Spec] = {"search": Spec(search, SEARCH_ARGS)}

@@ -24,6 +24,7 @@ from mediaforged.catalog.schema import media_items
 from mediaforged.control.context import Context, Progress, Spec
 from mediaforged.fs.mounts import inotify_usage
 from mediaforged.protocol import (
+    ErrorsStatus,
     InotifyUsage,
     ItemStatus,
     JobProgress,
@@ -134,6 +135,7 @@ class _StageCounts(NamedTuple):
     metadata: int  # items awaiting metadata
     metadata_failed: int
     thumbnails: int  # items awaiting a thumbnail
+    thumbnails_failed: int
 
 
 async def _item_counts(ctx: Context) -> dict[int, _RootCounts]:
@@ -145,6 +147,7 @@ async def _stage_counts(ctx: Context) -> _StageCounts:
         await ctx.metadata.pending(),
         await ctx.metadata.failed_items(),
         await ctx.thumbnails.pending() if ctx.thumbnails else 0,
+        await ctx.thumbnails.failed_items() if ctx.thumbnails else 0,
     )
 
 
@@ -243,16 +246,18 @@ def _pending(ctx: Context, stages: _StageCounts) -> PendingStatus:
     }
 
 
-def _thumbnails(ctx: Context) -> ThumbnailStatus:
+def _thumbnails(ctx: Context, stages: _StageCounts) -> ThumbnailStatus:
     thumbs = ctx.thumbnails
     if thumbs is None:
-        return {"enabled": False, "idle": True, "made": 0, "shared": 0, "failed": 0, "removed": 0}
+        return {"enabled": False, "idle": True, "made": 0, "shared": 0, "failed": 0,
+                "failed_items": 0, "removed": 0}  # fmt: skip
     return {
         "enabled": True,
         "idle": thumbs.idle.is_set(),
         "made": thumbs.made,
         "shared": thumbs.shared,
         "failed": thumbs.failed,
+        "failed_items": stages.thumbnails_failed,
         "removed": thumbs.removed,
     }
 
@@ -267,6 +272,19 @@ def _totals(state: DaemonState) -> Totals:
         "purged": state.purged,
         "failed": state.failed,
         "commits": state.commits,
+    }
+
+
+def _errors(state: DaemonState, roots: list[RootStatus], stages: _StageCounts) -> ErrorsStatus:
+    by_stage = {
+        "index": sum(r["by_status"].get(ItemStatus.FAILED, 0) for r in roots),
+        "metadata": stages.metadata_failed,
+        "thumbnail": stages.thumbnails_failed,
+    }
+    return {
+        "failed_items": sum(by_stage.values()),
+        "by_stage": by_stage,
+        "recent": state.recent_errors,
     }
 
 
@@ -295,13 +313,10 @@ async def status(ctx: Context, args: dict[str, Any], progress: Progress) -> Stat
             "failed": ctx.metadata.failed,
             "failed_items": figures.stages.metadata_failed,
         },
-        "thumbnails": _thumbnails(ctx),
+        "thumbnails": _thumbnails(ctx, figures.stages),
         "jobs": [_with_eta(j.progress()) for j in state.jobs.values()],
         "totals": _totals(state),
-        "errors": {
-            "failed_items": sum(r["by_status"].get(ItemStatus.FAILED, 0) for r in roots),
-            "recent": state.recent_errors,
-        },
+        "errors": _errors(state, roots, figures.stages),
     }
 
 

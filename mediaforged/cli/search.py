@@ -1,0 +1,126 @@
+"""mediaforgectl search: the daemon's search filters as options, the results as they stream.
+
+The daemon sends the matches in lines of a few hundred kB (``stream``), so a result of any
+size (``--limit`` up to 10,000) stays under the protocol's line limit; ``--json`` prints each
+match as its line arrives.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mediaforged.cli.client import call
+from mediaforged.cli.query import LimitOption, OffsetOption, query_app, size_text
+from mediaforged.cli.tables import print_rows, summary
+
+__all__ = ["search"]
+
+COLUMNS = (("id", "right"), ("type", "left"), ("size", "right"), ("details", "left"),
+           ("path", "left"))  # fmt: skip
+# The command line's names for the daemon's arguments, where they differ.
+_RENAMED = {"media_type": "type", "tag": "tags"}
+
+
+def _opt(help_text: str) -> Any:
+    return typer.Option(help=help_text)
+
+
+def _date(what: str) -> Any:
+    return _opt(f"{what} (YYYY-MM-DD[THH:MM], local time where taken).")
+
+
+@query_app.command()
+def search(  # noqa: PLR0917 - Typer: one parameter per command-line option
+    text: Annotated[
+        str | None, typer.Argument(help="Words in the path, name, title, artist or album.")
+    ] = None,
+    media_type: Annotated[
+        str | None, typer.Option("--type", help="image, audio, video or other.")
+    ] = None,
+    artist: Annotated[str | None, _opt("Artist (or album artist) contains this.")] = None,
+    album: Annotated[str | None, _opt("Album contains this.")] = None,
+    title: Annotated[str | None, _opt("Title contains this.")] = None,
+    genre: Annotated[str | None, _opt("Genre contains this.")] = None,
+    year: Annotated[int | None, _opt("Released in this year (the audio's tag).")] = None,
+    camera: Annotated[str | None, _opt("Camera make or model contains this.")] = None,
+    taken_from: Annotated[str | None, _date("Taken on or after")] = None,
+    taken_to: Annotated[str | None, _date("Taken on or before")] = None,
+    added_from: Annotated[
+        str | None, _opt("Catalogued on or after (YYYY-MM-DD[THH:MM], UTC).")
+    ] = None,
+    added_to: Annotated[
+        str | None, _opt("Catalogued on or before (YYYY-MM-DD[THH:MM], UTC).")
+    ] = None,
+    min_width: Annotated[int | None, _opt("At least this many pixels wide.")] = None,
+    min_height: Annotated[int | None, _opt("At least this many pixels high.")] = None,
+    min_duration: Annotated[float | None, _opt("At least this many seconds long.")] = None,
+    max_duration: Annotated[float | None, _opt("At most this many seconds long.")] = None,
+    min_size: Annotated[int | None, _opt("At least this many bytes.")] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="Has this tag (repeatable: all of them).")
+    ] = None,
+    collection: Annotated[str | None, _opt("In this collection.")] = None,
+    under: Annotated[Path | None, _opt("Inside this folder.")] = None,
+    status: Annotated[
+        str, _opt("present, missing, failed (at any stage: see `failed`) or any.")
+    ] = "present",
+    sort: Annotated[
+        str,
+        _opt("path, name, size, added, modified, taken, duration, artist, album; -X: descending."),
+    ] = "path",
+    limit: LimitOption = 50,
+    offset: OffsetOption = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Find files by type, text, artist, album, genre, year, dates, resolution, duration,
+    size, camera, tags, collection and status; sorted and paged. In a pipe: one
+    tab-separated line per file (id, type, size, details, path), nothing cut."""
+    given = dict(locals())
+    given.pop("as_json")
+    given["tag"] = tag or []
+    given["under"] = os.path.abspath(under) if under else None
+    args = {_RENAMED.get(k, k): v for k, v in given.items() if v is not None}
+    found: list[Mapping[str, Any]] = []
+
+    def arrived(line: Mapping[str, Any]) -> None:
+        if as_json:
+            for item in line.get("items", []):
+                sys.stdout.write(json.dumps(item, ensure_ascii=False) + "\n")
+        else:
+            found.extend(line.get("items", []))
+
+    data = call("search", {**args, "stream": True}, on_progress=arrived)
+    if not as_json:
+        _print_found(found, data)
+
+
+def _print_found(items: list[Mapping[str, Any]], data: Mapping[str, Any]) -> None:
+    """The matches as rows, and which of the matches they are."""
+    print_rows(
+        COLUMNS,
+        [
+            [str(i["id"]), i["media_type"], size_text(i["size"]), _details(i), i["path"]]
+            for i in items
+        ],
+    )
+    first = data["offset"] + 1 if items else 0
+    summary(f"{first}-{data['offset'] + len(items)} of {data['total']}")
+
+
+def _details(item: Mapping[str, Any]) -> str:
+    parts = []
+    if item["width"]:
+        parts.append(f"{item['width']}x{item['height']}")
+    if item["duration_s"]:
+        parts.append(f"{item['duration_s']:.0f}s")
+    parts += [v for v in (item["artist"], item["title"]) if v]
+    if item["taken_at"]:
+        parts.append(item["taken_at"][:10])
+    return " ".join(parts)
