@@ -90,6 +90,7 @@ class RootStatus(TypedDict):
     last_event_at: float | None
     last_reconcile: LastReconcile
     items: int
+    bytes: int  # the present items' sizes
     by_media_type: dict[str, int]  # present items only
     by_status: dict[str, int]  # ItemStatus -> count
 

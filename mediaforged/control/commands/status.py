@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, NamedTuple, TypeVar
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import func, make_url, select
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mediaforged import __version__
 from mediaforged.catalog.schema import media_items
+from mediaforged.config import settings_of
 from mediaforged.control.context import Context, Progress, Spec
 from mediaforged.fs.mounts import inotify_usage
 from mediaforged.protocol import (
@@ -36,7 +38,7 @@ from mediaforged.protocol import (
 )
 from mediaforged.state import DaemonState, RootState
 
-__all__ = ["COMMANDS", "StatusCache", "status"]
+__all__ = ["COMMANDS", "StatusCache", "config", "status"]
 
 log = structlog.get_logger("mediaforged.commands")
 
@@ -47,21 +49,23 @@ T = TypeVar("T")
 class _RootCounts:
     by_media_type: dict[str, int] = field(default_factory=dict)  # present items only
     by_status: dict[str, int] = field(default_factory=dict)
+    bytes: int = 0  # present items' sizes
 
 
 async def _counts(engine: AsyncEngine) -> dict[int, _RootCounts]:
     c = media_items.c
-    stmt = select(c.root_id, c.media_type, c.status, func.count()).group_by(
-        c.root_id, c.media_type, c.status
-    )
+    stmt = select(
+        c.root_id, c.media_type, c.status, func.count(), func.coalesce(func.sum(c.size), 0)
+    ).group_by(c.root_id, c.media_type, c.status)
     out: dict[int, _RootCounts] = {}
     async with engine.connect() as conn:
-        for root_id, media_type, status, count in await conn.execute(stmt):
+        for root_id, media_type, status, count, size in await conn.execute(stmt):
             per_root = out.setdefault(root_id, _RootCounts())
             if status == ItemStatus.PRESENT:
                 per_root.by_media_type[media_type] = (
                     per_root.by_media_type.get(media_type, 0) + count
                 )
+                per_root.bytes += int(size)
             per_root.by_status[status] = per_root.by_status.get(status, 0) + count
     return out
 
@@ -220,6 +224,7 @@ def _root_status(root: RootState, per: _RootCounts) -> RootStatus:
             "files": root.last_reconcile_files,
         },
         "items": sum(per.by_status.values()),
+        "bytes": per.bytes,
         "by_media_type": per.by_media_type,
         "by_status": per.by_status,
     }
@@ -299,4 +304,26 @@ async def status(ctx: Context, args: dict[str, Any], progress: Progress) -> Stat
     }
 
 
-COMMANDS: dict[str, Spec] = {"status": Spec(status)}
+def _without_password(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True) if url else url
+    except ArgumentError:
+        return url
+
+
+async def config(ctx: Context, args: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    """The settings in force (the file's, the environment's and the command line's, with the
+    paths found at start), so that `mediaforgectl doctor` checks this daemon's roots, catalog
+    and folders rather than guessing them from its own environment."""
+    values = settings_of(ctx.config)
+    values["database_url"] = _without_password(values["database_url"])
+    return {
+        "pid": os.getpid(),
+        "version": __version__,
+        "config_file": str(ctx.config.source) if ctx.config.source else None,
+        "catalog": ctx.engine.url.render_as_string(hide_password=True),
+        "settings": values,
+    }
+
+
+COMMANDS: dict[str, Spec] = {"status": Spec(status), "config": Spec(config)}
