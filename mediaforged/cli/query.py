@@ -74,6 +74,8 @@ def info(
     if item["missing_since"]:
         rows.append(("missing since", item["missing_since"]))
     rows += [(k.replace("_", " "), v) for k, v in data["metadata"].items()]
+    if data.get("thumbnail"):  # absent from an older daemon's reply
+        rows.append(("thumbnail", data["thumbnail"]))
     if data["tags"]:
         rows.append(("tags", ", ".join(data["tags"])))
     if data["collections"]:
@@ -206,7 +208,9 @@ def search(  # noqa: PLR0917 - Typer: one parameter per command-line option
     ] = None,
     collection: Annotated[str | None, _opt("In this collection.")] = None,
     under: Annotated[Path | None, _opt("Inside this folder.")] = None,
-    status: Annotated[str, _opt("present, missing, failed or any.")] = "present",
+    status: Annotated[
+        str, _opt("present, missing, failed, offline (a removed root's) or any.")
+    ] = "present",
     sort: Annotated[
         str,
         _opt("path, name, size, added, modified, taken, duration, artist, album; -X: descending."),

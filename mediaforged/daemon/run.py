@@ -142,6 +142,7 @@ def build(
         scheduler,
         pool,
         notifier,
+        writer=writer,
     )
     ctx = Context(
         reloader,
