@@ -34,6 +34,7 @@ from mediaforged.cli.doctor_checks import (
     Check,
     check_catalog,
     check_inotify,
+    check_old_thumbnails,
     check_root,
     check_socket,
 )
@@ -91,6 +92,8 @@ def run_checks(
     if config.watch and inotify_roots:
         checks.append(check_inotify(config, inotify_roots, sources.inotify_limit))
     checks.append(check_catalog(config, mounts))
+    if (left := check_old_thumbnails(config)) is not None:
+        checks.append(left)
     checks.append(check_socket(socket_path or config.socket_path))
     return checks
 
