@@ -320,7 +320,8 @@ async def config(ctx: Context, args: dict[str, Any], progress: Progress) -> dict
     return {
         "pid": os.getpid(),
         "version": __version__,
-        "config_file": str(ctx.config.source) if ctx.config.source else None,
+        # Absolute: the doctor asking runs in another folder than the daemon.
+        "config_file": os.path.abspath(ctx.config.source) if ctx.config.source else None,
         "catalog": ctx.engine.url.render_as_string(hide_password=True),
         "settings": values,
     }
