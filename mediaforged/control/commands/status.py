@@ -321,7 +321,7 @@ async def config(ctx: Context, args: dict[str, Any], progress: Progress) -> dict
         "pid": os.getpid(),
         "version": __version__,
         # Absolute: the doctor asking runs in another folder than the daemon.
-        "config_file": os.path.abspath(ctx.config.source) if ctx.config.source else None,
+        "config_file": str(ctx.config.source.absolute()) if ctx.config.source else None,
         "catalog": ctx.engine.url.render_as_string(hide_password=True),
         "settings": values,
     }
