@@ -5,6 +5,11 @@ module reads the layers and builds the attributes that need more than a check (p
 Lookup order for the file: ``--config``, ``$MEDIAFORGE_CONFIG``, the user's
 ``$XDG_CONFIG_HOME/mediaforge/mediaforge.toml``, then ``/etc/mediaforge/mediaforge.toml``.
 Every setting can be overridden by ``MEDIAFORGE_<NAME>`` (upper case); lists are split on ``:``.
+
+The daemon and mediaforgectl find each other by the same rule (``default_socket_path``): a
+socket named by ``$MEDIAFORGE_SOCKET`` (or the setting), else systemd's runtime folder, else
+``$XDG_RUNTIME_DIR/mediaforge/``, else the default state folder. Thumbnails go to systemd's
+cache folder (``$CACHE_DIRECTORY``) when there is one, else into the state folder.
 """
 
 from __future__ import annotations
@@ -39,7 +44,9 @@ __all__ = [
     "Setting",
     "default_socket_path",
     "find_config_file",
+    "from_settings",
     "load_config",
+    "settings_of",
 ]
 
 # Config attributes that are not settings: set by the loader or the daemon's flags.
@@ -101,7 +108,7 @@ class Config:
     extract_timeout: float = _default("extract_timeout")
     extract_workers: int = _default("extract_workers")
     image_max_pixels: int = _default("image_max_pixels")
-    thumbnail_dir: Path | None = None  # None: <state_dir>/thumbnails
+    thumbnail_dir: Path | None = None  # None: <state_dir>/thumbnails (load_config sets it)
     thumbnail_size: int = _default("thumbnail_size")
     thumbnail_workers: int = _default("thumbnail_workers")
     thumbnail_timeout: float = _default("thumbnail_timeout")
@@ -157,6 +164,8 @@ def load_config(
     for each in SETTINGS:
         if each.env_key in env:
             raw[each.name] = each.from_env(env[each.env_key])
+    if env.get(SOCKET_ENV):  # mediaforgectl's variable: the daemon listens where it points
+        raw["socket_path"] = setting("socket_path").from_env(env[SOCKET_ENV])
     for key, value in (overrides or {}).items():
         if value is not None:
             raw[key] = setting(key).check(value, key)
@@ -221,7 +230,10 @@ SYSTEM_CONFIG = Path("/etc/mediaforge/mediaforge.toml")
 SYSTEM_DIRECTORIES = {
     "STATE_DIRECTORY": "/var/lib/mediaforge",
     "RUNTIME_DIRECTORY": "/run/mediaforge",
+    "CACHE_DIRECTORY": "/var/cache/mediaforge",
 }
+# mediaforgectl's --socket variable; the daemon reads it too, so that both find one socket.
+SOCKET_ENV = "MEDIAFORGE_SOCKET"
 
 
 def _default_state_dir(env: Mapping[str, str]) -> Path:
@@ -233,11 +245,20 @@ def _default_state_dir(env: Mapping[str, str]) -> Path:
 
 
 def default_socket_path(env: Mapping[str, str], state_dir: Path) -> Path:
+    """Where the daemon listens and mediaforgectl looks when neither is told (socket_path,
+    ``$MEDIAFORGE_SOCKET``, --socket): the same answer on both sides from the same
+    environment. ``state_dir`` is the state folder in force (the last resort)."""
     if env.get("RUNTIME_DIRECTORY"):  # set by systemd's RuntimeDirectory=
         return Path(env["RUNTIME_DIRECTORY"].split(":")[0]) / "mediaforged.sock"
     if env.get("XDG_RUNTIME_DIR"):
         return Path(env["XDG_RUNTIME_DIR"]) / "mediaforge" / "mediaforged.sock"
     return state_dir / "mediaforged.sock"
+
+
+def _default_thumbnail_dir(env: Mapping[str, str], state_dir: Path) -> Path:
+    if env.get("CACHE_DIRECTORY"):  # set by systemd's CacheDirectory=: thumbnails are a cache
+        return Path(env["CACHE_DIRECTORY"].split(":")[0]) / "thumbnails"
+    return state_dir / "thumbnails"
 
 
 def _build(raw: Mapping[str, Any], env: Mapping[str, str], source: Path | None) -> Config:
@@ -262,8 +283,41 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str], source: Path | None) 
         thumbnail_dir=(
             Path(thumbnail_text).expanduser().absolute()
             if thumbnail_text
-            else state_dir / "thumbnails"
+            else _default_thumbnail_dir(env, state_dir).absolute()
         ),
         root_options=_root_options(values["root_options"], list(roots)),
     )
     return Config(**values, source=source)
+
+
+def settings_of(config: Config) -> dict[str, Any]:
+    """Every setting's value in force, as the config file would write it (JSON-able): what
+    the daemon tells mediaforgectl's doctor, which rebuilds it with ``from_settings``."""
+    out: dict[str, Any] = {}
+    for each in SETTINGS:
+        value = getattr(config, each.name)
+        if each.name == "socket_mode":
+            value = f"{value:04o}"
+        elif each.name == "root_options":
+            value = {
+                str(path): {
+                    **({"watch_mode": o.watch_mode} if o.watch_mode else {}),
+                    "exclude": list(o.exclude),
+                }
+                for path, o in value.items()
+            }
+        elif isinstance(value, tuple):
+            value = [str(v) for v in value]
+        elif isinstance(value, Path):
+            value = str(value)
+        elif value is None:
+            value = ""
+        out[each.name] = value
+    return out
+
+
+def from_settings(values: Mapping[str, Any], source: Path | None = None) -> Config:
+    """The Config of ``settings_of``'s values (each checked; a missing one takes its
+    default), without reading a file or the environment."""
+    raw = {key: setting(key).check(value, key) for key, value in values.items()}
+    return _build(raw, {}, source)

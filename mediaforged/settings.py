@@ -182,9 +182,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "socket_path",
         "",
-        "Control socket. Empty: $RUNTIME_DIRECTORY/mediaforged.sock (systemd; "
-        "/run/mediaforge/ with /etc/mediaforge/mediaforge.toml), else "
-        "$XDG_RUNTIME_DIR/mediaforge/mediaforged.sock, else <state_dir>/mediaforged.sock.",
+        "Control socket. Empty: $MEDIAFORGE_SOCKET (mediaforgectl's variable, read by the "
+        "daemon too), else $RUNTIME_DIRECTORY/mediaforged.sock (systemd; /run/mediaforge/ "
+        "with /etc/mediaforge/mediaforge.toml), else "
+        "$XDG_RUNTIME_DIR/mediaforge/mediaforged.sock, else <state_dir>/mediaforged.sock: "
+        "mediaforgectl looks where the daemon listens by the same rule.",
     ),
     Setting(
         "socket_mode", "0660", "Permission bits of the control socket (octal).", convert=_octal_mode
@@ -370,7 +372,13 @@ SETTINGS: tuple[Setting, ...] = (
         "decompression bombs.",
         minimum=1,
     ),
-    Setting("thumbnail_dir", "", "Where thumbnails are kept. Empty: <state_dir>/thumbnails."),
+    Setting(
+        "thumbnail_dir",
+        "",
+        "Where thumbnails are kept (`info` and `search --json` give each item's). Empty: "
+        "$CACHE_DIRECTORY/thumbnails (systemd's CacheDirectory=; /var/cache/mediaforge with "
+        "/etc/mediaforge/mediaforge.toml), else <state_dir>/thumbnails.",
+    ),
     Setting(
         "thumbnail_size",
         320,

@@ -44,8 +44,9 @@ __all__ = [
 
 MEDIA_TYPES = ("image", "audio", "video", "other")
 # present: on disk and catalogued; missing: vanished, kept for the grace period with its tags;
-# failed: on disk but could not be read (the error says why).
-ITEM_STATUSES = ("present", "missing", "failed")
+# failed: on disk but could not be read (the error says why); offline: its root was removed
+# from the config (present again if the root is configured again; `roots forget` drops it).
+ITEM_STATUSES = ("present", "missing", "failed", "offline")
 # The change log's kinds (`mediaforgectl events`).
 EVENT_KINDS = ("added", "changed", "moved", "missing", "restored", "purged", "failed")
 

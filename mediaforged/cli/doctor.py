@@ -3,7 +3,10 @@
 Each check gives pass, warn or fail, what was found, and the fix. This module runs them,
 checks the config and ffprobe/ffmpeg itself, and prints the report; the checks of the roots,
 the inotify limit, the catalog and the socket are in ``doctor_checks``. It needs no running
-daemon (the socket check says whether one answers). What it reads of the system can be
+daemon (the socket check says whether one answers); when one answers on the socket, the
+doctor checks that daemon's roots, catalog and folders (the ``config`` command tells them:
+its command line may have set them), not what this process would guess from its own
+environment. What it reads of the system can be
 pointed elsewhere, which is how the tests stand in a network mount or a low limit:
 ``$MEDIAFORGE_MOUNTINFO`` (the mount table, /proc/self/mountinfo, read by
 ``mediaforged.fs.mounts`` as the daemon reads it) and ``$MEDIAFORGE_INOTIFY_LIMIT_FILE``
@@ -23,6 +26,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from mediaforged.cli.client import Client, CommandFailed, DaemonUnavailable
 from mediaforged.cli.doctor_checks import (
     FAIL,
     PASS,
@@ -30,15 +34,17 @@ from mediaforged.cli.doctor_checks import (
     Check,
     check_catalog,
     check_inotify,
+    check_old_thumbnails,
     check_root,
     check_socket,
 )
-from mediaforged.config import Config, ConfigError, find_config_file, load_config
+from mediaforged.config import Config, ConfigError, find_config_file, from_settings, load_config
 from mediaforged.fs.mounts import read_mounts, watch_mode_for
 
 __all__ = ["Check", "Sources", "as_json", "print_report", "run_checks", "summary"]
 
 TOOL_TIMEOUT_S = 10.0
+ASK_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -68,7 +74,9 @@ def run_checks(
     env = os.environ if env is None else env
     sources = Sources.from_env(env)
     checks: list[Check] = []
-    config = _check_config(config_path, env, checks)
+    config = _daemons_config(config_path, socket_path, env, checks)
+    if config is None:
+        config = _check_config(config_path, env, checks)
     for tool in ("ffprobe", "ffmpeg"):
         checks.append(_check_tool(tool, sources.path))
     if config is None:
@@ -84,6 +92,8 @@ def run_checks(
     if config.watch and inotify_roots:
         checks.append(check_inotify(config, inotify_roots, sources.inotify_limit))
     checks.append(check_catalog(config, mounts))
+    if (left := check_old_thumbnails(config)) is not None:
+        checks.append(left)
     checks.append(check_socket(socket_path or config.socket_path))
     return checks
 
@@ -122,6 +132,41 @@ def _check_config(path: Path | None, env: Mapping[str, str], checks: list[Check]
         )
     else:
         checks.append(Check("config", where, PASS, "parses; every key is known"))
+    return config
+
+
+def _daemons_config(
+    path: Path | None, socket_path: Path | None, env: Mapping[str, str], checks: list[Check]
+) -> Config | None:
+    """The running daemon's config, asked over the socket (--socket, else where the config
+    puts it); None when nobody answers there, or when the socket cannot be found (the
+    config check then says why)."""
+    if socket_path is None:
+        try:
+            socket_path = load_config(path, env).socket_path
+        except ConfigError:
+            return None
+    try:
+        client = Client(socket_path, ASK_TIMEOUT_S)
+    except (DaemonUnavailable, OSError):
+        return None
+    try:
+        reply: dict[str, Any] = client.call("config")
+        source = Path(reply["config_file"]) if reply["config_file"] else None
+        config = from_settings(reply["settings"], source)
+    except (CommandFailed, DaemonUnavailable, OSError, ConfigError, KeyError, TypeError):
+        return None  # an older daemon, or one that does not let us ask: guess as before
+    finally:
+        client.close()
+    where = str(source) if source else "no config file"
+    roots = ", ".join(map(str, config.roots)) or "none"
+    detail = f"the running daemon's (pid {reply.get('pid')}): roots {roots}"
+    if not config.roots:
+        checks.append(
+            Check("config", where, FAIL, detail, "set roots = [...] in its config, then reload")
+        )
+    else:
+        checks.append(Check("config", where, PASS, detail))
     return config
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "Check",
     "check_catalog",
     "check_inotify",
+    "check_old_thumbnails",
     "check_root",
     "check_socket",
 ]
@@ -47,7 +48,7 @@ COUNT_LIMIT = 2_000_000  # stop counting folders here: the answer is already cle
 
 @dataclass(frozen=True)
 class Check:
-    check: str  # a stable id: config, ffprobe, ffmpeg, root, inotify, catalog, socket
+    check: str  # a stable id: config, ffprobe, ffmpeg, root, inotify, catalog, thumbnails, socket
     subject: str  # what was checked (a path, a program)
     status: str  # pass, warn or fail
     detail: str  # what was found
@@ -239,6 +240,30 @@ def check_catalog(config: Config, mounts: list[Mount]) -> Check:
     if free < LOW_FREE:
         return Check("catalog", str(folder), WARN, detail, fix)
     return Check("catalog", str(folder), PASS, detail)
+
+
+def check_old_thumbnails(config: Config) -> Check | None:
+    """Thumbnails made before they moved to systemd's cache folder (or before thumbnail_dir
+    was changed) are no longer used: the catalog counts them as made, so none is made
+    again until they are moved; None when there is no such folder."""
+    old = config.state_dir / "thumbnails"
+    if config.thumbnail_dir in (None, old) or not old.is_dir():
+        return None
+    try:
+        with os.scandir(old) as entries:
+            if next(entries, None) is None:
+                return None
+    except OSError:
+        return None
+    new = config.thumbnail_dir
+    return Check(
+        "thumbnails",
+        str(old),
+        WARN,
+        f"thumbnails left in the old folder; they are now kept in {new}",
+        f"move them there: `mkdir -p {new} && cp -an {old}/. {new}/ && rm -r {old}` "
+        "(as the daemon's user, or as root: -a keeps the owner)",
+    )
 
 
 # --- socket -----------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from mediaforged.cli.client import print_json as _print_json
 from mediaforged.cli.library import collection_app, tag_app
 from mediaforged.cli.metrics import metrics_app
 from mediaforged.cli.query import query_app
+from mediaforged.cli.roots import roots_app
 from mediaforged.cli.search import search as _search  # noqa: F401 - registers the command
 from mediaforged.cli.status import status_view
 from mediaforged.protocol import (
@@ -331,6 +332,7 @@ app.add_typer(query_app)
 app.add_typer(metrics_app)
 app.add_typer(tag_app, name="tag")
 app.add_typer(collection_app, name="collection")
+app.add_typer(roots_app, name="roots")
 
 
 def main(argv: list[str] | None = None) -> int:

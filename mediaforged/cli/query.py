@@ -100,6 +100,8 @@ def info(
     if item["missing_since"]:
         rows.append(("missing since", item["missing_since"]))
     rows += _metadata_rows(data["metadata"])
+    if data.get("thumbnail"):  # absent from an older daemon's reply
+        rows.append(("thumbnail", data["thumbnail"]))
     if data["tags"]:
         rows.append(("tags", ", ".join(data["tags"])))
     if data["collections"]:

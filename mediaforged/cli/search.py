@@ -69,7 +69,7 @@ def search(  # noqa: PLR0917 - Typer: one parameter per command-line option
     collection: Annotated[str | None, _opt("In this collection.")] = None,
     under: Annotated[Path | None, _opt("Inside this folder.")] = None,
     status: Annotated[
-        str, _opt("present, missing, failed (at any stage: see `failed`) or any.")
+        str, _opt("present, missing, failed (at any stage: see `failed`), offline or any.")
     ] = "present",
     sort: Annotated[
         str,

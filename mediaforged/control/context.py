@@ -86,6 +86,13 @@ class Context:
         """The config in force: a reload replaces it."""
         return self.reloader.config
 
+    def thumbnail_of(self, file_hash: str | None, thumb_status: str | None) -> str | None:
+        """The absolute path of an item's thumbnail (info, search); None when it has none:
+        not made yet, nothing to show, failed, or thumbnails are off."""
+        if self.thumbnails is None or not file_hash or thumb_status != "ok":
+            return None
+        return str(self.thumbnails.path_of(file_hash))
+
 
 @dataclass(frozen=True)
 class Spec:

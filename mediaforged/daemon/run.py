@@ -145,6 +145,7 @@ def build(
         scheduler,
         pool,
         notifier,
+        writer=writer,
     )
     ctx = Context(
         reloader,

@@ -71,6 +71,10 @@ class ThumbnailStage(CatalogStage):
         self.removed = 0
         self.failures = FailureLog(log, "thumbnail_failed")
 
+    def path_of(self, sha256: str) -> Path:
+        """Where the thumbnail of these bytes is (`info` and `search` show it)."""
+        return thumbnail_path(self.folder, sha256)
+
     def _pending_query(self) -> Select[Any]:
         i, m = media_items.c, media_metadata.c
         return (

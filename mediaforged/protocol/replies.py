@@ -9,9 +9,11 @@ from mediaforged.protocol.states import JobKind, Phase, WatchMode
 
 __all__ = [
     "CancelReply",
+    "CatalogRoot",
     "CatalogStatus",
     "ConfirmReply",
     "ErrorsStatus",
+    "ForgetReply",
     "HelloReply",
     "InotifyUsage",
     "JobProgress",
@@ -28,6 +30,7 @@ __all__ = [
     "RescanReply",
     "ResumeReply",
     "RootStatus",
+    "RootsReply",
     "StatusReply",
     "ThumbnailStatus",
     "Totals",
@@ -91,6 +94,7 @@ class RootStatus(TypedDict):
     last_event_at: float | None
     last_reconcile: LastReconcile
     items: int
+    bytes: int  # the present items' sizes
     by_media_type: dict[str, int]  # present items only
     by_status: dict[str, int]  # ItemStatus -> count
 
@@ -230,3 +234,25 @@ class HelloReply(TypedDict):
     version: str
     protocol: int
     commands: list[str]
+
+
+class CatalogRoot(TypedDict):
+    """A root the catalog knows (`roots`): configured now, or removed from the config."""
+
+    path: str
+    configured: bool
+    state: Literal["online", "offline", "removed"]
+    offline_reason: str | None
+    items: int  # every status
+    bytes: int  # the present (for a removed root: offline) items' sizes
+    by_status: dict[str, int]  # ItemStatus -> count
+    last_reconcile_at: float | None  # epoch seconds
+
+
+class RootsReply(TypedDict):
+    roots: list[CatalogRoot]
+
+
+class ForgetReply(TypedDict):
+    root: str
+    forgotten: int  # items removed from the catalog (with their tags and collections)

@@ -63,3 +63,4 @@ class ItemStatus(StrEnum):
     PRESENT = "present"
     MISSING = "missing"
     FAILED = "failed"
+    OFFLINE = "offline"  # its root was removed from the config (`mediaforgectl roots`)

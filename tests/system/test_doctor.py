@@ -199,3 +199,38 @@ def test_unreadable_root_as_an_unprivileged_user(setup: Setup) -> None:
     # The same set-up passes for its owner.
     (as_root,) = [c for c in run_checks(setup.config, env=env) if c.check == "root"]
     assert as_root.status == "pass"
+
+
+def test_doctor_checks_the_daemon_on_the_socket_not_its_own_guess(
+    setup: Setup, daemon_factory: Callable[..., Daemon]
+) -> None:
+    """`doctor --socket S` with a config of its own that names another catalog: it asks the
+    daemon on S for its roots and catalog (the `config` command) and checks those."""
+    elsewhere = setup.base / "elsewhere"
+    elsewhere.mkdir()
+    d = daemon_factory([elsewhere]).start()
+    run = subprocess.run(
+        [sys.executable, "-m", "mediaforged.cli.main", "--config", str(setup.config),
+         "--socket", str(d.socket), "doctor", "--json"],
+        capture_output=True, text=True, env=setup.env(), timeout=120,
+    )  # fmt: skip
+    checks = {c["check"]: c for c in json.loads(run.stdout)["checks"]}
+    assert checks["config"]["subject"] == str(d.config_path)
+    assert "running daemon" in checks["config"]["detail"]
+    assert checks["root"]["subject"] == str(elsewhere)  # not setup.library, the file's root
+    assert checks["catalog"]["subject"] == str(d.state_dir)  # not setup.state
+    assert checks["socket"]["subject"] == str(d.socket)
+
+
+def test_thumbnails_left_in_the_old_folder_warn(setup: Setup) -> None:
+    cache = setup.base / "cache"
+    env = setup.env(CACHE_DIRECTORY=str(cache))  # systemd's CacheDirectory=: thumbnails go there
+    assert "thumbnails" not in {c.check for c in run_checks(setup.config, env=env)}
+    old = setup.state / "thumbnails"
+    (old / "ab" / "cd").mkdir(parents=True)
+    (old / "ab" / "cd" / "x.webp").write_bytes(b"RIFF")
+    (left,) = [c for c in run_checks(setup.config, env=env) if c.check == "thumbnails"]
+    assert left.status == "warn" and str(cache / "thumbnails") in left.detail
+    assert f"cp -an {old}/. {cache / 'thumbnails'}/" in left.fix
+    # Without a cache folder the state folder's thumbnails are the ones in use.
+    assert "thumbnails" not in {c.check for c in run_checks(setup.config, env=setup.env())}

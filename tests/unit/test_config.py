@@ -155,3 +155,39 @@ def test_root_options_from_the_environment(tmp_path: Path) -> None:
     env["MEDIAFORGE_ROOT_OPTIONS"] = "{not json"
     with pytest.raises(ConfigError, match="MEDIAFORGE_ROOT_OPTIONS: expected a JSON object"):
         load_config(None, env=env)
+
+
+def test_thumbnails_go_to_systemds_cache_folder(tmp_path: Path) -> None:
+    env = {"HOME": str(tmp_path), "STATE_DIRECTORY": "/var/lib/mf", "CACHE_DIRECTORY": "/c/mf"}
+    assert load_config(None, env=env).thumbnail_dir == Path("/c/mf/thumbnails")
+    assert load_config(None, env={"HOME": str(tmp_path)}).thumbnail_dir == (
+        tmp_path / ".local/state/mediaforge/thumbnails"
+    )
+    chosen = _write(tmp_path, 'thumbnail_dir = "/srv/thumbs"\n')
+    assert load_config(chosen, env=env).thumbnail_dir == Path("/srv/thumbs")  # the setting wins
+
+
+def test_one_socket_variable_for_the_daemon_and_mediaforgectl(tmp_path: Path) -> None:
+    """$MEDIAFORGE_SOCKET (mediaforgectl's --socket variable) moves the daemon's socket too,
+    over the file's; without it both sides compute the same default."""
+    path = _write(tmp_path, 'socket_path = "/from/the/file.sock"\n')
+    env = {"HOME": str(tmp_path), "MEDIAFORGE_SOCKET": "/elsewhere/d.sock"}
+    assert load_config(path, env=env).socket_path == Path("/elsewhere/d.sock")
+    runtime = {"HOME": str(tmp_path), "XDG_RUNTIME_DIR": "/run/user/7"}
+    assert load_config(None, env=runtime).socket_path == Path(
+        "/run/user/7/mediaforge/mediaforged.sock"
+    )
+
+
+def test_the_settings_in_force_round_trip(tmp_path: Path) -> None:
+    """What the daemon's `config` command sends is enough to rebuild its Config (doctor)."""
+    from mediaforged.config import from_settings, settings_of
+
+    path = _write(
+        tmp_path,
+        'roots = ["/srv/a", "/srv/b"]\nsocket_mode = "0640"\nworkers = 3\n'
+        '[root_options."/srv/b"]\nwatch_mode = "poll"\nexclude = ["*.bak"]\n',
+    )
+    config = load_config(path, env={"HOME": str(tmp_path), "CACHE_DIRECTORY": "/c"})
+    values = json.loads(json.dumps(settings_of(config)))
+    assert from_settings(values, config.source) == config

@@ -19,6 +19,7 @@ from mediaforged.control.commands import (
     jobs,
     metrics,
     queries,
+    roots,
     search,
     status,
     userdata,
@@ -62,4 +63,5 @@ COMMANDS: dict[str, Spec] = {
     **search.COMMANDS,
     **userdata.COMMANDS,
     **metrics.COMMANDS,
+    **roots.COMMANDS,
 }

@@ -26,6 +26,7 @@ from mediaforged.catalog.schema import (
     tags,
 )
 from mediaforged.catalog.sql import chunks
+from mediaforged.control.commands.roots import removed_root_of
 from mediaforged.control.context import (
     Context,
     Progress,
@@ -110,6 +111,7 @@ async def info(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
     metadata.pop("item_id", None)
     return {
         "item": jsonable(row._mapping),
+        "thumbnail": ctx.thumbnail_of(row.file_hash, meta.thumb_status if meta else None),
         "metadata": metadata,
         "tags": [r.name for r in tag_rows],
         "collections": [r.name for r in coll_rows],
@@ -180,6 +182,12 @@ async def why(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
                 "message": message, **extra}  # fmt: skip
 
     root = ctx.state.root_for(path)
+    if root is None and (removed := await removed_root_of(ctx, path)) is not None:
+        return answer(
+            "removed",
+            f"its root {removed[0]} was removed from the config: its {removed[1]} items are "
+            f"offline (`mediaforgectl roots forget {removed[0]}` drops them)",
+        )
     if root is None:
         shown = ", ".join(str(r.path) for r in ctx.state.roots)
         return answer("outside", f"not inside any library root ({shown})")

@@ -178,6 +178,16 @@ _COLUMNS = (
 )
 
 
+# What an item's thumbnail path is made of: read, then replaced by "thumbnail" (or null).
+_THUMB = (m.file_hash.label("_hash"), md.thumb_status.label("_thumb"))
+
+
+def _item(ctx: Context, row: Any) -> dict[str, Any]:
+    item = jsonable(row._mapping)
+    item["thumbnail"] = ctx.thumbnail_of(item.pop("_hash"), item.pop("_thumb"))
+    return item
+
+
 def _conditions(args: dict[str, Any]) -> list[Condition]:
     out: list[Condition] = []
     for name, (kind, condition) in FILTERS.items():
@@ -229,10 +239,10 @@ async def search(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
     async with ctx.engine.connect() as conn:
         total = await conn.scalar(select(func.count()).select_from(source).where(*where))
         rows = await conn.execute(
-            select(*_COLUMNS).select_from(source).where(*where).order_by(*order)
+            select(*_COLUMNS, *_THUMB).select_from(source).where(*where).order_by(*order)
             .limit(limit).offset(offset)
         )  # fmt: skip
-        items = [jsonable(r._mapping) for r in rows]
+        items = [_item(ctx, r) for r in rows]
     if arg(args, "stream", bool, False):
         await _stream(items, progress)
         return {"total": total, "offset": offset, "items": [], "streamed": len(items)}

@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, NamedTuple, TypeVar
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import func, make_url, select
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mediaforged import __version__
 from mediaforged.catalog.schema import media_items
+from mediaforged.config import settings_of
 from mediaforged.control.context import Context, Progress, Spec
 from mediaforged.fs.mounts import inotify_usage
 from mediaforged.protocol import (
@@ -37,7 +39,7 @@ from mediaforged.protocol import (
 )
 from mediaforged.state import DaemonState, RootState
 
-__all__ = ["COMMANDS", "StatusCache", "status"]
+__all__ = ["COMMANDS", "StatusCache", "config", "status"]
 
 log = structlog.get_logger("mediaforged.commands")
 
@@ -51,6 +53,7 @@ class _RootCounts:
     # For the metrics: items by (media type, status), and the present items' bytes.
     by_type_status: dict[tuple[str, str], int] = field(default_factory=dict)
     bytes_by_media_type: dict[str, int] = field(default_factory=dict)
+    bytes: int = 0  # present items' sizes
 
 
 async def _counts(engine: AsyncEngine) -> dict[int, _RootCounts]:
@@ -61,14 +64,15 @@ async def _counts(engine: AsyncEngine) -> dict[int, _RootCounts]:
     )
     out: dict[int, _RootCounts] = {}
     async with engine.connect() as conn:
-        for root_id, media_type, status, count, total in await conn.execute(stmt):
+        for root_id, media_type, status, count, size in await conn.execute(stmt):
             per_root = out.setdefault(root_id, _RootCounts())
             per_root.by_type_status[(media_type, status)] = count
             if status == ItemStatus.PRESENT:
                 per_root.by_media_type[media_type] = (
                     per_root.by_media_type.get(media_type, 0) + count
                 )
-                per_root.bytes_by_media_type[media_type] = int(total)
+                per_root.bytes_by_media_type[media_type] = int(size)
+                per_root.bytes += int(size)
             per_root.by_status[status] = per_root.by_status.get(status, 0) + count
     return out
 
@@ -229,6 +233,7 @@ def _root_status(root: RootState, per: _RootCounts) -> RootStatus:
             "files": root.last_reconcile_files,
         },
         "items": sum(per.by_status.values()),
+        "bytes": per.bytes,
         "by_media_type": per.by_media_type,
         "by_status": per.by_status,
     }
@@ -320,4 +325,27 @@ async def status(ctx: Context, args: dict[str, Any], progress: Progress) -> Stat
     }
 
 
-COMMANDS: dict[str, Spec] = {"status": Spec(status)}
+def _without_password(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True) if url else url
+    except ArgumentError:
+        return url
+
+
+async def config(ctx: Context, args: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    """The settings in force (the file's, the environment's and the command line's, with the
+    paths found at start), so that `mediaforgectl doctor` checks this daemon's roots, catalog
+    and folders rather than guessing them from its own environment."""
+    values = settings_of(ctx.config)
+    values["database_url"] = _without_password(values["database_url"])
+    return {
+        "pid": os.getpid(),
+        "version": __version__,
+        # Absolute: the doctor asking runs in another folder than the daemon.
+        "config_file": str(ctx.config.source.absolute()) if ctx.config.source else None,
+        "catalog": ctx.engine.url.render_as_string(hide_password=True),
+        "settings": values,
+    }
+
+
+COMMANDS: dict[str, Spec] = {"status": Spec(status), "config": Spec(config)}
