@@ -156,6 +156,20 @@ def _octal_mode(text: str) -> int:
     return mode
 
 
+def _listen_address(text: str) -> str:
+    """``http_listen``: empty, an absolute path, or HOST:PORT with a port 0 to 65535."""
+    if not text or text.startswith("/"):
+        return text
+    host, sep, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(
+            f"expected HOST:PORT (127.0.0.1:8686), an absolute socket path, or empty; got {text!r}"
+        )
+    return text
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("roots", [], "Library folders to catalog and watch (absolute paths)."),
     Setting(
@@ -245,6 +259,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds a query-only user's connection may stay silent before it is closed (at most "
         "control_idle_timeout).",
         above=0,
+    ),
+    Setting(
+        "http_listen",
+        "127.0.0.1:8686",
+        "Where the HTTP API listens: HOST:PORT ([::1]:8686 for IPv6; port 0: any free one), "
+        "or an absolute path for a Unix socket (for a reverse proxy). Empty: no HTTP. Every "
+        "request but GET /healthz needs a token (`mediaforgectl token create`).",
+        convert=_listen_address,
     ),
     Setting(
         "exclude",

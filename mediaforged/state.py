@@ -159,6 +159,7 @@ class DaemonState:
     recent_errors: list[RecentError] = field(default_factory=list)
     # Why the catalog cannot be written right now (disk full, read-only), or "".
     catalog_problem: str = ""
+    http_address: str | None = None  # where the HTTP API listens, once bound
 
     def root_for(self, path: bytes) -> RootState | None:
         for root in self.roots:

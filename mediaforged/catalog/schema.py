@@ -30,6 +30,8 @@ __all__ = [
     "EVENT_KINDS",
     "ITEM_STATUSES",
     "MEDIA_TYPES",
+    "TOKEN_SCOPES",
+    "api_tokens",
     "collection_items",
     "collections",
     "events",
@@ -46,6 +48,8 @@ MEDIA_TYPES = ("image", "audio", "video", "other")
 # present: on disk and catalogued; missing: vanished, kept for the grace period with its tags;
 # failed: on disk but could not be read (the error says why).
 ITEM_STATUSES = ("present", "missing", "failed")
+# What an HTTP API token may do: read everything, or (admin) also change things.
+TOKEN_SCOPES = ("read", "admin")
 # The change log's kinds (`mediaforgectl events`).
 EVENT_KINDS = ("added", "changed", "moved", "missing", "restored", "purged", "failed")
 
@@ -243,4 +247,17 @@ events = Table(
     Column("path", Text),
     Column("old_path", Text),
     Index(None, "at"),
+)
+
+# HTTP API tokens (added by 0004_tokens): only the SHA-256 of each token is kept (a token is
+# 32 random bytes: a plain hash is enough, no slow KDF); revoking one deletes its row.
+api_tokens = Table(
+    "api_tokens",
+    metadata_obj,
+    Column("id", Integer, primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("scope", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True)),
 )

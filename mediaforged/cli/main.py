@@ -39,6 +39,7 @@ from mediaforged.cli.client import print_json as _print_json
 from mediaforged.cli.library import collection_app, tag_app
 from mediaforged.cli.query import query_app
 from mediaforged.cli.status import status_view
+from mediaforged.cli.tokens import token_app
 from mediaforged.protocol import (
     CancelReply,
     ConfirmReply,
@@ -292,6 +293,7 @@ def version() -> None:
 app.add_typer(query_app)
 app.add_typer(tag_app, name="tag")
 app.add_typer(collection_app, name="collection")
+app.add_typer(token_app, name="token")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,12 +8,13 @@ import contextlib
 import os
 import posixpath
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mediaforged.catalog.tokens import TokenStore
 from mediaforged.config import Config
 from mediaforged.protocol import ErrorCode, ProtocolError
 from mediaforged.state import DaemonState, Job, RootState
@@ -78,6 +79,7 @@ class Context:
     thumbnails: ThumbnailStage | None  # None: thumbnails are off
     events: EventHub
     status_cache: StatusCache
+    tokens: TokenStore = field(default_factory=TokenStore)  # the HTTP API's (token.*)
 
     @property
     def config(self) -> Config:

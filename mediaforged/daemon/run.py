@@ -37,6 +37,7 @@ from mediaforged.control.server import ControlServer
 from mediaforged.daemon.notify import Notifier
 from mediaforged.daemon.reload import Reloader, configure_root, load_roots, mark_shared_devices
 from mediaforged.fs.hashpool import HashPool
+from mediaforged.http.server import HttpServer
 from mediaforged.pipeline.indexer import Indexer
 from mediaforged.pipeline.metadata import MetadataStage
 from mediaforged.pipeline.settle import Settler
@@ -274,11 +275,14 @@ async def _serve(
     parts: Parts, stop: asyncio.Event, notifier: Notifier, reload: asyncio.Event | None
 ) -> int:
     state, server = parts.state, parts.server
+    http = HttpServer(parts.ctx)
     await server.start()
     try:
+        http.start()  # binds http_listen: HttpBindError (exit 6) before anything runs
         async with asyncio.TaskGroup() as tg:
             writer_task = tg.create_task(parts.writer.run(), name="writer")
             indexer_task = tg.create_task(parts.indexer.run(), name="indexer")
+            http_task = tg.create_task(http.serve(), name="http")
             sources = await _start(tg, parts, stop, notifier, reload)
             await stop.wait()
 
@@ -286,6 +290,8 @@ async def _serve(
             state.phase = Phase.STOPPING
             notifier.stopping()
             log.info("stopping")
+            await http.close()
+            await http_task  # open requests get a few seconds, event streams are ended
             await server.close()
             parts.reconciler.stopping.set()
             parts.pool.cancel()
@@ -294,6 +300,7 @@ async def _serve(
             await parts.writer.close()  # commits the batch it holds and everything queued
             await writer_task
     finally:
+        await http.close()
         await server.close()
         await asyncio.to_thread(parts.pool.close)
     log.info("stopped", indexed=state.indexed, commits=state.commits)
@@ -325,6 +332,7 @@ async def _start(
         "ready",
         version=__version__,
         socket=str(config.socket_path),
+        http=state.http_address,
         roots=[str(r.path) for r in state.roots],
     )
     state.phase = Phase.SCANNING

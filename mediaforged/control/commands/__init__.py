@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from mediaforged import __version__
-from mediaforged.control.commands import events, jobs, queries, search, status, userdata
+from mediaforged.control.commands import events, jobs, queries, search, status, tokens, userdata
 from mediaforged.control.context import Context, Progress, Spec, arg
 from mediaforged.protocol import PROTOCOL_VERSION, ErrorCode, HelloReply, PingReply, ProtocolError
 
@@ -51,4 +51,5 @@ COMMANDS: dict[str, Spec] = {
     **queries.COMMANDS,
     **search.COMMANDS,
     **userdata.COMMANDS,
+    **tokens.COMMANDS,
 }
