@@ -158,15 +158,11 @@ def _octal_mode(text: str) -> int:
 
 def _listen_address(text: str) -> str:
     """``http_listen``: empty, an absolute path, or HOST:PORT with a port 0 to 65535."""
-    if not text or text.startswith("/"):
-        return text
     host, sep, port = text.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise ValueError(
-            f"expected HOST:PORT (127.0.0.1:8686), an absolute socket path, or empty; got {text!r}"
-        )
+    if text and not text.startswith("/") and not (host.strip("[]") and port.isdigit()):
+        raise ValueError(f"expected HOST:PORT, an absolute socket path, or empty; got {text!r}")
+    if port.isdigit() and int(port) > 65535 and not text.startswith("/"):
+        raise ValueError(f"{text!r}: a port is 0 to 65535")
     return text
 
 
@@ -263,9 +259,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "http_listen",
         "127.0.0.1:8686",
-        "Where the HTTP API listens: HOST:PORT ([::1]:8686 for IPv6; port 0: any free one), "
-        "or an absolute path for a Unix socket (for a reverse proxy). Empty: no HTTP. Every "
-        "request but GET /healthz needs a token (`mediaforgectl token create`).",
+        "The HTTP API's HOST:PORT ([::1]:8686 for IPv6; port 0: any free one) or a Unix "
+        "socket path (for a reverse proxy); empty: off. Needs a token (`token create`).",
         convert=_listen_address,
     ),
     Setting(
