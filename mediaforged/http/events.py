@@ -16,6 +16,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import structlog
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
@@ -26,6 +27,8 @@ from mediaforged.http.errors import STATUS, HttpError, error_response
 from mediaforged.protocol import ErrorCode, ProtocolError
 
 __all__ = ["CLOSE_TOO_SLOW", "events_router"]
+
+log = structlog.get_logger("mediaforged.http")
 
 CLOSE_TOO_SLOW = 4000 + STATUS[ErrorCode.TOO_SLOW]
 _QUEUE = 256  # messages waiting for a slow client at most
@@ -106,6 +109,8 @@ async def _follow(ws: WebSocket, ctx: Context, since: int | None, closing: async
                 await task
     failure = next((t.exception() for t in done if not t.cancelled() and t.exception()), None)
     if isinstance(failure, _TooSlow):
+        client = ws.client.host if ws.client else "unix"
+        log.warning("subscriber_cut_off", transport="websocket", client=client, waited_s=wait)
         await _close(
             ws,
             CLOSE_TOO_SLOW,
