@@ -158,7 +158,7 @@ def _octal_mode(text: str) -> int:
 
 def _listen_address(text: str) -> str:
     """``http_listen``: empty, an absolute path, or HOST:PORT with a port 0 to 65535."""
-    host, sep, port = text.rpartition(":")
+    host, _, port = text.rpartition(":")
     if text and not text.startswith("/") and not (host.strip("[]") and port.isdigit()):
         raise ValueError(f"expected HOST:PORT, an absolute socket path, or empty; got {text!r}")
     if port.isdigit() and int(port) > 65535 and not text.startswith("/"):
