@@ -118,6 +118,8 @@ def arg(args: dict[str, Any], name: str, kind: type, default: Any = None) -> Any
         ok, value = True, float(value)
     if not ok:
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"{name} must be {_KINDS.get(kind, kind)}")
+    if kind is int and not -(1 << 63) <= value < 1 << 63:  # SQL's BIGINT: beyond, `internal`
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"{name} is out of range")
     return value
 
 

@@ -37,7 +37,7 @@ md = media_metadata.c
 _CHUNK = 256 * 1024
 _YEAR = 31536000
 _DAY = 86400
-ItemId = Annotated[int, Path(description="the item's id (search, info)")]
+ItemId = Annotated[int, Path(ge=0, lt=1 << 63, description="the item's id (search, info)")]
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
