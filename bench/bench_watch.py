@@ -51,6 +51,7 @@ class Daemon:
             "roots": [str(root)],
             "state_dir": str(work / "state"),
             "socket_path": str(self.socket),
+            "http_listen": "",
             **settings,
         }
         self.config = work / "mediaforge.toml"

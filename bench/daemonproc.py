@@ -21,7 +21,8 @@ def start_daemon(
     config.write_text(
         f"roots = [{json.dumps(str(tree))}]\n"
         f"state_dir = {json.dumps(str(work / 'state'))}\n"
-        f"socket_path = {json.dumps(str(sock))}\n" + extra
+        f"socket_path = {json.dumps(str(sock))}\n"
+        'http_listen = ""\n' + extra
     )
     log = open(work / "daemon.log", "wb")  # noqa: SIM115 - the daemon's, for its lifetime
     proc = subprocess.Popen(

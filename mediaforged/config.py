@@ -85,6 +85,7 @@ class Config:
     control_reader_idle_timeout: float = _default("control_reader_idle_timeout")
     events_keep_days: float = _default("events_keep_days")
     events_max_wait: float = _default("events_max_wait")
+    http_listen: str = _default("http_listen")
     exclude: tuple[str, ...] = _default("exclude")
     settle_seconds: float = _default("settle_seconds")
     workers: int = _default("workers")

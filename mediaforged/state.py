@@ -161,6 +161,7 @@ class DaemonState:
     errors_by_code: dict[str, int] = field(default_factory=dict)  # every recorded error
     # Why the catalog cannot be written right now (disk full, read-only), or "".
     catalog_problem: str = ""
+    http_address: str | None = None  # where the HTTP API listens, once bound
 
     def root_for(self, path: bytes) -> RootState | None:
         for root in self.roots:

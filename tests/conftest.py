@@ -140,7 +140,14 @@ class Daemon:
         self.log_path = workdir / "daemon.log"
         self.catalog = Catalog(self.state_dir / "catalog.db", self.said_ready)
         self.roots = roots
-        self.settings = {"settle_seconds": 0.2, "watch_debounce_ms": 50, **settings}
+        # No HTTP unless a test asks (http_listen="127.0.0.1:0"): hundreds of test daemons
+        # must not fight over port 8686.
+        self.settings = {
+            "settle_seconds": 0.2,
+            "watch_debounce_ms": 50,
+            "http_listen": "",
+            **settings,
+        }
         self.config_path = workdir / "mediaforge.toml"
         self.proc: subprocess.Popen[bytes] | None = None
         self._notify: socket.socket | None = None

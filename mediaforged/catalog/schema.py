@@ -30,6 +30,8 @@ __all__ = [
     "EVENT_KINDS",
     "ITEM_STATUSES",
     "MEDIA_TYPES",
+    "TOKEN_SCOPES",
+    "api_tokens",
     "collection_items",
     "collections",
     "events",
@@ -47,6 +49,8 @@ MEDIA_TYPES = ("image", "audio", "video", "other")
 # failed: on disk but could not be read (the error says why); offline: its root was removed
 # from the config (present again if the root is configured again; `roots forget` drops it).
 ITEM_STATUSES = ("present", "missing", "failed", "offline")
+# What an HTTP API token may do: read everything, or (admin) also change things.
+TOKEN_SCOPES = ("read", "admin")
 # The change log's kinds (`mediaforgectl events`).
 EVENT_KINDS = ("added", "changed", "moved", "missing", "restored", "purged", "failed")
 
@@ -244,4 +248,17 @@ events = Table(
     Column("path", Text),
     Column("old_path", Text),
     Index(None, "at"),
+)
+
+# HTTP API tokens (added by 0004_tokens): only the SHA-256 of each token is kept (a token is
+# 32 random bytes: a plain hash is enough, no slow KDF); revoking one deletes its row.
+api_tokens = Table(
+    "api_tokens",
+    metadata_obj,
+    Column("id", Integer, primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("scope", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True)),
 )

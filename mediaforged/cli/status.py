@@ -74,6 +74,8 @@ def _header(data: StatusReply) -> Text:
         text.append(f"  catalog {size / 1e6:.1f} MB")
     if inotify["limit"]:
         text.append(f"  watches {inotify['watches']}/{inotify['limit']}")
+    if data.get("http"):  # an older daemon has no HTTP
+        text.append(f"  http {data['http']}")
     return text
 
 

@@ -8,12 +8,13 @@ import contextlib
 import os
 import posixpath
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mediaforged.catalog.tokens import TokenStore
 from mediaforged.config import Config
 from mediaforged.protocol import ErrorCode, ProtocolError
 from mediaforged.state import DaemonState, Job, RootState
@@ -80,6 +81,7 @@ class Context:
     events: EventHub
     status_cache: StatusCache
     metrics: Metrics  # the Prometheus series: ``await metrics.render(ctx)``
+    tokens: TokenStore = field(default_factory=TokenStore)  # the HTTP API's (token.*)
 
     @property
     def config(self) -> Config:
@@ -125,6 +127,8 @@ def arg(args: dict[str, Any], name: str, kind: type, default: Any = None) -> Any
         ok, value = True, float(value)
     if not ok:
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"{name} must be {_KINDS.get(kind, kind)}")
+    if kind is int and not -(1 << 63) <= value < 1 << 63:  # SQL's BIGINT: beyond, `internal`
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"{name} is out of range")
     return value
 
 

@@ -18,6 +18,7 @@ from mediaforged.config import Config, ConfigError, load_config
 from mediaforged.control.server import AlreadyRunning
 from mediaforged.daemon.logs import configure_logging
 from mediaforged.daemon.run import run
+from mediaforged.http.server import HttpBindError
 
 __all__ = ["main"]
 
@@ -28,6 +29,7 @@ EXIT_RUNNING = 3  # another daemon owns the socket
 EXIT_FATAL = 1
 EXIT_CORRUPT = 4  # the catalog fails its integrity check: restarting will not help
 EXIT_STORAGE = 5  # the catalog's file system is read-only or full at start
+EXIT_HTTP = 6  # http_listen cannot be bound (in use): a restart may find it free
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -91,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     except AlreadyRunning as exc:
         log.error("already_running", error=str(exc))
         return EXIT_RUNNING
+    except HttpBindError as exc:
+        log.error("http_bind_failed", error=str(exc))
+        return EXIT_HTTP
     except CatalogUnwritable as exc:
         # A read-only or full disk under the state directory: restarting in a loop cannot
         # fix it; the message says where, and the next start picks up where it left off.

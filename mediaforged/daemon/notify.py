@@ -5,13 +5,19 @@ Without $NOTIFY_SOCKET (a terminal, Docker, the tests' plain runs) every call do
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import time
+from collections.abc import Callable
 
 import sdnotify
 
-__all__ = ["Notifier"]
+from mediaforged.state import DaemonState
+
+__all__ = ["Notifier", "heartbeat"]
+
+STATUS_INTERVAL_S = 2.0
 
 
 class Notifier:
@@ -48,3 +54,20 @@ class Notifier:
 
     def stopping(self) -> None:
         self._send("STOPPING=1")
+
+
+async def heartbeat(notifier: Notifier, state: DaemonState, pending: Callable[[], int]) -> None:
+    """WATCHDOG=1 from the event loop itself (a blocked loop stops it) and STATUS= progress
+    (``pending``: the files waiting in the settler, the indexer and the writer)."""
+    interval = min(notifier.watchdog_interval or STATUS_INTERVAL_S, STATUS_INTERVAL_S)
+    while True:
+        notifier.watchdog()
+        running = [j for j in state.jobs.values() if not j.complete]
+        text = f"{state.phase}; {state.indexed} indexed"
+        if state.catalog_problem:
+            text = f"{state.catalog_problem}; " + text
+        if running:
+            p = running[0].progress()
+            text += f"; {p['kind']} {p['root']}: {p['done']}/{p['queued']} ({p['walked']} seen)"
+        notifier.status(text + f"; {pending()} pending")
+        await asyncio.sleep(interval)

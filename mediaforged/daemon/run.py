@@ -35,9 +35,10 @@ from mediaforged.control.commands import COMMANDS
 from mediaforged.control.commands.status import StatusCache
 from mediaforged.control.context import Context
 from mediaforged.control.server import ControlServer
-from mediaforged.daemon.notify import Notifier
+from mediaforged.daemon.notify import Notifier, heartbeat
 from mediaforged.daemon.reload import Reloader, configure_root, load_roots, mark_shared_devices
 from mediaforged.fs.hashpool import HashPool
+from mediaforged.http.server import HttpServer
 from mediaforged.metrics import Metrics, serve_metrics
 from mediaforged.pipeline.indexer import Indexer
 from mediaforged.pipeline.metadata import MetadataStage
@@ -53,7 +54,6 @@ __all__ = ["Parts", "build", "run"]
 log = structlog.get_logger("mediaforged")
 
 READY_TIMEOUT_S = 30.0
-STATUS_INTERVAL_S = 2.0
 
 
 async def run(
@@ -288,11 +288,14 @@ async def _serve(
     parts: Parts, stop: asyncio.Event, notifier: Notifier, reload: asyncio.Event | None
 ) -> int:
     state, server = parts.state, parts.server
+    http = HttpServer(parts.ctx)
     await server.start()
     try:
+        http.start()  # binds http_listen: HttpBindError (exit 6) before anything runs
         async with asyncio.TaskGroup() as tg:
             writer_task = tg.create_task(parts.writer.run(), name="writer")
             indexer_task = tg.create_task(parts.indexer.run(), name="indexer")
+            http_task = tg.create_task(http.serve(), name="http")
             sources = await _start(tg, parts, stop, notifier, reload)
             await stop.wait()
 
@@ -300,6 +303,8 @@ async def _serve(
             state.phase = Phase.STOPPING
             notifier.stopping()
             log.info("stopping")
+            await http.close()
+            await http_task  # open requests get a few seconds, event streams are ended
             await server.close()
             parts.reconciler.stopping.set()
             parts.pool.cancel()
@@ -308,6 +313,7 @@ async def _serve(
             await parts.writer.close()  # commits the batch it holds and everything queued
             await writer_task
     finally:
+        await http.close()
         await server.close()
         await asyncio.to_thread(parts.pool.close)
     log.info("stopped", indexed=state.indexed, commits=state.commits)
@@ -341,6 +347,7 @@ async def _start(
         "ready",
         version=__version__,
         socket=str(config.socket_path),
+        http=state.http_address,
         roots=[str(r.path) for r in state.roots],
     )
     state.phase = Phase.SCANNING
@@ -354,7 +361,11 @@ async def _start(
         sources.append(tg.create_task(parts.scheduler.run(), name="scheduler"))
     if reload is not None:
         sources.append(tg.create_task(_reloads(reload, parts.reloader), name="reload"))
-    sources.append(tg.create_task(_heartbeat(parts, notifier)))
+
+    def pending() -> int:
+        return parts.indexer.waiting + len(parts.settler) + parts.writer.waiting
+
+    sources.append(tg.create_task(heartbeat(notifier, state, pending)))
     return sources
 
 
@@ -395,21 +406,3 @@ async def _reloads(requested: asyncio.Event, reloader: Reloader) -> None:
         await requested.wait()
         requested.clear()
         await reloader()
-
-
-async def _heartbeat(parts: Parts, notifier: Notifier) -> None:
-    """WATCHDOG=1 from the event loop itself (a blocked loop stops it) and STATUS= progress."""
-    state = parts.state
-    interval = min(notifier.watchdog_interval or STATUS_INTERVAL_S, STATUS_INTERVAL_S)
-    while True:
-        notifier.watchdog()
-        running = [j for j in state.jobs.values() if not j.complete]
-        text = f"{state.phase}; {state.indexed} indexed"
-        if state.catalog_problem:
-            text = f"{state.catalog_problem}; " + text
-        if running:
-            p = running[0].progress()
-            text += f"; {p['kind']} {p['root']}: {p['done']}/{p['queued']} ({p['walked']} seen)"
-        pending = parts.indexer.waiting + len(parts.settler) + parts.writer.waiting
-        notifier.status(text + f"; {pending} pending")
-        await asyncio.sleep(interval)

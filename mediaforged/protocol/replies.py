@@ -3,7 +3,9 @@ them through them, so the two cannot drift. Key order is the order on the wire."
 
 # No `from __future__ import annotations`: TypedDict reads NotRequired[...] from the real
 # annotation at run time (a string hides it, and every key would count as required).
-from typing import Literal, NotRequired, TypedDict
+from typing import Literal, NotRequired
+
+from typing_extensions import TypedDict  # pydantic (the HTTP API) needs it before Python 3.12
 
 from mediaforged.protocol.states import JobKind, Phase, WatchMode
 
@@ -170,6 +172,7 @@ class StatusReply(TypedDict):
     pid: int
     uptime_s: float
     config_file: str | None
+    http: str | None  # where the HTTP API listens (http_listen); None: off
     catalog: CatalogStatus
     roots: list[RootStatus]
     inotify: InotifyUsage

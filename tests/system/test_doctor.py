@@ -40,6 +40,7 @@ class Setup:
             "roots": [str(self.library)],
             "state_dir": str(self.state),
             "socket_path": str(self.socket),
+            "http_listen": "",
             **extra,
         }
         self.config.write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in settings.items()))

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import typing_extensions
+
 from mediaforged import protocol
 from mediaforged.protocol import (
     ItemStatus,
@@ -27,7 +29,7 @@ from tests.conftest import Daemon
 def _shape_errors(value: Any, kind: Any, where: str = "reply") -> list[str]:
     """Where ``value`` has keys other than those the TypedDict ``kind`` declares (nested
     TypedDicts and lists of them too), or lacks a required one."""
-    if typing.is_typeddict(kind):
+    if typing_extensions.is_typeddict(kind):
         if not isinstance(value, dict):
             return [f"{where}: {type(value).__name__}, not an object"]
         declared = kind.__required_keys__ | kind.__optional_keys__
@@ -42,7 +44,7 @@ def _shape_errors(value: Any, kind: Any, where: str = "reply") -> list[str]:
         (item,) = typing.get_args(kind)
         return [e for i, v in enumerate(value) for e in _shape_errors(v, item, f"{where}[{i}]")]
     if origin in (typing.Union, types.UnionType):
-        nested = [k for k in typing.get_args(kind) if typing.is_typeddict(k)]
+        nested = [k for k in typing.get_args(kind) if typing_extensions.is_typeddict(k)]
         assert not nested, f"{where}: a union holding a TypedDict is not checked here"
     return []
 

@@ -22,6 +22,7 @@ from mediaforged.control.commands import (
     roots,
     search,
     status,
+    tokens,
     userdata,
 )
 from mediaforged.control.context import Context, Progress, Spec, arg
@@ -64,4 +65,5 @@ COMMANDS: dict[str, Spec] = {
     **userdata.COMMANDS,
     **metrics.COMMANDS,
     **roots.COMMANDS,
+    **tokens.COMMANDS,
 }

@@ -6,12 +6,14 @@ new metadata column becomes searchable by adding a line.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import posixpath
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 
@@ -28,6 +30,7 @@ from mediaforged.catalog.schema import (
 from mediaforged.control.context import Context, Progress, Spec, arg, jsonable, str_list
 from mediaforged.fs.fsio import under
 from mediaforged.protocol import ErrorCode, ProtocolError
+from mediaforged.protocol.queries import SearchItem, SearchReply
 
 __all__ = ["COMMANDS", "FILTERS", "SORTS"]
 
@@ -182,10 +185,11 @@ _COLUMNS = (
 _THUMB = (m.file_hash.label("_hash"), md.thumb_status.label("_thumb"))
 
 
-def _item(ctx: Context, row: Any) -> dict[str, Any]:
+def _item(ctx: Context, row: Any) -> SearchItem:
     item = jsonable(row._mapping)
+    item.pop("sort_value", None)  # the keyset's copy of the sort column
     item["thumbnail"] = ctx.thumbnail_of(item.pop("_hash"), item.pop("_thumb"))
-    return item
+    return cast(SearchItem, item)
 
 
 def _conditions(args: dict[str, Any]) -> list[Condition]:
@@ -211,7 +215,8 @@ def _conditions(args: dict[str, Any]) -> list[Condition]:
     return out
 
 
-def _order(args: dict[str, Any]) -> list[Any]:
+def _order(args: dict[str, Any]) -> tuple[str, ColumnElement[Any], bool]:
+    """The sort's name, its column, and whether it is descending."""
     text = arg(args, "sort", str, "path")
     descending = text.startswith("-")
     column = SORTS.get(text.lstrip("-"))
@@ -220,39 +225,105 @@ def _order(args: dict[str, Any]) -> list[Any]:
             ErrorCode.BAD_REQUEST,
             f"sort must be one of {', '.join(SORTS)} (prefix - for descending), got {text!r}",
         )
-    # Missing values last either way; the id keeps pages stable.
-    key = column.desc() if descending else column.asc()
-    return [column.is_(None), key, m.id]
+    return text, column, descending
 
 
-async def search(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
-    """Items matching every given filter, sorted and paged, with the total count."""
+def _query_digest(args: dict[str, Any]) -> str:
+    """What a cursor is bound to: the filters and the sort (not the page)."""
+    query = {k: v for k, v in args.items() if k not in ("limit", "offset", "cursor", "stream")}
+    text = json.dumps(query, sort_keys=True, ensure_ascii=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _encode_cursor(digest: str, value: Any, item_id: int) -> str:
+    if isinstance(value, datetime):
+        value = {"dt": value.isoformat()}
+    raw = json.dumps([digest, value, item_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(text: str, digest: str) -> tuple[Any, int]:
+    """(sort value, id) of the last item of the page before; bad_request if it is not one
+    this query gave (another sort or other filters: its place would mean nothing)."""
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        bound, value, item_id = json.loads(raw)
+        if isinstance(value, dict):
+            value = datetime.fromisoformat(value["dt"])
+        if not isinstance(item_id, int) or isinstance(value, (list, dict, bool)):
+            raise ValueError("not a cursor")  # noqa: TRY004 - caught just below
+    except (ValueError, TypeError, KeyError):
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST, "cursor is not one a search reply gave (next_cursor)"
+        ) from None
+    if bound != digest:
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST,
+            "cursor belongs to a search with other filters or another sort: "
+            "repeat that search's arguments with it, or start again without a cursor",
+        )
+    return value, item_id
+
+
+def _after(column: ColumnElement[Any], descending: bool, value: Any, item_id: int) -> Condition:
+    """The rows after (value, id) in the order ``[column IS NULL, column, id]``: missing
+    values sort last either way; the id breaks ties and is always ascending."""
+    if value is None:
+        return and_(column.is_(None), m.id > item_id)
+    beyond = column < value if descending else column > value
+    return or_(column.is_(None), beyond, and_(column == value, m.id > item_id))
+
+
+async def search(ctx: Context, args: dict[str, Any], progress: Progress) -> SearchReply:
+    """Items matching every given filter, sorted and paged, with the total count. Pages by
+    ``offset``, or by ``cursor`` (keyset: the ``next_cursor`` of the page before; a page
+    never repeats or skips an item while the catalog changes between pages)."""
     limit = arg(args, "limit", int, 100)
     offset = arg(args, "offset", int, 0)
+    cursor = arg(args, "cursor", str)
     if not 0 <= limit <= MAX_LIMIT or offset < 0:
         raise ProtocolError(
             ErrorCode.BAD_REQUEST, f"limit must be 0 to {MAX_LIMIT} and offset not negative"
         )
+    if cursor is not None and offset:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "give a cursor or an offset, not both")
     where = _conditions(args)
-    order = _order(args)
+    _text, column, descending = _order(args)
+    key = column.desc() if descending else column.asc()
+    order = [column.is_(None), key, m.id]  # missing values last either way; the id: stable
+    digest = _query_digest(args)
+    page_where = list(where)
+    if cursor is not None:
+        page_where.append(_after(column, descending, *_decode_cursor(cursor, digest)))
     source = media_items.outerjoin(media_metadata, md.item_id == m.id)
     async with ctx.engine.connect() as conn:
         total = await conn.scalar(select(func.count()).select_from(source).where(*where))
-        rows = await conn.execute(
-            select(*_COLUMNS, *_THUMB).select_from(source).where(*where).order_by(*order)
-            .limit(limit).offset(offset)
+        rows = list(
+            await conn.execute(
+                select(*_COLUMNS, *_THUMB, column.label("sort_value")).select_from(source)
+                .where(*page_where).order_by(*order).limit(limit).offset(offset)
+            )
         )  # fmt: skip
-        items = [_item(ctx, r) for r in rows]
+    items = [_item(ctx, r) for r in rows]
+    after = None
+    if rows and len(rows) == limit:
+        after = _encode_cursor(digest, rows[-1].sort_value, rows[-1].id)
     if arg(args, "stream", bool, False):
         await _stream(items, progress)
-        return {"total": total, "offset": offset, "items": [], "streamed": len(items)}
-    return {"total": total, "offset": offset, "items": items}
+        return {
+            "total": total or 0,
+            "offset": offset,
+            "items": [],
+            "next_cursor": after,
+            "streamed": len(items),
+        }
+    return {"total": total or 0, "offset": offset, "items": items, "next_cursor": after}
 
 
-async def _stream(items: list[dict[str, Any]], progress: Progress) -> None:
+async def _stream(items: Sequence[Mapping[str, object]], progress: Progress) -> None:
     """The items as ``{"items": [...]}`` progress lines of at most about STREAM_BYTES each, so
     that no line comes near MAX_LINE however long the result (the reply then has none)."""
-    chunk: list[dict[str, Any]] = []
+    chunk: list[Mapping[str, object]] = []
     size = 0
     for item in items:
         chunk.append(item)
@@ -264,6 +335,6 @@ async def _stream(items: list[dict[str, Any]], progress: Progress) -> None:
         await progress({"items": chunk})
 
 
-SEARCH_ARGS = (*FILTERS, "tags", "status", "sort", "limit", "offset", "stream")
+SEARCH_ARGS = (*FILTERS, "tags", "status", "sort", "limit", "offset", "cursor", "stream")
 
 COMMANDS: dict[str, Spec] = {"search": Spec(search, SEARCH_ARGS)}

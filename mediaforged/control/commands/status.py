@@ -303,6 +303,7 @@ async def status(ctx: Context, args: dict[str, Any], progress: Progress) -> Stat
         "pid": os.getpid(),
         "uptime_s": round(time.time() - state.started_at, 1),
         "config_file": str(ctx.config.source) if ctx.config.source else None,
+        "http": state.http_address,
         "catalog": {
             "url": ctx.engine.url.render_as_string(),
             "counted_at": figures.counted_at,
