@@ -25,11 +25,13 @@ from mediaforged.http.errors import STATUS, ErrorBody
 from mediaforged.protocol import (
     CancelReply,
     ConfirmReply,
+    ForgetReply,
     PauseReply,
     PingReply,
     ReloadReply,
     RescanReply,
     ResumeReply,
+    RootsReply,
     StatusReply,
 )
 from mediaforged.protocol import queries as q
@@ -58,6 +60,8 @@ ARG_TYPES: dict[str, Any] = {
     "description": str,
     "scope": str,
     "since": int,
+    "stage": str,
+    "stream": bool,
 }
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `mediaforgectl token create`")
@@ -123,6 +127,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/tokens", "token.list", q.TokenListReply),
     Route("POST", "/tokens", "token.create", q.TokenCreateReply),
     Route("DELETE", "/tokens/{name}", "token.revoke", q.TokenRevokeReply),
+    Route("GET", "/roots", "roots", RootsReply, summary="the roots the catalog knows"),
+    Route("POST", "/roots/forget", "roots.forget", ForgetReply, summary="drop a removed root"),
+    Route("GET", "/config", "config", dict[str, Any], summary="the settings in force"),
 )
 
 

@@ -129,6 +129,7 @@ class FailedItem(TypedDict):
     id: int
     path: str
     size: int
+    stage: str  # index, metadata or thumbnail: the stage that failed
     error_code: str | None
     error: str | None
     updated_at: str
@@ -136,14 +137,21 @@ class FailedItem(TypedDict):
 
 class FailedReply(TypedDict):
     total: int
+    by_stage: dict[str, int]
     by_code: dict[str, int]
     items: list[FailedItem]
+
+
+class RetryStage(TypedDict):
+    retried: int
+    still_failed: int
 
 
 class RetryReply(TypedDict):
     retried: int
     still_failed: int
     fixed: int
+    by_stage: dict[str, RetryStage]
     errors: list[str]
 
 

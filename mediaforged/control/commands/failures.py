@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -36,6 +36,7 @@ from mediaforged.control.context import (
 )
 from mediaforged.fs.fsio import under
 from mediaforged.protocol import ErrorCode, ProtocolError
+from mediaforged.protocol.queries import FailedItem, FailedReply, RetryReply
 from mediaforged.state import JobKind, RootState
 
 __all__ = ["COMMANDS", "STAGES"]
@@ -96,7 +97,7 @@ def _stage_arg(args: dict[str, Any]) -> str | None:
     return stage
 
 
-async def failed(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
+async def failed(ctx: Context, args: dict[str, Any], progress: Progress) -> FailedReply:
     """The files that failed at any stage (index, metadata, thumbnail), with each error."""
     limit = arg(args, "limit", int, 100)
     offset = arg(args, "offset", int, 0)
@@ -124,9 +125,9 @@ async def failed(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
             .limit(limit)
             .offset(offset)
         )
-        items = []
+        items: list[FailedItem] = []
         for r in rows:
-            item = jsonable(r._mapping)
+            item = cast(FailedItem, jsonable(r._mapping))
             item["error_code"], item["error"] = _code_and_error(r.stage, r.error_code, r.error)
             items.append(item)
     return {
@@ -193,7 +194,7 @@ async def _stages_again(
         await ctx.writer.wait_for_commit(seen, _WAIT_S)
 
 
-async def retry(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
+async def retry(ctx: Context, args: dict[str, Any], progress: Progress) -> RetryReply:
     """Run the failed stage of each failed item again (all, or those under a path, or of one
     stage), wait for the result, and say how many still fail."""
     stage = _stage_arg(args)
