@@ -45,11 +45,16 @@ ENV PATH=/opt/mediaforge/bin:$PATH \
     MEDIAFORGE_ROOTS=/library \
     MEDIAFORGE_STATE_DIR=/state \
     MEDIAFORGE_SOCKET_PATH=/run/mediaforge/mediaforged.sock \
-    MEDIAFORGE_LOG_FORMAT=json
+    MEDIAFORGE_LOG_FORMAT=json \
+    MEDIAFORGE_HTTP_LISTEN=0.0.0.0:8686
 
 USER 10001:10001
 WORKDIR /state
 VOLUME ["/etc/mediaforge", "/state", "/library", "/run/mediaforge"]
+# The HTTP API (every route but /healthz needs a token: /state/admin.token after the first
+# start). Inside the container it listens on every address; publish it to the host's
+# loopback (-p 127.0.0.1:8686:8686) and put a TLS proxy in front for the LAN (README).
+EXPOSE 8686
 
 # mediaforged commits its batch and closes the catalog on SIGTERM; give it time:
 # `docker stop -t 60` (docker-compose.yml sets stop_grace_period).

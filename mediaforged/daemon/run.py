@@ -43,7 +43,7 @@ from mediaforged.metrics import Metrics, serve_metrics
 from mediaforged.pipeline.indexer import Indexer
 from mediaforged.pipeline.metadata import MetadataStage
 from mediaforged.pipeline.settle import Settler
-from mediaforged.pipeline.thumbnails import ThumbnailStage
+from mediaforged.pipeline.thumbnails import ThumbnailStage, adopt_old_folder
 from mediaforged.sources.reconcile import Reconciler
 from mediaforged.sources.scheduler import Scheduler
 from mediaforged.sources.watcher import Watcher
@@ -83,6 +83,12 @@ async def run(
             raise
         if before != after:
             log.info("catalog_migrated", url=engine.url.render_as_string(), from_=before, to=after)
+        if config.thumbnail_dir is not None:
+            old = config.state_dir / "thumbnails"
+            if done := await adopt_old_folder(engine, old, config.thumbnail_dir):
+                log.warning(
+                    "thumbnails_relocated", old=str(old), new=str(config.thumbnail_dir), how=done
+                )
         state = DaemonState(await load_roots(engine, config.roots))
         for root in state.roots:
             configure_root(root, config)

@@ -37,6 +37,7 @@ from mediaforged.extract.thumbnail import (
     video_frame,
 )
 from mediaforged.fs.fsio import display_path
+from mediaforged.fs.modes import private_dir
 from mediaforged.pipeline.stage import CatalogStage, FailureLog, Observe
 
 __all__ = ["ThumbnailStage"]
@@ -255,3 +256,31 @@ def _store(done: list[dict[str, Any]]) -> Callable[[AsyncConnection], Awaitable[
         )
 
     return apply
+
+
+async def adopt_old_folder(engine: AsyncEngine, old: Path, new: Path) -> str | None:
+    """Thumbnails made in ``old`` (the state folder's, before they moved to systemd's cache
+    folder or another ``thumbnail_dir``) follow to ``new``: renamed there where one rename
+    can (the same mount; an empty ``new`` is replaced), else made again: their rows are
+    reset and ``old`` is renamed aside (``thumbnails.unused``, for the user to delete), so
+    that this happens once. Runs before the writer starts. What was done, or None."""
+    try:
+        with os.scandir(old) as entries:
+            if old == new or next(entries, None) is None:
+                return None
+    except OSError:  # no old folder: nothing to adopt
+        return None
+    try:
+        private_dir(new.parent)
+        os.rename(old, new)
+        return "moved"
+    except OSError:  # another mount (systemd's StateDirectory and CacheDirectory), or not empty
+        pass
+    os.rename(old, old.with_name(old.name + ".unused"))
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(media_metadata)
+            .where(media_metadata.c.thumb_status == "ok")
+            .values(thumb_status=None, thumb_error=None)
+        )
+    return "remade"

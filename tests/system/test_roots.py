@@ -172,3 +172,40 @@ def test_the_dev_daemon_and_a_plain_mediaforgectl_find_each_other(
     assert checks["catalog"]["subject"] == str(state)
     assert checks["socket"]["status"] == "pass"
     assert checks["socket"]["subject"] == str(state / "mediaforged.sock")
+
+
+def _thumbnail_path(d: Daemon, picture: Path) -> Path:
+    return Path(_json(d, "info", str(picture))["thumbnail"])
+
+
+def test_thumbnails_made_before_the_cache_folder_follow_it(
+    short_tmp: Path, daemon_factory: Callable[..., Daemon]
+) -> None:
+    """Thumbnails made in the state folder (before systemd's CacheDirectory= was read) are
+    moved to the cache folder by one rename, or, where a rename cannot (another mount, a
+    folder already there), made again there; either way `info`'s path is a file."""
+    for case in ("moved", "remade"):
+        library, cache = short_tmp / case / "lib", short_tmp / case / "cache"
+        _picture(library / "a.jpg", (200, 10, 10))
+        d = daemon_factory([library])
+        d.start()
+        d.wait_idle()
+        wait_for(lambda d=d: _thumbnails_done(d), 60, "the thumbnails")
+        before = _thumbnail_path(d, library / "a.jpg")
+        assert before.is_relative_to(d.state_dir / "thumbnails") and before.is_file()
+        assert d.stop(signal.SIGTERM) == 0
+        if case == "remade":  # a rename cannot replace a folder that holds something
+            (cache / "thumbnails").mkdir(parents=True)
+            (cache / "thumbnails" / "stray").write_bytes(b"")
+        d.env = {"CACHE_DIRECTORY": str(cache)}
+        d.start()
+        d.wait_idle()
+        wait_for(lambda d=d: _thumbnails_done(d), 60, "the thumbnails")
+        after = _thumbnail_path(d, library / "a.jpg")
+        assert after.is_relative_to(cache / "thumbnails") and after.is_file()
+        assert after.read_bytes()[:4] == b"RIFF"  # a WebP
+        relocated = [e for e in d.log_events() if e.get("event") == "thumbnails_relocated"]
+        assert [e["how"] for e in relocated] == [case]
+        assert not (d.state_dir / "thumbnails").exists()
+        assert (d.state_dir / "thumbnails.unused").exists() == (case == "remade")
+        assert d.stop(signal.SIGTERM) == 0
