@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -61,8 +62,18 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _say(message: str) -> None:
+    """One line for the person who started us; a stderr that broke cannot change the exit
+    code that follows."""
+    with contextlib.suppress(OSError, ValueError):
+        print(f"mediaforged: {message}", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
+    # A write into a log pipe whose reader is gone fails with EPIPE (logs.py drops the line)
+    # instead of killing us, whoever started us and whatever they did with SIGPIPE.
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     overrides: dict[str, Any] = {
         "roots": args.roots,
         "state_dir": args.state_dir,
@@ -75,14 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config, overrides=overrides)
     except ConfigError as exc:
-        print(f"mediaforged: invalid configuration: {exc}", file=sys.stderr)
+        _say(f"invalid configuration: {exc}")
         return EXIT_CONFIG
     if not config.roots:
-        print(
-            "mediaforged: no library roots configured: pass --root PATH or set roots in "
-            "the config file",
-            file=sys.stderr,
-        )
+        _say("no library roots configured: pass --root PATH or set roots in the config file")
         return EXIT_CONFIG
     config = config.replace(once=args.once)
     configure_logging(config.log_level, config.log_format)
@@ -95,12 +102,12 @@ def main(argv: list[str] | None = None) -> int:
         # A read-only or full disk under the state directory: restarting in a loop cannot
         # fix it; the message says where, and the next start picks up where it left off.
         log.error("catalog_unwritable", error=str(exc), fix="make the state directory writable")
-        print(f"mediaforged: the catalog cannot be written: {exc}", file=sys.stderr)
+        _say(f"the catalog cannot be written: {exc}")
         return EXIT_STORAGE
     except CatalogCorrupt as exc:
         # Never start on (and never overwrite) a damaged catalog: a person decides.
         log.error("catalog_corrupt", error=str(exc), fix="restore the backup or move the file away")
-        print(f"mediaforged: {exc}", file=sys.stderr)
+        _say(str(exc))
         return EXIT_CORRUPT
     except Exception:
         # A task died: a bug or a dead database. Exit non-zero so that systemd restarts us;
