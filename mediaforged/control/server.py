@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import grp
 import os
+import pwd
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +40,7 @@ from mediaforged.protocol import (
     progress_line,
 )
 
-__all__ = ["AlreadyRunning", "ControlServer"]
+__all__ = ["AlreadyRunning", "ControlServer", "SocketUnusable", "prepare_socket_folder"]
 
 _CLOSE_WAIT_S = 1.0
 _LIMITED_IDLE_S = 5.0  # a limited connection (past the cap) asks its status and goes
@@ -64,8 +66,56 @@ class _Conn:
     idle: float  # seconds without a request (or without reading a reply) before it is closed
 
 
+class SocketUnusable(Exception):
+    """The control socket cannot be made where the config says; the message names the path
+    and the fix. ``permission``: the folder is not ours to write (else: a wrong path)."""
+
+    def __init__(self, message: str, *, permission: bool) -> None:
+        super().__init__(message)
+        self.permission = permission
+
+
+def _user() -> str:
+    uid = os.geteuid()
+    try:
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except KeyError:  # a container's --user with no passwd entry
+        return f"uid {uid}"
+
+
+def _unusable(path: Path, folder: Path, reason: str) -> SocketUnusable:
+    fix = (
+        f"as root, `install -d -o {os.geteuid()} -g {os.getegid()} -m 0750 {path.parent}` "
+        "(README: the socket folder), or set socket_path (--socket) to a folder it can write"
+    )
+    return SocketUnusable(
+        f"cannot create the control socket {path}: {folder} {reason} for {_user()}; fix: {fix}",
+        permission=True,
+    )
+
+
+def prepare_socket_folder(path: Path) -> None:
+    """Make the socket's folder if needed and check that we may create the socket in it,
+    before anything else starts; SocketUnusable says what is wrong and how to fix it."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # EACCES, EROFS; or a file where a folder should be
+        folder = path.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent  # the folder in which the missing one could not be made
+        if isinstance(exc, PermissionError) or exc.errno == errno.EROFS:
+            raise _unusable(path, folder, f"is not writable ({exc.strerror})") from None
+        raise SocketUnusable(
+            f"cannot create the folder {path.parent} for the control socket: {exc.strerror}; "
+            "set socket_path (--socket) to a path in a folder",
+            permission=False,
+        ) from None
+    if not os.access(path.parent, os.W_OK | os.X_OK, effective_ids=True):
+        raise _unusable(path, path.parent, "is not writable")
+
+
 def _prepare_socket_path(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    prepare_socket_folder(path)
     if not path.exists() and not path.is_symlink():
         return
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -95,14 +145,7 @@ class ControlServer:
         _prepare_socket_path(self._path)
         old_umask = os.umask(0o777 & ~self._ctx.config.socket_mode)
         try:
-            self._server = await asyncio.start_unix_server(
-                self._handle,
-                path=str(self._path),
-                limit=MAX_LINE,
-                # As many waiting connects as clients served: with asyncio's default of 100,
-                # 200 clients connecting at once got EAGAIN.
-                backlog=self._ctx.config.control_max_clients,
-            )
+            self._server = await self._listen()
         finally:
             os.umask(old_umask)
         os.chmod(self._path, self._ctx.config.socket_mode)
@@ -110,6 +153,22 @@ class ControlServer:
             gid = grp.getgrnam(self._ctx.config.socket_group).gr_gid
             os.chown(self._path, -1, gid)
         log.info("control_listening", socket=str(self._path))
+
+    async def _listen(self) -> asyncio.Server:
+        try:
+            return await asyncio.start_unix_server(
+                self._handle,
+                path=str(self._path),
+                limit=MAX_LINE,
+                # As many waiting connects as clients served: with asyncio's default of 100,
+                # 200 clients connecting at once got EAGAIN.
+                backlog=self._ctx.config.control_max_clients,
+            )
+        except OSError as exc:
+            if isinstance(exc, PermissionError) or exc.errno == errno.EROFS:
+                why = f"refused it ({exc.strerror})"
+                raise _unusable(self._path, self._path.parent, why) from None
+            raise
 
     async def close(self) -> None:
         """Stop accepting, end open connections, remove the socket file."""

@@ -16,7 +16,7 @@ import structlog
 from mediaforged import __version__
 from mediaforged.catalog.db import CatalogCorrupt, CatalogUnwritable
 from mediaforged.config import Config, ConfigError, load_config
-from mediaforged.control.server import AlreadyRunning
+from mediaforged.control.server import AlreadyRunning, SocketUnusable, prepare_socket_folder
 from mediaforged.daemon.logs import configure_logging
 from mediaforged.daemon.run import run
 
@@ -29,6 +29,8 @@ EXIT_RUNNING = 3  # another daemon owns the socket
 EXIT_FATAL = 1
 EXIT_CORRUPT = 4  # the catalog fails its integrity check: restarting will not help
 EXIT_STORAGE = 5  # the catalog's file system is read-only or full at start
+EXIT_NOPERM = 77  # EX_NOPERM: the socket's folder is not ours to write: restarting will not help
+# The units' RestartPreventExitStatus= lists every code above but EXIT_FATAL (a test checks).
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -94,7 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     config = config.replace(once=args.once)
     configure_logging(config.log_level, config.log_format)
     try:
+        prepare_socket_folder(config.socket_path)  # before the catalog opens and the pools start
         return asyncio.run(_main(config, overrides))
+    except SocketUnusable as exc:
+        log.error("socket_unusable", error=str(exc))  # one line: the path and the fix
+        return EXIT_NOPERM if exc.permission else EXIT_CONFIG
     except AlreadyRunning as exc:
         log.error("already_running", error=str(exc))
         return EXIT_RUNNING
