@@ -19,6 +19,7 @@ from mediaforged.config import Config, ConfigError, load_config
 from mediaforged.control.server import AlreadyRunning, SocketUnusable, prepare_socket_folder
 from mediaforged.daemon.logs import configure_logging
 from mediaforged.daemon.run import run
+from mediaforged.sources.reconcile import root_problem
 
 __all__ = ["main"]
 
@@ -94,6 +95,13 @@ def main(argv: list[str] | None = None) -> int:
         _say("no library roots configured: pass --root PATH or set roots in the config file")
         return EXIT_CONFIG
     config = config.replace(once=args.once)
+    if args.once:
+        # A watching daemon waits for a root that is not there (a share not mounted yet);
+        # a single pass would reconcile nothing and call it a success.
+        problems = [p for p in (root_problem(os.fsencode(r)) for r in config.roots) if p]
+        if problems:
+            _say(f"--once: {'; '.join(problems)}")
+            return EXIT_CONFIG
     configure_logging(config.log_level, config.log_format)
     try:
         prepare_socket_folder(config.socket_path)  # before the catalog opens and the pools start

@@ -29,7 +29,7 @@ from mediaforged.fs.fsio import IGNORE_MARKER, display_path
 from mediaforged.fs.mounts import inotify_limit_hint
 from mediaforged.pipeline.settle import Settler, Write
 from mediaforged.sources.folderwatch import FolderWatch
-from mediaforged.sources.reconcile import Reconciler
+from mediaforged.sources.reconcile import Reconciler, root_problem
 from mediaforged.sources.watchapi import Batch, Change, FolderWatcher
 from mediaforged.state import DaemonState, JobKind, RootState, WatchMode, WatchState
 
@@ -198,8 +198,9 @@ class Watcher:
     async def _watch_once(self, root: RootState, rearm: bool) -> None:
         # Through the root's guard: a hung mount fails this watch (retried with a backoff)
         # instead of holding a thread and READY=1.
-        if not await self._reconciler.fs(root).call(os.path.isdir, root.key):
-            raise FileNotFoundError(f"{root.path} is not reachable")
+        problem = await self._reconciler.fs(root).call(root_problem, root.key)
+        if problem:
+            raise FileNotFoundError(problem)
         watch = new_folder_watch(root.key, root.excluded)
         try:
             await watch.arm()
