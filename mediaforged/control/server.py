@@ -200,7 +200,7 @@ class ControlServer:
         peer = conn.peer
         self._clients.add(task)
         if is_privileged(peer) or self._peer_log.allow(peer.uid, "connect"):
-            log.info(
+            log.debug(  # every ctl call connects: info would be a line per `status`
                 "client_connected",
                 pid=peer.pid,
                 uid=peer.uid,
@@ -218,6 +218,12 @@ class ControlServer:
             await self._serve(reader, writer, conn)
         except (ConnectionError, asyncio.IncompleteReadError, TimeoutError, _TooSlow):
             pass  # the client went away or stopped reading; nothing more to answer
+        except asyncio.CancelledError:
+            if not self.closing:
+                raise
+            # close() cancelled us (an `events --follow` waits forever) and awaits us: end
+            # normally, for Python 3.11's stream callback calls exception() on a cancelled
+            # handler and logs a traceback for it.
         finally:
             self._clients.discard(task)
             self._gate.release(peer.uid, conn.slot)
