@@ -158,6 +158,8 @@ class Daemon:
         # False: not traced by coverage (tracing slows the daemon about eightfold, and a
         # daemon killed with SIGKILL never writes its coverage data anyway).
         self.measure = True
+        # Where its stdout and stderr go instead of the log file (a pipe's write end).
+        self.output: int | None = None
 
     def write_config(self) -> None:
         lines = [f"roots = {json.dumps([str(r) for r in self.roots])}"]
@@ -196,7 +198,7 @@ class Daemon:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [*self.wrapper, *argv],
-            stdout=self._log,
+            stdout=self._log if self.output is None else self.output,
             stderr=subprocess.STDOUT,
             env={**env, "NOTIFY_SOCKET": str(notify_path)},
             preexec_fn=preexec_fn,  # noqa: PLW1509 - the test's sandbox, before any thread

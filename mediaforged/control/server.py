@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import grp
 import os
+import pwd
 import socket
 import time
 from dataclasses import dataclass
@@ -39,7 +41,7 @@ from mediaforged.protocol import (
     progress_line,
 )
 
-__all__ = ["AlreadyRunning", "ControlServer"]
+__all__ = ["AlreadyRunning", "ControlServer", "SocketUnusable", "prepare_socket_folder"]
 
 _CLOSE_WAIT_S = 1.0
 _LIMITED_IDLE_S = 5.0  # a limited connection (past the cap) asks its status and goes
@@ -65,8 +67,56 @@ class _Conn:
     idle: float  # seconds without a request (or without reading a reply) before it is closed
 
 
+class SocketUnusable(Exception):
+    """The control socket cannot be made where the config says; the message names the path
+    and the fix. ``permission``: the folder is not ours to write (else: a wrong path)."""
+
+    def __init__(self, message: str, *, permission: bool) -> None:
+        super().__init__(message)
+        self.permission = permission
+
+
+def _user() -> str:
+    uid = os.geteuid()
+    try:
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except KeyError:  # a container's --user with no passwd entry
+        return f"uid {uid}"
+
+
+def _unusable(path: Path, folder: Path, reason: str) -> SocketUnusable:
+    fix = (
+        f"as root, `install -d -o {os.geteuid()} -g {os.getegid()} -m 0750 {path.parent}` "
+        "(README: the socket folder), or set socket_path (--socket) to a folder it can write"
+    )
+    return SocketUnusable(
+        f"cannot create the control socket {path}: {folder} {reason} for {_user()}; fix: {fix}",
+        permission=True,
+    )
+
+
+def prepare_socket_folder(path: Path) -> None:
+    """Make the socket's folder if needed and check that we may create the socket in it,
+    before anything else starts; SocketUnusable says what is wrong and how to fix it."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # EACCES, EROFS; or a file where a folder should be
+        folder = path.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent  # the folder in which the missing one could not be made
+        if isinstance(exc, PermissionError) or exc.errno == errno.EROFS:
+            raise _unusable(path, folder, f"is not writable ({exc.strerror})") from None
+        raise SocketUnusable(
+            f"cannot create the folder {path.parent} for the control socket: {exc.strerror}; "
+            "set socket_path (--socket) to a path in a folder",
+            permission=False,
+        ) from None
+    if not os.access(path.parent, os.W_OK | os.X_OK, effective_ids=True):
+        raise _unusable(path, path.parent, "is not writable")
+
+
 def _prepare_socket_path(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    prepare_socket_folder(path)
     if not path.exists() and not path.is_symlink():
         return
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -96,14 +146,7 @@ class ControlServer:
         _prepare_socket_path(self._path)
         old_umask = os.umask(0o777 & ~self._ctx.config.socket_mode)
         try:
-            self._server = await asyncio.start_unix_server(
-                self._handle,
-                path=str(self._path),
-                limit=MAX_LINE,
-                # As many waiting connects as clients served: with asyncio's default of 100,
-                # 200 clients connecting at once got EAGAIN.
-                backlog=self._ctx.config.control_max_clients,
-            )
+            self._server = await self._listen()
         finally:
             os.umask(old_umask)
         os.chmod(self._path, self._ctx.config.socket_mode)
@@ -111,6 +154,22 @@ class ControlServer:
             gid = grp.getgrnam(self._ctx.config.socket_group).gr_gid
             os.chown(self._path, -1, gid)
         log.info("control_listening", socket=str(self._path))
+
+    async def _listen(self) -> asyncio.Server:
+        try:
+            return await asyncio.start_unix_server(
+                self._handle,
+                path=str(self._path),
+                limit=MAX_LINE,
+                # As many waiting connects as clients served: with asyncio's default of 100,
+                # 200 clients connecting at once got EAGAIN.
+                backlog=self._ctx.config.control_max_clients,
+            )
+        except OSError as exc:
+            if isinstance(exc, PermissionError) or exc.errno == errno.EROFS:
+                why = f"refused it ({exc.strerror})"
+                raise _unusable(self._path, self._path.parent, why) from None
+            raise
 
     async def close(self) -> None:
         """Stop accepting, end open connections, remove the socket file."""
@@ -142,7 +201,7 @@ class ControlServer:
         peer = conn.peer
         self._clients.add(task)
         if is_privileged(peer) or self._peer_log.allow(peer.uid, "connect"):
-            log.info(
+            log.debug(  # every ctl call connects: info would be a line per `status`
                 "client_connected",
                 pid=peer.pid,
                 uid=peer.uid,
@@ -160,6 +219,12 @@ class ControlServer:
             await self._serve(reader, writer, conn)
         except (ConnectionError, asyncio.IncompleteReadError, TimeoutError, _TooSlow):
             pass  # the client went away or stopped reading; nothing more to answer
+        except asyncio.CancelledError:
+            if not self.closing:
+                raise
+            # close() cancelled us (an `events --follow` waits forever) and awaits us: end
+            # normally, for Python 3.11's stream callback calls exception() on a cancelled
+            # handler and logs a traceback for it.
         finally:
             self._clients.discard(task)
             self._gate.release(peer.uid, conn.slot)

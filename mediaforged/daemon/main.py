@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -15,10 +16,11 @@ import structlog
 from mediaforged import __version__
 from mediaforged.catalog.db import CatalogCorrupt, CatalogUnwritable
 from mediaforged.config import Config, ConfigError, load_config
-from mediaforged.control.server import AlreadyRunning
+from mediaforged.control.server import AlreadyRunning, SocketUnusable, prepare_socket_folder
 from mediaforged.daemon.logs import configure_logging
 from mediaforged.daemon.run import run
 from mediaforged.http.server import HttpBindError
+from mediaforged.sources.reconcile import root_problem
 
 __all__ = ["main"]
 
@@ -30,6 +32,9 @@ EXIT_FATAL = 1
 EXIT_CORRUPT = 4  # the catalog fails its integrity check: restarting will not help
 EXIT_STORAGE = 5  # the catalog's file system is read-only or full at start
 EXIT_HTTP = 6  # http_listen cannot be bound (in use): a restart may find it free
+EXIT_NOPERM = 77  # EX_NOPERM: the socket's folder is not ours to write: restarting will not help
+# The units' RestartPreventExitStatus= lists every code above but EXIT_FATAL and
+# EXIT_HTTP (a test checks).
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -63,8 +68,18 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _say(message: str) -> None:
+    """One line for the person who started us; a stderr that broke cannot change the exit
+    code that follows."""
+    with contextlib.suppress(OSError, ValueError):
+        print(f"mediaforged: {message}", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
+    # A write into a log pipe whose reader is gone fails with EPIPE (logs.py drops the line)
+    # instead of killing us, whoever started us and whatever they did with SIGPIPE.
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     overrides: dict[str, Any] = {
         "roots": args.roots,
         "state_dir": args.state_dir,
@@ -77,19 +92,26 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config, overrides=overrides)
     except ConfigError as exc:
-        print(f"mediaforged: invalid configuration: {exc}", file=sys.stderr)
+        _say(f"invalid configuration: {exc}")
         return EXIT_CONFIG
     if not config.roots:
-        print(
-            "mediaforged: no library roots configured: pass --root PATH or set roots in "
-            "the config file",
-            file=sys.stderr,
-        )
+        _say("no library roots configured: pass --root PATH or set roots in the config file")
         return EXIT_CONFIG
     config = config.replace(once=args.once)
+    if args.once:
+        # A watching daemon waits for a root that is not there (a share not mounted yet);
+        # a single pass would reconcile nothing and call it a success.
+        problems = [p for p in (root_problem(os.fsencode(r)) for r in config.roots) if p]
+        if problems:
+            _say(f"--once: {'; '.join(problems)}")
+            return EXIT_CONFIG
     configure_logging(config.log_level, config.log_format)
     try:
+        prepare_socket_folder(config.socket_path)  # before the catalog opens and the pools start
         return asyncio.run(_main(config, overrides))
+    except SocketUnusable as exc:
+        log.error("socket_unusable", error=str(exc))  # one line: the path and the fix
+        return EXIT_NOPERM if exc.permission else EXIT_CONFIG
     except AlreadyRunning as exc:
         log.error("already_running", error=str(exc))
         return EXIT_RUNNING
@@ -100,12 +122,12 @@ def main(argv: list[str] | None = None) -> int:
         # A read-only or full disk under the state directory: restarting in a loop cannot
         # fix it; the message says where, and the next start picks up where it left off.
         log.error("catalog_unwritable", error=str(exc), fix="make the state directory writable")
-        print(f"mediaforged: the catalog cannot be written: {exc}", file=sys.stderr)
+        _say(f"the catalog cannot be written: {exc}")
         return EXIT_STORAGE
     except CatalogCorrupt as exc:
         # Never start on (and never overwrite) a damaged catalog: a person decides.
         log.error("catalog_corrupt", error=str(exc), fix="restore the backup or move the file away")
-        print(f"mediaforged: {exc}", file=sys.stderr)
+        _say(str(exc))
         return EXIT_CORRUPT
     except Exception:
         # A task died: a bug or a dead database. Exit non-zero so that systemd restarts us;

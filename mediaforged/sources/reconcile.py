@@ -42,9 +42,23 @@ from mediaforged.sources.walkdiff import (
 )
 from mediaforged.state import DaemonState, Job, JobKind, RootState
 
-__all__ = ["Reconciler"]
+__all__ = ["Reconciler", "root_problem"]
 
 log = structlog.get_logger("mediaforged.reconcile")
+
+
+def root_problem(key: bytes) -> str:
+    """Why a root cannot be walked (it is offline meanwhile), or "" when it can."""
+    shown = display_path(key)
+    try:
+        st = os.stat(key)  # a root may be a link to its folder
+    except FileNotFoundError:
+        return f"{shown} is not reachable (missing or unmounted)"
+    except OSError as exc:
+        return f"{shown} is not reachable: {exc.strerror}"
+    if not stat.S_ISDIR(st.st_mode):
+        return f"{shown} is not a folder: a root must be one (fix the roots setting)"
+    return ""
 
 
 class Reconciler:
@@ -226,8 +240,9 @@ class Reconciler:
         catalog to walk against, or None when the job ended here. FsTimeout: it hangs."""
         root = job.root
         fs = self.fs(root)
-        if not await fs.call(os.path.isdir, root.key):
-            self._go_offline(root, job, f"{root.path} is not reachable (missing or unmounted)")
+        problem = await fs.call(root_problem, root.key)
+        if problem:
+            self._go_offline(root, job, problem)
             return None
         # The path is reached from the root without following a link (safepath).
         if not whole and not await fs.call(isdir_under, root.key, job.path):

@@ -2,9 +2,10 @@
 
 The backend is raw inotify on Linux (``inotifywatch``), watchfiles elsewhere (``folderwatch``).
 A rename arrives as a delete plus an add, and we lstat every reported path: a vanished one is
-marked missing (with everything below it), a new folder is reconciled (files created in it
-before its watch was armed are never reported), a regular file is indexed once its size and
-mtime stood still for the settle time (shorter once closed after writing).
+marked missing (with everything below it), a new folder is watched and then listed (what
+was made in it before its watch was armed has no event: it is handled as if created, and its
+sub-folders get their watches the same way) and reconciled, a regular file is indexed once
+its size and mtime stood still for the settle time (shorter once closed after writing).
 
 Events the kernel dropped (its queue overflowed while we did not read: a SIGSTOP, a suspend,
 a storm) are caught at once, not at the next quick reconcile: an overflow the backend reports,
@@ -28,7 +29,7 @@ from mediaforged.fs.fsio import IGNORE_MARKER, display_path
 from mediaforged.fs.mounts import inotify_limit_hint
 from mediaforged.pipeline.settle import Settler, Write
 from mediaforged.sources.folderwatch import FolderWatch
-from mediaforged.sources.reconcile import Reconciler
+from mediaforged.sources.reconcile import Reconciler, root_problem
 from mediaforged.sources.watchapi import Batch, Change, FolderWatcher
 from mediaforged.state import DaemonState, JobKind, RootState, WatchMode, WatchState
 
@@ -197,8 +198,9 @@ class Watcher:
     async def _watch_once(self, root: RootState, rearm: bool) -> None:
         # Through the root's guard: a hung mount fails this watch (retried with a backoff)
         # instead of holding a thread and READY=1.
-        if not await self._reconciler.fs(root).call(os.path.isdir, root.key):
-            raise FileNotFoundError(f"{root.path} is not reachable")
+        problem = await self._reconciler.fs(root).call(root_problem, root.key)
+        if problem:
+            raise FileNotFoundError(problem)
         watch = new_folder_watch(root.key, root.excluded)
         try:
             await watch.arm()
@@ -224,15 +226,17 @@ class Watcher:
         if changes:
             root.last_event_at = time.time()
         new_dirs = await self._reconciler.fs(root).call(_new_folders, changes)
+        found: list[bytes] = []
         if new_dirs:
             # Watch them before they are scanned (the settler asks for that scan),
             # so that nothing created in them falls between the scan and the watch.
-            await watch.add(new_dirs)
-            root.watch_folders = watch.folders
-            self._note_undecodable(root, watch)
+            found = await self._watch_new(root, watch, new_dirs)
         why = self._lost_events(watch, batch)
         if why:
-            await self._catch_up(root, watch, why)
+            found += await self._catch_up(root, watch, why)
+        if found:
+            reported = {p for _, p in changes}
+            changes += [(Change.ADDED, p) for p in dict.fromkeys(found) if p not in reported]
         for change, path in changes:
             if path.endswith(b"/" + IGNORE_MARKER):
                 # A folder gains or loses its marker: walk it again.
@@ -247,6 +251,28 @@ class Watcher:
             )
             await self._settler.add(root, path, change is Change.ADDED, write)
 
+    async def _watch_new(
+        self, root: RootState, watch: FolderWatcher, folders: list[bytes]
+    ) -> list[bytes]:
+        """Watch new folders and every folder inside them, then list each one once its watch
+        is armed: what was made in it before (it has no event of its own) is returned, to be
+        handled as if created now, and a sub-folder made between the backend's listing and
+        its parent's arming is watched in the next round. What is made after an arm has its
+        event (a file both listed and reported is settled once: the settler keeps one)."""
+        keep = self._filter(root)
+        files: list[bytes] = []
+        while folders:
+            armed = await watch.add(folders)
+            subdirs, listed = await self._reconciler.fs(root).call(
+                _list_armed, armed, root.excluded
+            )
+            done = set(armed)
+            folders = [d for d in subdirs if d not in done]
+            files += [f for f in listed if keep(f)]
+        root.watch_folders = watch.folders
+        self._note_undecodable(root, watch)
+        return files
+
     def _lost_events(self, watch: FolderWatcher, batch: Batch) -> str:
         """Why events may have been dropped by the kernel, or ""."""
         if batch.overflowed:
@@ -259,12 +285,11 @@ class Watcher:
             return f"{batch.events} events at once, near the kernel's queue size"
         return ""
 
-    async def _catch_up(self, root: RootState, watch: FolderWatcher, why: str) -> None:
+    async def _catch_up(self, root: RootState, watch: FolderWatcher, why: str) -> list[bytes]:
         """Events were (or may have been) lost: watch the folders made meanwhile, then list
         the folders whose mtime moved, now rather than at the next quick reconcile."""
         root.watch_overflows += 1
-        await watch.add([root.key])
-        root.watch_folders = watch.folders
+        found = await self._watch_new(root, watch, [root.key])
         job = self._reconciler.request(root, None, JobKind.WATCH_ERROR, quick=True)
         log.warning(
             "watch_overflow",
@@ -274,6 +299,7 @@ class Watcher:
             job=job.id,
             action="quick reconcile now",
         )
+        return found
 
     @staticmethod
     def _note_undecodable(root: RootState, watch: FolderWatcher) -> None:
@@ -296,3 +322,32 @@ def _new_folders(changes: list[tuple[Change, bytes]]) -> list[bytes]:
                 if stat.S_ISDIR(os.lstat(path).st_mode):
                     out.append(path)
     return out
+
+
+def _list_armed(
+    folders: list[bytes], excluded: Callable[[bytes], object]
+) -> tuple[list[bytes], list[bytes]]:
+    """The sub-folders and the files in ``folders`` (just armed), as ``list_folders`` sees
+    them: no symlink, no excluded name; a folder with the ignore marker gives the marker only
+    (which walks it again), not what it holds."""
+    subdirs: list[bytes] = []
+    files: list[bytes] = []
+    for folder in folders:
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError:
+            continue  # gone or unreadable since it was armed: the reconcile reports it
+        if any(e.name == IGNORE_MARKER for e in entries):
+            files.append(folder + b"/" + IGNORE_MARKER)
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if not excluded(entry.name):
+                        subdirs.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    files.append(entry.path)
+            except OSError:
+                continue
+    return subdirs, files

@@ -21,7 +21,7 @@ from tests.rawclient import RawClient
 def test_hello_arguments_and_error_codes(
     daemon_factory: Callable[..., Daemon], library: Path
 ) -> None:
-    daemon = daemon_factory([library]).start()
+    daemon = daemon_factory([library], log_level="debug").start()  # connections are debug
     client = RawClient(daemon.socket)
     assert client.hello == {
         "hello": "mediaforged",
@@ -52,7 +52,7 @@ def test_hello_arguments_and_error_codes(
     assert reply["error"]["code"] == "not_in_library"
     client.close()
 
-    # Every connection is logged with the peer's credentials.
+    # Every connection is logged (at debug) with the peer's credentials.
     connected = [e for e in daemon.log_events() if e.get("event") == "client_connected"]
     assert connected and connected[0]["uid"] == 0 and connected[0]["pid"] > 0
     assert connected[0]["access"] == "full"

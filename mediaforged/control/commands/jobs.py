@@ -9,8 +9,13 @@ import posixpath
 from typing import Any
 
 import structlog
+from sqlalchemy import and_, or_, select
 
+from mediaforged.catalog.schema import media_items
 from mediaforged.control.context import Context, Progress, Spec, arg, follow_jobs, path_arg
+from mediaforged.fs.fsio import under
+from mediaforged.fs.guard import FsTimeout
+from mediaforged.fs.safepath import FileProblem, lstat_under
 from mediaforged.protocol import (
     CancelReply,
     ConfirmReply,
@@ -40,12 +45,41 @@ async def rescan(ctx: Context, args: dict[str, Any], progress: Progress) -> Resc
         jobs = [ctx.reconciler.request(r, None, JobKind.RESCAN, full) for r in ctx.state.roots]
     else:
         path, root = path_arg(ctx, path_text)
+        await _must_be_known(ctx, root, path, path_text)
         await ctx.metadata.retry_failed(path)
         jobs = [ctx.reconciler.request(root, path, JobKind.RESCAN, full)]
     await progress({"jobs": [j.progress() for j in jobs]})
     await follow_jobs(jobs, progress)
     _raise_if_cancelled(jobs)
     return {"jobs": [j.progress() for j in jobs], "errors": [j.error for j in jobs if j.error]}
+
+
+async def _must_be_known(ctx: Context, root: RootState, path: bytes, text: str) -> None:
+    """A path neither on disk nor in the catalog is a typo, not a rescan that marks "1
+    missing"; a catalogued file (or folder) that vanished is a real one, marked missing."""
+    if path == root.key:
+        return  # an offline root is the reconcile's to report
+    try:
+        await ctx.reconciler.fs(root).call(lstat_under, root.key, path)
+        return
+    except FileProblem as problem:
+        if problem.code != "vanished":
+            return  # there but unreadable, or behind a symlink: the rescan says which
+    except FsTimeout:
+        return  # the root hangs: the rescan reports it offline
+    c = media_items.c
+    low, high = under(path)
+    async with ctx.engine.connect() as conn:
+        known = await conn.scalar(
+            select(c.id)
+            .where(or_(c.path_key == path, and_(c.path_key >= low, c.path_key < high)))
+            .limit(1)
+        )
+    if known is None:
+        raise ProtocolError(
+            ErrorCode.NOT_FOUND,
+            f"no such file or folder: {text} (not on disk, and nothing is catalogued there)",
+        )
 
 
 def _raise_if_cancelled(jobs: list[Job]) -> None:
