@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from mediaforged.cli.sample import create_sample_library
@@ -217,7 +218,11 @@ def test_daemon_runs_as_the_unit_starts_it(
 
     service = Service(short_tmp / "sys")
     service.write_config(
-        roots=[str(library)], settle_seconds=0.2, watch_debounce_ms=50, log_level="info"
+        roots=[str(library)],
+        settle_seconds=0.2,
+        watch_debounce_ms=50,
+        log_level="info",
+        http_listen="127.0.0.1:0",  # the unit lets the HTTP API listen on loopback
     )
     d = daemon_factory([library])
     runtime = service.dirs["RUNTIME_DIRECTORY"]
@@ -246,12 +251,18 @@ def test_daemon_runs_as_the_unit_starts_it(
 
     lines = journal_lines(d.log_path)
     assert (6, "ready") in [(p, e["event"]) for p, e in lines]
+    (address,) = [e["address"] for _, e in lines if e["event"] == "http_listening"]
+    assert httpx.get(f"{address}/healthz", timeout=30).json()["ok"] is True
     warning = [e for p, e in lines if p == 4 and e["event"] == "index_failed"]
     assert [(e["path"], e["code"]) for e in warning] == [(str(locked), "permission_denied")]
 
     # ExecReload, as systemd runs it, with the log level raised to debug in the config.
     service.write_config(
-        roots=[str(library)], settle_seconds=0.2, watch_debounce_ms=50, log_level="debug"
+        roots=[str(library)],
+        settle_seconds=0.2,
+        watch_debounce_ms=50,
+        log_level="debug",
+        http_listen="127.0.0.1:0",
     )
     (reload_line,) = service.unit["ExecReload"]
     assert d.proc is not None
@@ -311,14 +322,14 @@ def test_ffprobe_and_ffmpeg_run_under_the_units_sandbox(short_tmp: Path) -> None
     # The sandbox is real: what the unit forbids fails inside it.
     probe_code = (
         "import mmap, socket, sys\n"
-        "try: socket.socket(socket.AF_INET)\n"
-        "except OSError as e: print('inet', e.errno)\n"
+        "try: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW)\n"
+        "except OSError as e: print('netlink', e.errno)\n"
         "try: mmap.mmap(-1, 4096, prot=mmap.PROT_WRITE | mmap.PROT_EXEC)\n"
         "except OSError as e: print('wx', e.errno)\n"
         "sys.stdout.flush(); import os; os.setuid(0)\n"
     )
     forbidden = run(sys.executable, "-c", probe_code)
-    assert forbidden.stdout.split("\n")[:2] == ["inet 97", "wx 1"]
+    assert forbidden.stdout.split("\n")[:2] == ["netlink 97", "wx 1"]
     assert forbidden.returncode == -signal.SIGSYS  # setuid is outside the allow list: killed
 
 

@@ -5,10 +5,10 @@ are parsed from the file and applied by hand, with what the kernel lets a root t
 - User=: the process drops to an unprivileged uid (nobody) with no supplementary groups;
 - PrivateNetwork=: a new network namespace (only loopback, down);
 - NoNewPrivileges=, SystemCallFilter=, SystemCallArchitectures=native,
-  RestrictAddressFamilies=AF_UNIX and MemoryDenyWriteExecute=: seccomp filters built with
+  RestrictAddressFamilies= and MemoryDenyWriteExecute=: seccomp filters built with
   libseccomp from the unit's own lines and systemd's own syscall groups
   (`systemd-analyze syscall-filter`), with the same rules systemd 252 loads (a call outside the
-  allow list kills the process with SIGSYS; a W+X mapping or a non-AF_UNIX socket fails);
+  allow list kills the process with SIGSYS; a W+X mapping or a socket of another family fails);
 - UMask= and Nice=.
 Where the test's Python lives under a folder the unprivileged user cannot enter (pyenv in
 /root), a private mount namespace lays a tmpfs over that folder and binds the interpreter's
@@ -24,6 +24,7 @@ import ctypes.util
 import os
 import re
 import shlex
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
@@ -35,7 +36,9 @@ INSTALLED_BINARY = "/opt/mediaforge/bin/mediaforged"  # where the README install
 # libseccomp's constants (seccomp.h).
 _KILL_PROCESS = 0x80000000
 _ALLOW = 0x7FFF0000
-_CMP_NE = 1
+_CMP_EQ = 4
+_CMP_GE = 5
+_AF_MAX = 46  # linux/socket.h: the families there are
 _CMP_MASKED_EQ = 7
 _EPERM = 1
 _EAFNOSUPPORT = 97
@@ -154,8 +157,8 @@ class Seccomp:
         # Permissive filters first: the allow list, loaded last, must not need seccomp() after.
         if service.get("MemoryDenyWriteExecute") == ["yes"]:
             self.filters.append(self._memory_deny_write_execute())
-        if service.get("RestrictAddressFamilies") == ["AF_UNIX"]:
-            self.filters.append(self._af_unix_only())
+        if families := service.get("RestrictAddressFamilies"):
+            self.filters.append(self._only_families(" ".join(families).split()))
         self.filters.append(self._allow_list(allowed_syscalls(service)))
 
     def _nr(self, name: str) -> int:
@@ -190,9 +193,16 @@ class Seccomp:
         self._rule(ctx, _errno_action(_EPERM), "shmat", (2, _CMP_MASKED_EQ, _SHM_EXEC, _SHM_EXEC))
         return ctx
 
-    def _af_unix_only(self) -> int:
+    def _only_families(self, names: list[str]) -> int:
+        """socket() of a family the unit does not list fails with EAFNOSUPPORT, as systemd's
+        filter makes it (one rule per other family: a rule compares an argument once)."""
+        allowed = {int(getattr(socket, name)) for name in names}
         ctx: int = self._lib.seccomp_init(_ALLOW)
-        self._rule(ctx, _errno_action(_EAFNOSUPPORT), "socket", (0, _CMP_NE, 1, 0))
+        refuse = _errno_action(_EAFNOSUPPORT)
+        for family in range(_AF_MAX):
+            if family not in allowed:
+                self._rule(ctx, refuse, "socket", (0, _CMP_EQ, family, 0))
+        self._rule(ctx, refuse, "socket", (0, _CMP_GE, _AF_MAX, 0))
         return ctx
 
     def load(self) -> None:
