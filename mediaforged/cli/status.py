@@ -161,9 +161,12 @@ def _pending(p: PendingStatus) -> Text:
 
 def _jobs_table(jobs: list[JobStatus]) -> Table:
     table = Table.grid(padding=(0, 1))
-    table.add_column(no_wrap=True)
+    # The label is never shrunk (a narrow terminal cut it to nothing): the figures and the
+    # path give way, with an ellipsis.
+    labels = [f"job {job['job']} {job['kind']}" for job in jobs[:MAX_JOBS]]
+    table.add_column(no_wrap=True, min_width=max(map(len, labels), default=0))
     table.add_column(width=16)
-    table.add_column(no_wrap=True)
+    table.add_column(no_wrap=True, overflow="ellipsis", min_width=16)
     table.add_column(no_wrap=True, overflow="ellipsis")
     for job in jobs[:MAX_JOBS]:
         known = job["walk_finished"] and job["queued"] > 0
