@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mediaforged.cli.client import ago, clean, middle_cut, safe
+from mediaforged.cli.query import size_text
 from mediaforged.protocol import (
     ErrorsStatus,
     ItemStatus,
@@ -99,13 +100,14 @@ def _roots_table(roots: list[RootStatus], width: int | None) -> Table:
     table.add_column("root", no_wrap=True, min_width=12)
     table.add_column("watch", no_wrap=True)
     table.add_column("items", justify="right")
+    table.add_column("size", justify="right", no_wrap=True)
     for kind in ("images", "audio", "video"):
         table.add_column(kind, justify="right")
     table.add_column("missing", justify="right")
     table.add_column("failed", justify="right")
     table.add_column("scanned", no_wrap=True)
-    # The other columns take about 60 characters with their gaps.
-    room = max(width - 62, 12) if width else None
+    # The other columns take about 70 characters with their gaps.
+    room = max(width - 72, 12) if width else None
     for root in roots[:MAX_ROOTS]:
         kinds, statuses = root["by_media_type"], root["by_status"]
         failed = statuses.get(ItemStatus.FAILED, 0)
@@ -114,6 +116,7 @@ def _roots_table(roots: list[RootStatus], width: int | None) -> Table:
             Text(middle_cut(path, room) if room else path),
             _watch_cell(root),
             str(root["items"]),
+            size_text(root.get("bytes")),  # absent from an older daemon's reply
             *(str(kinds.get(k, 0)) for k in ("image", "audio", "video")),
             str(statuses.get(ItemStatus.MISSING, 0)),
             Text(str(failed), "red" if failed else ""),

@@ -20,6 +20,7 @@ from typing import Any
 
 from PIL import Image
 
+from mediaforged.cli.query import size_text
 from tests.conftest import Daemon, wait_for
 
 
@@ -79,6 +80,11 @@ def test_a_removed_root_goes_offline_and_can_be_forgotten(
     # Bytes per root in status.
     sizes = {r["path"]: r["bytes"] for r in d.status()["roots"]}
     assert sizes[str(gone)] == sum(p.stat().st_size for p in gone.rglob("*") if p.is_file())
+    view = d.ctl("status", columns=120).stdout.splitlines()
+    header = next(line for line in view if line.startswith("root"))
+    assert "size" in header.split()
+    gone_line = next(line for line in view if line.startswith(str(gone) + " "))
+    assert size_text(sizes[str(gone)]) in gone_line
 
     _reload(d, [keep])
     assert {r["path"] for r in d.status()["roots"]} == {str(keep)}
