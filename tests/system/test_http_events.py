@@ -4,7 +4,10 @@ item once while files are being added."""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +19,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
+from tests.conftest import wait_for
 from tests.system.httpd import Http, http_daemon
 
 FILES = 1000
@@ -142,3 +146,70 @@ def test_the_websocket_needs_a_token_and_a_good_cursor(http: Http) -> None:
         with pytest.raises(ConnectionClosed) as closed:
             ws.recv(timeout=30)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
+
+
+def _upgrade(base: str, token: str) -> socket.socket:
+    """A WebSocket handshake for the whole change log on a raw socket that then reads
+    nothing: a client library would keep reading into its own buffers."""
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)  # before connect: a small window
+    sock.connect((host, int(port)))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            "GET /api/v1/events?since=0 HTTP/1.1\r\n"
+            f"Host: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            f"Authorization: Bearer {token}\r\n\r\n"
+        ).encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)  # byte by byte: nothing past the handshake is read
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return sock
+
+
+def _close_code(sock: socket.socket) -> tuple[int, bytes]:
+    """Read frames (unmasked, from the server) until a close frame: its code and reason."""
+    reader = sock.makefile("rb")
+    while True:
+        first, second = reader.read(2)
+        length = second & 0x7F
+        if length == 126:
+            length = int.from_bytes(reader.read(2), "big")
+        elif length == 127:
+            length = int.from_bytes(reader.read(8), "big")
+        payload = reader.read(length)
+        if first & 0x0F == 0x8:  # close
+            return int.from_bytes(payload[:2], "big"), payload[2:]
+
+
+def test_a_websocket_client_that_does_not_read_is_cut_off(tmp_path: Path) -> None:
+    """A client that leaves the change log unread is closed with 4429 after events_max_wait
+    (1 s here), rather than the daemon buffering the log for it: the log (12,000 events
+    with long names, about 5 MB) is more than the kernel's socket buffers (4 MB at most
+    here) and the daemon's bounded queue hold."""
+    lib = tmp_path / "library"
+    for i in range(12_000):
+        folder = lib / f"f{i % 12}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / (f"{i:05d}-" + "n" * 200 + ".dat")).write_bytes(b"%d" % i)
+    with http_daemon([lib], events_max_wait=1.0, thumbnail_size=0) as http:
+        assert _head(http) >= 12_000
+        sock = _upgrade(http.base, http.read)
+        try:
+            cut = wait_for(
+                lambda: [
+                    e for e in http.daemon.log_events() if e.get("event") == "subscriber_cut_off"
+                ],
+                60,
+                "the slow client to be cut off",
+            )
+            assert cut[-1]["transport"] == "websocket"
+            code, reason = _close_code(sock)
+        finally:
+            sock.close()
+        assert code == 4429 and b"events_max_wait" in reason
+        assert http.daemon.status()["state"] in ("watching", "idle")  # the daemon goes on
