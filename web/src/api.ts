@@ -98,7 +98,7 @@ export async function search(filters: Params, text: string, cursor: string | nul
   try {
     return await ask(queryArg);
   } catch (err) {
-    if (queryArg === "q" && err instanceof ApiError && err.code === "bad_request" && /\bq\b/.test(err.message) && /xtra|unknown|not permitted/i.test(err.message)) {
+    if (queryArg === "q" && err instanceof ApiError && err.code === "bad_request" && /(^|; )q: Extra inputs are not permitted/.test(err.message)) {
       queryArg = "text";
       return ask(queryArg);
     }
