@@ -24,6 +24,7 @@ from mediaforged.http.errors import UNAUTHORIZED, HttpError, JsonResponse, error
 from mediaforged.http.events import events_router
 from mediaforged.http.files import files_router
 from mediaforged.http.routes import ERROR_RESPONSES, admin, command_router, generic_router, reader
+from mediaforged.http.web import web_router
 from mediaforged.protocol import ErrorCode
 
 __all__ = ["make_app"]
@@ -140,6 +141,7 @@ def make_app(ctx: Context, closing: asyncio.Event) -> FastAPI:
     app.include_router(files_router())
     app.include_router(events_router(closing))
     app.include_router(_metrics_router(), dependencies=[Depends(admin)])
+    app.include_router(web_router())  # last: its catch-all serves the page's own routes
     return app
 
 

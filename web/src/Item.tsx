@@ -1,0 +1,160 @@
+import { useEffect, useState } from "react";
+import { api, contentUrl, formatBytes, formatDuration, type InfoReply } from "./api";
+import { onLink } from "./router";
+
+const LABELS: Record<string, string> = {
+  title: "Title", artist: "Artist", album: "Album", album_artist: "Album artist", composer: "Composer", genre: "Genre", year: "Year", date: "Date",
+  track_number: "Track", track_total: "Tracks", disc_number: "Disc", disc_total: "Discs",
+  taken_at: "Taken", taken_offset: "UTC offset", camera_make: "Camera make", camera_model: "Camera model", lens: "Lens",
+  exposure_time: "Exposure", f_number: "Aperture", iso: "ISO", focal_length: "Focal length",
+  width: "Width", height: "Height", display_width: "Display width", display_height: "Display height", display_aspect: "Aspect", orientation: "Orientation", rotation: "Rotation",
+  duration_s: "Duration", bit_rate: "Bit rate", container: "Container", video_codec: "Video codec", audio_codec: "Audio codec", fps: "Frame rate", frame_count: "Frames",
+  sample_rate: "Sample rate", channels: "Channels", bits_per_sample: "Bits per sample", lossless: "Lossless", has_cover: "Cover art",
+  video_streams: "Video streams", audio_streams: "Audio streams", subtitle_streams: "Subtitle streams",
+  gps_latitude: "Latitude", gps_longitude: "Longitude", gps_altitude: "Altitude", thumb_status: "Thumbnail", thumb_error: "Thumbnail error", extracted_at: "Read at",
+};
+
+function show(key: string, value: unknown): string {
+  if (value === null || value === undefined) return "";
+  if (key === "duration_s" && typeof value === "number") return formatDuration(value);
+  if (key === "bit_rate" && typeof value === "number") return `${Math.round(value / 1000)} kb/s`;
+  if (key === "sample_rate" && typeof value === "number") return `${value} Hz`;
+  if (key === "exposure_time" && typeof value === "number") return value < 1 ? `1/${Math.round(1 / value)} s` : `${value} s`;
+  if (key === "f_number" && typeof value === "number") return `f/${value}`;
+  if (key === "focal_length" && typeof value === "number") return `${value} mm`;
+  if (key === "fps" && typeof value === "number") return `${value.toFixed(2)} fps`;
+  if (typeof value === "boolean") return value ? "yes" : "no";
+  if (typeof value === "object") return JSON.stringify(value);
+  return String(value);
+}
+
+function Preview({ info }: { info: InfoReply }) {
+  const { item } = info;
+  const [failed, setFailed] = useState(false);
+  const mime = item.mime_type ?? "";
+  const src = contentUrl(item.id);
+  const cannot = (
+    <p className="cannot" role="status">
+      This browser cannot play {mime || "this format"}. <a href={src} download={item.name}>Download the file</a>.
+    </p>
+  );
+  if (item.media_type === "video" || item.media_type === "audio") {
+    const probe = document.createElement(item.media_type);
+    if (failed || (mime && probe.canPlayType(mime) === "")) return cannot;
+    return item.media_type === "video" ? (
+      <video className="preview" src={src} controls preload="metadata" onError={() => setFailed(true)} aria-label={item.name} />
+    ) : (
+      <audio className="preview" src={src} controls preload="metadata" onError={() => setFailed(true)} aria-label={item.name} />
+    );
+  }
+  if (item.media_type === "image") {
+    // The browser applies EXIF orientation to an <img>; a format it cannot decode (HEIC,
+    // raw) falls back to the thumbnail, which the daemon made already turned.
+    const thumb = item.file_hash && info.metadata.thumb_status === "ok" ? `/api/v1/items/${item.id}/thumbnail?v=${item.file_hash}` : null;
+    if (failed) return thumb ? <img className="preview" src={thumb} alt={item.name} /> : cannot;
+    return <img className="preview" src={src} alt={String(info.metadata.title ?? item.name)} onError={() => setFailed(true)} />;
+  }
+  return <p className="cannot">No preview for {mime || "this file"}.</p>;
+}
+
+function Tags({ id, tags, canEdit, onChange }: { id: number; tags: string[]; canEdit: boolean; onChange: () => void }) {
+  const [name, setName] = useState("");
+  const [error, setError] = useState("");
+  const change = async (path: string, tag: string) => {
+    try {
+      await api(path, { method: "POST", body: { tag, ids: [id] } });
+      setError("");
+      onChange();
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    }
+  };
+  return (
+    <div className="tags">
+      <ul aria-label="Tags">
+        {tags.map((t) => (
+          <li key={t} className="chip">
+            <a href={`/?tag=${encodeURIComponent(t)}`} onClick={onLink}>{t}</a>
+            {canEdit && <button aria-label={`Remove tag ${t}`} onClick={() => change("/tags/remove", t)}>×</button>}
+          </li>
+        ))}
+        {tags.length === 0 && <li className="none">no tags</li>}
+      </ul>
+      {canEdit && (
+        <form onSubmit={(e) => { e.preventDefault(); if (name.trim()) change("/tags/add", name.trim()).then(() => setName("")); }}>
+          <input name="tag" placeholder="add a tag" aria-label="New tag" value={name} onChange={(e) => setName(e.target.value)} />
+          <button type="submit">Add</button>
+        </form>
+      )}
+      {error && <p className="error" role="alert">{error}</p>}
+    </div>
+  );
+}
+
+export function ItemView({ id, canEdit }: { id: number; canEdit: boolean }) {
+  const [info, setInfo] = useState<InfoReply | null>(null);
+  const [error, setError] = useState("");
+  const reload = () => api<InfoReply>(`/items/${id}`).then(setInfo, (err) => setError(err.message));
+  useEffect(() => {
+    setInfo(null);
+    reload();
+  }, [id]); // eslint-disable-line react-hooks/exhaustive-deps
+  useEffect(() => {
+    const back = (e: KeyboardEvent) => { if (e.key === "Escape" && document.activeElement?.tagName !== "INPUT") history.back(); };
+    window.addEventListener("keydown", back);
+    return () => window.removeEventListener("keydown", back);
+  }, []);
+  if (error) return <p className="error" role="alert">{error}</p>;
+  if (!info) return <p className="loading">Loading…</p>;
+  const { item, metadata } = info;
+  const lat = metadata.gps_latitude as number | undefined;
+  const lon = metadata.gps_longitude as number | undefined;
+  const rows: [string, React.ReactNode][] = [
+    ["Path", item.path],
+    ["Type", `${item.media_type} (${item.mime_type ?? "unknown"})`],
+    ["Size", formatBytes(item.size)],
+    ["Status", item.status + (item.error ? `: ${item.error}` : "")],
+    ["Added", String(item.created_at)],
+    ...Object.entries(metadata)
+      .filter(([k]) => k !== "extra" && !k.startsWith("gps_"))
+      .map(([k, v]): [string, React.ReactNode] => [LABELS[k] ?? k, show(k, v)]),
+  ];
+  if (lat !== undefined && lon !== undefined) {
+    rows.push(["GPS", <a href={`https://www.openstreetmap.org/?mlat=${lat}&mlon=${lon}#map=15/${lat}/${lon}`} target="_blank" rel="noreferrer noopener">{`${lat.toFixed(5)}, ${lon.toFixed(5)}`}</a>]);
+  }
+  if (metadata.extra && typeof metadata.extra === "object") {
+    for (const [k, v] of Object.entries(metadata.extra as Record<string, unknown>)) rows.push([k, show(k, v)]);
+  }
+  return (
+    <article className="item">
+      <div className="stage">
+        <Preview info={info} key={item.id} />
+      </div>
+      <aside>
+        <h1>{item.name}</h1>
+        <h2>Tags</h2>
+        <Tags id={item.id} tags={info.tags} canEdit={canEdit} onChange={reload} />
+        {info.collections.length > 0 && (
+          <>
+            <h2>Collections</h2>
+            <ul className="plain">{info.collections.map((c) => <li key={c}><a href={`/?collection=${encodeURIComponent(c)}`} onClick={onLink}>{c}</a></li>)}</ul>
+          </>
+        )}
+        {info.same_content.length > 0 && (
+          <>
+            <h2>Other copies</h2>
+            <ul className="plain">{info.same_content.map((p) => <li key={p}>{p}</li>)}</ul>
+          </>
+        )}
+        <h2>Details</h2>
+        <table className="meta">
+          <tbody>
+            {rows.map(([k, v]) => (
+              <tr key={k}><th scope="row">{k}</th><td>{v}</td></tr>
+            ))}
+          </tbody>
+        </table>
+      </aside>
+    </article>
+  );
+}
