@@ -153,7 +153,7 @@ class _Parser:
         self.i = 0
         self.now = now
         self.sort: str | None = None
-        self.depth = 0  # inside parentheses, a NOT or an OR: sort is not allowed there
+        self.depth = 0  # inside parentheses or a NOT: sort is not allowed there
 
     def query(self) -> Query:
         self._space()
@@ -178,19 +178,21 @@ class _Parser:
         return self.text[self.i : j]
 
     def _or(self) -> Node:
-        sort_before = self.sort
+        """OR binds looser than AND; a sort: in any operand (not in parentheses or after -)
+        is the whole query's."""
         parts = [self._and()]
         while not self._end() and self._peek_word() == "OR":
             at = self.i
-            if self.sort != sort_before:
-                raise QueryError(at + 1, "sort: applies to the whole query: not beside an OR")
             self.i += 2
             self._space()
             if self._end() or self.text[self.i] == ")":
                 raise QueryError(at + 1, "expected a term after OR")
-            self.depth += 1
+            operand_at = self.i
             parts.append(self._and())
-            self.depth -= 1
+            if parts[-1] is _SORT:
+                raise QueryError(operand_at + 1, "expected a term after OR, not only a sort:")
+        if len(parts) > 1 and parts[0] is _SORT:
+            raise QueryError(1, "expected a term before OR, not only a sort:")
         return parts[0] if len(parts) == 1 else Or(tuple(parts))
 
     def _and(self) -> Node:
@@ -276,7 +278,7 @@ class _Parser:
                 at + 6, f"expected a sort after sort: ({', '.join(SORT_NAMES)}; -X: descending)"
             )
         if self.depth:
-            raise QueryError(at + 1, "sort: applies to the whole query: not inside ( ), - or OR")
+            raise QueryError(at + 1, "sort: applies to the whole query: not inside ( ) or -")
         if self.sort is not None:
             raise QueryError(at + 1, "sort: given twice")
         self.sort = value

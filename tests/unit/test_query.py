@@ -110,6 +110,7 @@ def test_measures(text: str, bounds: tuple[Compare, ...]) -> None:
 def test_sort_is_taken_out_of_the_tree() -> None:
     assert _read("sort:-taken") == Query(None, "-taken")
     assert _read("beatles sort:size") == Query(Text("beatles", "word"), "size")
+    assert _read("a OR b sort:name") == Query(Or((Text("a", "word"), Text("b", "word"))), "name")
     assert _read("a sort:name b") == Query(And((Text("a", "word"), Text("b", "word"))), "name")
 
 
@@ -145,8 +146,8 @@ def test_a_query_is_read_in_nfc() -> None:
         ("title:/(/", 8, "bad regular expression"),
         ("title:/abc", 7, "expected a closing / for this regular expression"),
         ("sort:colour", 6, "expected a sort after sort:"),
-        ("a sort:name OR b", 13, "sort: applies to the whole query"),
-        ("a OR sort:name", 6, "sort: applies to the whole query"),
+        ("a OR sort:name", 6, "expected a term after OR, not only a sort:"),
+        ("sort:name OR a", 1, "expected a term before OR, not only a sort:"),
         ("(sort:name)", 2, "sort: applies to the whole query"),
         ("-sort:name", 2, "sort: applies to the whole query"),
         ("sort:name sort:path", 11, "sort: given twice"),
