@@ -1,4 +1,5 @@
-"""mediaforgectl search: the daemon's search filters as options, the results as they stream.
+"""mediaforgectl search: a query in the search language (sent as ``q``), the daemon's older
+filters as options (all of them must match), the results as they stream.
 
 The daemon sends the matches in lines of a few hundred kB (``stream``), so a result of any
 size (``--limit`` up to 10,000) stays under the protocol's line limit; ``--json`` prints each
@@ -38,8 +39,17 @@ def _date(what: str) -> Any:
 
 @query_app.command()
 def search(  # noqa: PLR0917 - Typer: one parameter per command-line option
+    query: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help='The query: words, "phrases", prefix*, field:value (artist:, year:1965..1970, '
+            "size:>2GB, duration:>1h, taken:2021-06, added:<7d, title:/regex/, ...), -not, OR, "
+            "( ), sort:-taken. Put -- before a query that starts with -.",
+            show_default=False,
+        ),
+    ] = None,
     text: Annotated[
-        str | None, typer.Argument(help="Words in the path, name, title, artist or album.")
+        str | None, _opt("Substring of the path, title, artist or album (the older filter).")
     ] = None,
     media_type: Annotated[
         str | None, typer.Option("--type", help="image, audio, video or other.")
@@ -78,15 +88,24 @@ def search(  # noqa: PLR0917 - Typer: one parameter per command-line option
     limit: LimitOption = 50,
     offset: OffsetOption = 0,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    explain: Annotated[
+        bool, _opt("Show how the query was read, its SQL and SQLite's plan (no results).")
+    ] = False,
 ) -> None:
-    """Find files by type, text, artist, album, genre, year, dates, resolution, duration,
-    size, camera, tags, collection and status; sorted and paged. In a pipe: one
+    """Find files with a query (words, phrases, fields, ranges, -, OR, sort:; see the
+    README) and/or the options (type, artist, album, genre, year, dates, resolution,
+    duration, size, camera, tags, collection, status); sorted and paged. In a pipe: one
     tab-separated line per file (id, type, size, details, path), nothing cut."""
     given = dict(locals())
     given.pop("as_json")
+    given.pop("explain")
+    given["q"] = " ".join(given.pop("query") or []) or None
     given["tag"] = tag or []
     given["under"] = os.path.abspath(under) if under else None
     args = {_RENAMED.get(k, k): v for k, v in given.items() if v is not None}
+    if explain:
+        _print_explain(call("search", {**args, "explain": True, "limit": limit}))
+        return
     found: list[Mapping[str, Any]] = []
 
     def arrived(line: Mapping[str, Any]) -> None:
@@ -112,6 +131,20 @@ def _print_found(items: list[Mapping[str, Any]], data: Mapping[str, Any]) -> Non
     )
     first = data["offset"] + 1 if items else 0
     summary(f"{first}-{data['offset'] + len(items)} of {data['total']}")
+
+
+def _print_explain(data: Mapping[str, Any]) -> None:
+    shown = data["explain"]
+    print(f"read as: {shown['read']}")
+    if shown["sort"]:
+        print(f"sort:    {shown['sort']}")
+    print(f"matches: {data['total']}")
+    print("sql:")
+    print("  " + shown["sql"].replace("\n", "\n  "))
+    print(f"params:  {shown['params']}")
+    print("plan:")
+    for line in shown["plan"]:
+        print("  " + line)
 
 
 def _details(item: Mapping[str, Any]) -> str:

@@ -40,6 +40,9 @@ __all__ = ["ERROR_RESPONSES", "ROUTES", "admin", "command_router", "generic_rout
 
 ARG_TYPES: dict[str, Any] = {
     **{name: kind for name, (kind, _) in FILTERS.items()},
+    "q": str,  # the search language (the socket's `query`, by its HTTP name)
+    "query": str,
+    "explain": bool,
     "tags": list[str],
     "status": str,
     "sort": str,

@@ -22,6 +22,7 @@ __all__ = [
     "InfoReply",
     "ItemRow",
     "RetryReply",
+    "SearchExplain",
     "SearchReply",
     "TagAddReply",
     "TagListReply",
@@ -86,12 +87,21 @@ class SearchItem(TypedDict):
     thumbnail: str | None  # its thumbnail's absolute path; None: none made (or thumbnails off)
 
 
+class SearchExplain(TypedDict):
+    read: str  # how the query was read, as one line
+    sort: str | None  # the query's sort:, if it had one
+    sql: str  # the page's statement, its parameters apart
+    params: list[str]
+    plan: list[str]  # EXPLAIN QUERY PLAN, indented by depth (SQLite; empty elsewhere)
+
+
 class SearchReply(TypedDict):
     total: int
     offset: int
     items: list[SearchItem]  # empty with "stream": the items came in progress lines
     next_cursor: str | None  # pass as cursor for the page after this one; None: the last
     streamed: NotRequired[int]  # with "stream": how many items the progress lines carried
+    explain: NotRequired[SearchExplain]  # with "explain": true
 
 
 class WhyReply(TypedDict):

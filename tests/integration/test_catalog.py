@@ -33,7 +33,12 @@ async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
 
 async def test_migrations_build_exactly_the_schema(engine: AsyncEngine) -> None:
     def diff(conn: Connection) -> list[object]:
-        return list(compare_metadata(MigrationContext.configure(conn), metadata_obj))
+        # The search index (0005_search) is an FTS5 table and its shadow tables: SQL only.
+        def ours(name: str | None, kind: str, _parent: object) -> bool:
+            return not (kind == "table" and (name or "").startswith("search_fts"))
+
+        context = MigrationContext.configure(conn, opts={"include_name": ours})
+        return list(compare_metadata(context, metadata_obj))
 
     async with engine.connect() as conn:
         assert await conn.run_sync(diff) == []

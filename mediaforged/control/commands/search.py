@@ -1,7 +1,9 @@
 """``search``: filter, sort and page the catalog.
 
-Each filter is one line of ``FILTERS`` (its JSON type and the SQL condition it adds), so a
-new metadata column becomes searchable by adding a line.
+``q`` (or ``query``) is the search language (catalog/query.py: words, phrases, prefixes,
+``field:value``, ranges, ``-``, ``OR``, parentheses, ``sort:``). The older arguments are one
+line each of ``FILTERS`` (its JSON type and the SQL condition it adds) and combine with it by
+AND. ``explain`` adds how the query was read, its SQL and SQLite's plan to the reply.
 """
 
 from __future__ import annotations
@@ -15,8 +17,11 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mediaforged.catalog.query import Query, parse
+from mediaforged.catalog.querysql import compile_tree, describe, mentions, now_utc, status_condition
 from mediaforged.catalog.schema import (
     ITEM_STATUSES,
     MEDIA_TYPES,
@@ -30,7 +35,7 @@ from mediaforged.catalog.schema import (
 from mediaforged.control.context import Context, Progress, Spec, arg, jsonable, str_list
 from mediaforged.fs.fsio import under
 from mediaforged.protocol import ErrorCode, ProtocolError
-from mediaforged.protocol.queries import SearchItem, SearchReply
+from mediaforged.protocol.queries import SearchExplain, SearchItem, SearchReply
 
 __all__ = ["COMMANDS", "FILTERS", "SORTS"]
 
@@ -192,32 +197,35 @@ def _item(ctx: Context, row: Any) -> SearchItem:
     return cast(SearchItem, item)
 
 
-def _conditions(args: dict[str, Any]) -> list[Condition]:
-    out: list[Condition] = []
+def _query(args: dict[str, Any]) -> Query:
+    """``q`` and ``query`` (the same argument under the HTTP API's name and the socket's),
+    read; both given: both must match."""
+    texts = [t for t in (arg(args, "q", str), arg(args, "query", str)) if t]
+    return parse(" ".join(f"({t})" if len(texts) > 1 else t for t in texts), now_utc())
+
+
+def _conditions(args: dict[str, Any], query: Query, fts: bool) -> list[Condition]:
+    out: list[Condition] = [] if query.root is None else [compile_tree(query.root, fts)]
     for name, (kind, condition) in FILTERS.items():
         value = arg(args, name, kind)
         if value is not None and value != "":
             out.append(condition(value))
     out += [_tagged(t) for t in str_list(args, "tags")]
-    status = arg(args, "status", str, "present")
-    if status == "failed":  # at any stage: not indexed, metadata unread, or no thumbnail
-        out.append(
-            or_(
-                m.status == "failed",
-                and_(
-                    m.status == "present",
-                    or_(m.error_code.is_not(None), md.thumb_status == "failed"),
-                ),
-            )
-        )
-    elif status != "any":
-        out.append(_one_of(m.status, ITEM_STATUSES, "status")(status))
+    # A query that names a status: replaces the default (present), not the argument.
+    default = None if mentions(query.root, "status") else "present"
+    status = arg(args, "status", str, default)
+    if status is not None and status not in ("failed", "any"):
+        _one_of(m.status, ITEM_STATUSES, "status")(status)  # bad_request for another word
+    found = status_condition(status) if status is not None else None
+    if found is not None:
+        out.append(found)
     return out
 
 
-def _order(args: dict[str, Any]) -> tuple[str, ColumnElement[Any], bool]:
-    """The sort's name, its column, and whether it is descending."""
-    text = arg(args, "sort", str, "path")
+def _order(args: dict[str, Any], query: Query) -> tuple[str, ColumnElement[Any], bool]:
+    """The sort's name, its column, and whether it is descending (the argument's, else the
+    query's ``sort:``, else by path)."""
+    text = arg(args, "sort", str, query.sort or "path")
     descending = text.startswith("-")
     column = SORTS.get(text.lstrip("-"))
     if column is None:
@@ -230,7 +238,8 @@ def _order(args: dict[str, Any]) -> tuple[str, ColumnElement[Any], bool]:
 
 def _query_digest(args: dict[str, Any]) -> str:
     """What a cursor is bound to: the filters and the sort (not the page)."""
-    query = {k: v for k, v in args.items() if k not in ("limit", "offset", "cursor", "stream")}
+    skip = ("limit", "offset", "cursor", "stream", "explain")
+    query = {k: v for k, v in args.items() if k not in skip}
     text = json.dumps(query, sort_keys=True, ensure_ascii=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -287,8 +296,10 @@ async def search(ctx: Context, args: dict[str, Any], progress: Progress) -> Sear
         )
     if cursor is not None and offset:
         raise ProtocolError(ErrorCode.BAD_REQUEST, "give a cursor or an offset, not both")
-    where = _conditions(args)
-    _text, column, descending = _order(args)
+    query = _query(args)
+    fts = ctx.engine.dialect.name == "sqlite"  # the word index (0005_search): SQLite only
+    where = _conditions(args, query, fts)
+    _text, column, descending = _order(args, query)
     key = column.desc() if descending else column.asc()
     order = [column.is_(None), key, m.id]  # missing values last either way; the id: stable
     digest = _query_digest(args)
@@ -296,28 +307,52 @@ async def search(ctx: Context, args: dict[str, Any], progress: Progress) -> Sear
     if cursor is not None:
         page_where.append(_after(column, descending, *_decode_cursor(cursor, digest)))
     source = media_items.outerjoin(media_metadata, md.item_id == m.id)
+    page = (
+        select(*_COLUMNS, *_THUMB, column.label("sort_value")).select_from(source)
+        .where(*page_where).order_by(*order).limit(limit).offset(offset)
+    )  # fmt: skip
     async with ctx.engine.connect() as conn:
         total = await conn.scalar(select(func.count()).select_from(source).where(*where))
-        rows = list(
-            await conn.execute(
-                select(*_COLUMNS, *_THUMB, column.label("sort_value")).select_from(source)
-                .where(*page_where).order_by(*order).limit(limit).offset(offset)
-            )
-        )  # fmt: skip
+        rows = list(await conn.execute(page))
+        explained = await _explain(conn, query, page) if arg(args, "explain", bool) else None
     items = [_item(ctx, r) for r in rows]
     after = None
     if rows and len(rows) == limit:
         after = _encode_cursor(digest, rows[-1].sort_value, rows[-1].id)
+    reply: SearchReply = {
+        "total": total or 0,
+        "offset": offset,
+        "items": items,
+        "next_cursor": after,
+    }
+    if explained is not None:
+        reply["explain"] = explained
     if arg(args, "stream", bool, False):
         await _stream(items, progress)
-        return {
-            "total": total or 0,
-            "offset": offset,
-            "items": [],
-            "next_cursor": after,
-            "streamed": len(items),
-        }
-    return {"total": total or 0, "offset": offset, "items": items, "next_cursor": after}
+        reply["items"], reply["streamed"] = [], len(items)
+    return reply
+
+
+async def _explain(conn: AsyncConnection, query: Query, page: Select[Any]) -> SearchExplain:
+    """How the query was read, the page's SQL (parameters apart) and SQLite's plan for it."""
+    compiled = page.compile(dialect=conn.dialect)
+    sql = str(compiled)
+    params = [_plain(compiled.params[name]) for name in compiled.positiontup or ()]
+    plan: list[str] = []
+    if conn.dialect.name == "sqlite":
+        found = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", tuple(params))
+        depth: dict[int, int] = {0: -1}
+        for row in found:
+            node, parent, *_unused, detail = tuple(row)
+            depth[node] = depth.get(parent, -1) + 1
+            plan.append("  " * depth[node] + str(detail))
+    return {"read": describe(query.root), "sort": query.sort, "sql": sql,
+            "params": [str(p) for p in params], "plan": plan}  # fmt: skip
+
+
+def _plain(value: Any) -> Any:
+    """A bound value as the driver takes it (the plan does not depend on its type)."""
+    return value.isoformat(sep=" ") if isinstance(value, datetime) else value
 
 
 async def _stream(items: Sequence[Mapping[str, object]], progress: Progress) -> None:
@@ -335,6 +370,7 @@ async def _stream(items: Sequence[Mapping[str, object]], progress: Progress) -> 
         await progress({"items": chunk})
 
 
-SEARCH_ARGS = (*FILTERS, "tags", "status", "sort", "limit", "offset", "cursor", "stream")
+SEARCH_ARGS = (*FILTERS, "q", "query", "tags", "status", "sort", "limit", "offset", "cursor",
+               "stream", "explain")  # fmt: skip
 
 COMMANDS: dict[str, Spec] = {"search": Spec(search, SEARCH_ARGS)}

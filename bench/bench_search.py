@@ -1,0 +1,213 @@
+"""The search language at scale: p50/p95 of query kinds over the socket, against a ping.
+
+    python bench/bench_search.py --items 100000 [--repeat 30]
+
+Builds a catalog with the migrations, inserts ``--items`` rows straight into it (names, folders,
+artists, albums, genres, years, sizes, durations, tags: no real files), measuring the insert
+cost of the word index's triggers against the same rows without them; then starts
+mediaforged on it (an empty root: the items become missing, so every query says status:any)
+and asks each query kind ``--repeat`` times, with a ping between each, on one connection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import shutil
+import signal
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from daemonproc import start_daemon
+
+from mediaforged.catalog.db import create_engine, migrate
+from mediaforged.cli.main import Client
+
+WORDS = [
+    "love",
+    "night",
+    "summer",
+    "blue",
+    "road",
+    "river",
+    "light",
+    "dream",
+    "fire",
+    "heart",
+    "rain",
+    "city",
+    "gold",
+    "moon",
+    "star",
+    "ocean",
+    "song",
+    "dance",
+    "wild",
+    "time",
+    "home",
+    "free",
+    "fly",
+    "day",
+    "way",
+    "lost",
+    "sky",
+    "sun",
+    "wind",
+    "stone",
+]
+ARTISTS = [
+    f"{a} {b}"
+    for a in ("The", "Black", "Silver", "Electric", "Velvet", "Crimson")
+    for b in ("Beatles", "Keys", "Wolves", "Echoes", "Tides", "Lights", "Rivers")
+]
+GENRES = ("Rock", "Jazz", "Folk", "Pop", "Blues", "Electronic", "Classical")
+QUERIES = {
+    "common word": "status:any love",
+    "rare word": "status:any zanzibar",
+    "prefix": "status:any drea*",
+    "phrase": 'status:any "summer night"',
+    "field": "status:any artist:wolves",
+    "range": "status:any year:1965..1970",
+    "size": "status:any size:>9MB",
+    "combined+sort": "status:any rock year:>=2000 duration:>3m sort:-size",
+    "negation": "status:any velvet -live",
+    "or": "status:any (zanzibar OR kyoto)",
+    "count only": "status:any blue",
+}
+
+
+def _rows(n: int, start: int, rng: random.Random) -> tuple[list[tuple[object, ...]], ...]:
+    items, meta, tagged = [], [], []
+    for i in range(start, start + n):
+        title = " ".join(rng.choices(WORDS, k=3))
+        if i % 5000 == 0:
+            title += " zanzibar"
+        path = f"/lib/{rng.choice(GENRES)}/{rng.choice(ARTISTS)}/{title} {i}.mp3"
+        items.append((i, path.encode(), path, path.rsplit("/", 1)[1], rng.randrange(10**7),
+                      i, i))  # fmt: skip
+        album = " ".join(rng.choices(WORDS, k=2))
+        year, seconds = rng.randrange(1950, 2025), rng.uniform(60, 600)
+        meta.append((i, title, rng.choice(ARTISTS), album, rng.choice(GENRES), year, seconds))
+        if i % 10 == 0:
+            tagged.append((i, 1 + i % 20))
+    return items, meta, tagged
+
+
+def _insert(conn: sqlite3.Connection, n: int, start: int, rng: random.Random) -> float:
+    begun = time.perf_counter()
+    for at in range(start, start + n, 10000):
+        items, meta, tagged = _rows(min(10000, start + n - at), at, rng)
+        conn.executemany(
+            "INSERT INTO media_items (id, root_id, path_key, path, name, size, mtime_ns, dev,"
+            " inode, media_type, status, created_at, updated_at) VALUES"
+            " (?, 1, ?, ?, ?, ?, ?, 1, ?, 'audio', 'present', '2026-01-01', '2026-01-01')",
+            items,
+        )
+        conn.executemany(
+            "INSERT INTO media_metadata (item_id, title, artist, album, genre, year, duration_s)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            meta,
+        )
+        conn.executemany("INSERT INTO item_tags (item_id, tag_id) VALUES (?, ?)", tagged)
+        conn.commit()
+    return time.perf_counter() - begun
+
+
+async def _migrated(db: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{db}")
+    await migrate(engine)
+    await engine.dispose()
+
+
+def _catalog(db: Path, tree: Path) -> sqlite3.Connection:
+    asyncio.run(_migrated(db))
+    conn = sqlite3.connect(db)
+    conn.execute("INSERT INTO roots (id, path) VALUES (1, ?)", (str(tree),))
+    conn.executemany("INSERT INTO tags (id, name) VALUES (?, ?)",
+                     [(t, f"tag{t}") for t in range(1, 21)])  # fmt: skip
+    conn.commit()
+    return conn
+
+
+def build(work: Path, tree: Path, items: int) -> dict[str, float]:
+    """The catalog, and what its triggers cost: the same 20,000 rows with and without."""
+    probe = min(20000, items)
+    bare = _catalog(work / "bare.db", tree)
+    triggers = [r[0] for r in bare.execute("SELECT name FROM sqlite_master WHERE type='trigger'")]
+    for name in triggers:
+        bare.execute(f"DROP TRIGGER {name}")
+    without = _insert(bare, probe, 1, random.Random(1))
+    bare.close()
+    (work / "bare.db").unlink()
+    conn = _catalog(work / "state" / "catalog.db", tree)
+    with_ = _insert(conn, probe, 1, random.Random(1))
+    rest = _insert(conn, items - probe, probe + 1, random.Random(2)) if items > probe else 0.0
+    conn.close()
+    return {"insert_s_without": without, "insert_s_with": with_, "insert_s_total": with_ + rest}
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def measure(sock: Path, repeat: int) -> dict[str, tuple[float, float, int]]:
+    client = Client(sock, timeout=120)
+    times: dict[str, list[float]] = {"ping": [], **{k: [] for k in QUERIES}}
+    totals: dict[str, int] = {}
+    for _ in range(repeat):
+        for kind, q in QUERIES.items():
+            begun = time.perf_counter()
+            client.call("ping", {})
+            times["ping"].append(time.perf_counter() - begun)
+            begun = time.perf_counter()
+            limit = 0 if kind == "count only" else 100
+            reply = client.call("search", {"q": q, "limit": limit})
+            times[kind].append(time.perf_counter() - begun)
+            totals[kind] = reply["total"]
+    client.close()
+    return {k: (_pct(v, 0.5) * 1000, _pct(v, 0.95) * 1000, totals.get(k, 0))
+            for k, v in times.items()}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--items", type=int, default=100000)
+    parser.add_argument("--repeat", type=int, default=30)
+    opts = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="mfs"))
+    tree = work / "tree"
+    tree.mkdir()
+    (work / "state").mkdir()
+    try:
+        cost = build(work, tree, opts.items)
+        size_mb = (work / "state" / "catalog.db").stat().st_size / 1e6
+        sock_dir = Path(tempfile.mkdtemp(prefix="mfs", dir="/tmp"))  # short: a socket path
+        proc, sock = start_daemon(tree, work, sock_dir / "s", "watch = false\n")
+        try:
+            Client(sock, timeout=600).call("status", {})
+            found = measure(sock, opts.repeat)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=120)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"items: {opts.items:,}; catalog {size_mb:.0f} MB; insert {cost['insert_s_total']:.1f} s")
+    print(f"word-index triggers: 20,000 rows in {cost['insert_s_with']:.2f} s against "
+          f"{cost['insert_s_without']:.2f} s without "
+          f"({cost['insert_s_with'] / cost['insert_s_without']:.1f}x)")  # fmt: skip
+    ping = found["ping"][0]
+    print(f"{'kind':16} {'p50 ms':>8} {'p95 ms':>8} {'x ping':>7} {'matches':>8}  query")
+    for kind, (p50, p95, total) in found.items():
+        q = QUERIES.get(kind, "")
+        print(f"{kind:16} {p50:8.2f} {p95:8.2f} {p50 / ping:7.1f} {total:8}  {q}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,276 @@
+"""The search language's tree (``query``) as SQLAlchemy Core conditions over media_items and
+media_metadata (tags, collections and roots through ``IN`` subqueries, read once).
+
+Words go to the FTS5 index ``search_fts`` (migration 0005) when ``fts`` is true (SQLite);
+elsewhere they are case-insensitive substring matches (LIKE), the same columns. Every value is
+a bound parameter: nothing from the query is ever formatted into SQL text.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import unicodedata
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    and_,
+    column,
+    false,
+    func,
+    literal_column,
+    not_,
+    or_,
+    select,
+    table,
+)
+
+from mediaforged.catalog.query import And, Compare, Field, Node, Not, Or, Text
+from mediaforged.catalog.schema import (
+    collection_items,
+    collections,
+    item_tags,
+    media_items,
+    media_metadata,
+    roots,
+    tags,
+)
+from mediaforged.fs.fsio import under
+
+__all__ = ["FTS_COLUMNS", "compile_tree", "describe", "mentions", "search_fts", "status_condition"]
+
+Condition = ColumnElement[bool]
+m = media_items.c
+md = media_metadata.c
+
+# The index's columns, in the migration's order (rowid = media_items.id).
+FTS_COLUMNS = ("name", "folder", "title", "artist", "album", "album_artist", "genre",
+               "composer", "camera", "lens", "tags", "collections")  # fmt: skip
+search_fts = table("search_fts", column("rowid"), column("search_fts"))
+
+# The folder an item is in: its path without its name.
+_FOLDER = func.substr(m.path, 1, func.length(m.path) - func.length(m.name))
+# field -> the columns its text is in, and the index columns holding the same words.
+_TEXT: dict[str, tuple[tuple[ColumnElement[Any], ...], tuple[str, ...]]] = {
+    "artist": ((md.artist, md.album_artist), ("artist", "album_artist")),
+    "album": ((md.album,), ("album",)),
+    "albumartist": ((md.album_artist,), ("album_artist",)),
+    "title": ((md.title,), ("title",)),
+    "genre": ((md.genre,), ("genre",)),
+    "composer": ((md.composer,), ("composer",)),
+    "camera": ((md.camera_make, md.camera_model), ("camera",)),
+    "lens": ((md.lens,), ("lens",)),
+    "name": ((m.name,), ("name",)),
+    "folder": ((_FOLDER,), ("folder",)),
+    "codec": ((md.video_codec, md.audio_codec), ()),
+    "container": ((md.container,), ()),
+    "mime": ((m.mime_type,), ()),
+    "path": ((m.path,), ()),
+    "error": ((m.error, m.error_code), ()),
+}
+# The columns a bare word is looked for in without the index.
+_ANYWHERE = (m.path, md.title, md.artist, md.album, md.album_artist, md.genre, md.composer,
+             md.camera_make, md.camera_model, md.lens)  # fmt: skip
+_NUMBERS: dict[str, ColumnElement[Any]] = {
+    "year": md.year, "width": md.width, "height": md.height, "track": md.track_number,
+    "disc": md.disc_number, "bitrate": md.bit_rate, "samplerate": md.sample_rate,
+    "channels": md.channels, "iso": md.iso, "fps": md.fps, "size": m.size,
+    "duration": md.duration_s,
+}  # fmt: skip
+_DATES: dict[str, ColumnElement[Any]] = {"taken": md.taken_at, "added": m.created_at}
+_CHOICES: dict[str, ColumnElement[Any]] = {"type": m.media_type}
+
+
+def compile_tree(node: Node, fts: bool) -> Condition:
+    """The condition an item must meet to match ``node``."""
+    if isinstance(node, Not):
+        # NULL (no artist, no year) is "not matching": -artist:x keeps the items without one.
+        return not_(func.coalesce(compile_tree(node.child, fts), false(), type_=Boolean))
+    if isinstance(node, Or):
+        return or_(*(compile_tree(c, fts) for c in node.children))
+    if isinstance(node, And):
+        words = [c for c in node.children if isinstance(c, Text) and _indexable(c.text)]
+        rest = [compile_tree(c, fts) for c in node.children if c not in words or not fts]
+        if fts and words:  # one look-up in the index for all the words side by side
+            rest.insert(0, _match(" ".join(_fts_phrase(w) for w in words)))
+        return and_(*rest)
+    if isinstance(node, Text):
+        if fts and _indexable(node.text):
+            return _match(_fts_phrase(node))
+        return _like_any(_ANYWHERE, node.text) | _in_tags(tags.c.name.ilike(_pattern(node.text)))
+    return _field(node, fts)
+
+
+def status_condition(value: str) -> Condition | None:
+    """``status:`` (and the ``status`` argument): failed is "at any stage"; any is no filter."""
+    if value == "any":
+        return None
+    if value == "failed":  # not indexed, metadata unread, or no thumbnail
+        return or_(
+            m.status == "failed",
+            and_(
+                m.status == "present", or_(m.error_code.is_not(None), md.thumb_status == "failed")
+            ),
+        )
+    return m.status == value
+
+
+def mentions(node: Node | None, name: str) -> bool:
+    """Whether the tree has a ``name:`` field anywhere."""
+    if isinstance(node, Field):
+        return node.name == name
+    if isinstance(node, Not):
+        return mentions(node.child, name)
+    if isinstance(node, And | Or):
+        return any(mentions(c, name) for c in node.children)
+    return False
+
+
+def describe(node: Node | None) -> str:
+    """How the query was read, as one line (``--explain``)."""
+    if node is None:
+        return "everything"
+    if isinstance(node, Text):
+        return {"word": f"word {node.text!r}", "prefix": f"prefix {node.text!r}*",
+                "phrase": f"phrase {node.text!r}"}[node.how]  # fmt: skip
+    if isinstance(node, Not):
+        return f"NOT {describe(node.child)}"
+    if isinstance(node, And | Or):
+        joined = f" {type(node).__name__.upper()} ".join(describe(c) for c in node.children)
+        return f"({joined})"
+    if node.how in ("compare", "range"):
+        return " AND ".join(f"{node.name} {b.op} {_shown(b)}" for b in node.bounds)
+    return {"words": f"{node.name} has words {node.text!r}",
+            "phrase": f"{node.name} has phrase {node.text!r}",
+            "exact": f"{node.name} = {node.text!r}",
+            "regex": f"{node.name} ~ /{node.text}/"}[node.how]  # fmt: skip
+
+
+def _shown(bound: Compare) -> str:
+    if isinstance(bound.value, tuple):
+        start, end = bound.value
+        return start.isoformat() if start == end else f"[{start.isoformat()}, {end.isoformat()})"
+    return f"{bound.value:g}"
+
+
+def _indexable(text: str) -> bool:
+    """Whether the word index holds any of it (unicode61 keeps letters and digits only:
+    ``%`` or an emoji alone is looked for as a substring instead)."""
+    return any(ch.isalnum() for ch in text)
+
+
+def _fts_phrase(node: Text) -> str:
+    quoted = '"' + unicodedata.normalize("NFC", node.text).replace('"', '""') + '"'
+    return quoted + "*" if node.how == "prefix" else quoted
+
+
+def _match(expression: str, columns: Sequence[str] = ()) -> Condition:
+    if columns:
+        expression = "{" + " ".join(columns) + "} : (" + expression + ")"
+    found = select(search_fts.c.rowid).where(search_fts.c.search_fts.op("MATCH")(expression))
+    return m.id.in_(found)
+
+
+def _pattern(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _like_any(columns: Sequence[ColumnElement[Any]], text: str) -> Condition:
+    return or_(*(c.ilike(_pattern(text), escape="\\") for c in columns))
+
+
+def _in_tags(condition: Condition) -> Condition:
+    found = select(item_tags.c.item_id).join(tags, tags.c.id == item_tags.c.tag_id)
+    return m.id.in_(found.where(condition))
+
+
+def _in_collections(condition: Condition) -> Condition:
+    found = select(collection_items.c.item_id).join(
+        collections, collections.c.id == collection_items.c.collection_id
+    )
+    return m.id.in_(found.where(condition))
+
+
+def _text_match(columns: Sequence[ColumnElement[Any]], node: Field) -> Condition:
+    if node.how == "exact":
+        return or_(*(c == node.text for c in columns))
+    if node.how == "regex":
+        return or_(*(c.regexp_match(node.text) for c in columns))
+    return _like_any(columns, node.text)
+
+
+def _field(node: Field, fts: bool) -> Condition:
+    name = node.name
+    if name in _TEXT:
+        columns, indexed = _TEXT[name]
+        if name in ("folder", "path") and node.text.startswith("/"):
+            return _under(node.text)
+        if fts and indexed and node.how in ("words", "phrase") and _indexable(node.text):
+            if node.how == "phrase":
+                return _match(_fts_phrase(Text(node.text, "phrase")), indexed)
+            words = " ".join(_fts_phrase(Text(w, "prefix")) for w in node.text.split())
+            return _match(words, indexed)
+        return _text_match(columns, node)
+    if name == "tag":
+        return _in_tags(_text_match((tags.c.name,), node))
+    if name == "collection":
+        return _in_collections(_text_match((collections.c.name,), node))
+    if name == "root":
+        if node.text.startswith("/"):
+            path = posixpath.normpath(node.text)
+            return m.root_id.in_(select(roots.c.id).where(roots.c.path == path))
+        return m.root_id.in_(select(roots.c.id).where(_text_match((roots.c.path,), node)))
+    if name == "ext":
+        ext = node.text.lower().lstrip(".")
+        if node.how == "regex":
+            return func.lower(m.name).regexp_match(node.text)
+        suffix = "%." + ext.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return func.lower(m.name).like(suffix, escape="\\")
+    if name == "status":
+        found = status_condition(node.text)
+        return found if found is not None else literal_column("1") == 1
+    if name in _CHOICES:
+        return _CHOICES[name] == node.text
+    if name == "modified":
+        return and_(*(_date_bound(m.mtime_ns, b, ns=True) for b in node.bounds))
+    if name in _DATES:
+        return and_(*(_date_bound(_DATES[name], b) for b in node.bounds))
+    col = _NUMBERS[name]
+    return and_(*(_number_bound(col, b) for b in node.bounds))
+
+
+def _under(text: str) -> Condition:
+    low, high = under(os.fsencode(posixpath.normpath(text)))
+    return and_(m.path_key >= low, m.path_key < high)
+
+
+def _number_bound(col: ColumnElement[Any], bound: Compare) -> Condition:
+    value = bound.value
+    assert isinstance(value, float)
+    ops = {"=": col == value, "<": col < value, "<=": col <= value, ">": col > value,
+           ">=": col >= value}  # fmt: skip
+    return ops[bound.op]
+
+
+def _date_bound(col: ColumnElement[Any], bound: Compare, ns: bool = False) -> Condition:
+    """A date's period [start, end) against the operator: ``>2021`` is from 2022 on."""
+    assert isinstance(bound.value, tuple)
+    start: Any
+    end: Any
+    start, end = bound.value
+    if ns:  # mtime_ns: nanoseconds since the epoch, the dates read as UTC
+        start, end = (int(d.replace(tzinfo=UTC).timestamp() * 1e9) for d in (start, end))
+    if bound.op == "=":
+        return and_(col >= start, col < end)
+    ops: dict[str, Condition] = {"<": col < start, "<=": col < end, ">": col >= end,
+                                 ">=": col >= start}  # fmt: skip
+    return ops[bound.op]
+
+
+def now_utc() -> datetime:
+    """Naive UTC, as the catalog's timestamps are."""
+    return datetime.now(UTC).replace(tzinfo=None)
