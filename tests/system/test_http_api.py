@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from PIL import Image
+from prometheus_client.parser import text_string_to_metric_families
 
 from mediaforged.cli.client import Client, CommandFailed
 from mediaforged.control.commands import COMMANDS
@@ -384,3 +385,44 @@ def test_a_port_in_use_is_one_clear_error(http: Http, daemon_factory: Any, tmp_p
     assert len(failed) == 1 and "in use" in failed[0]["error"]
     assert "Traceback" not in log
     assert not second.socket.exists()  # the control socket it had opened is gone again
+
+
+def _families(text: str) -> dict[str, Any]:
+    return {f.name: f for f in text_string_to_metric_families(text)}
+
+
+def test_metrics_need_an_admin_token_and_move_with_the_catalog(http: Http) -> None:
+    """GET /metrics: the Prometheus text behind an admin token (a read token: 403), whose
+    counts follow the catalog, and whose HTTP requests are counted by transport."""
+    with http.client() as anyone, http.client(http.read) as reader:
+        assert anyone.get("/metrics").status_code == 401
+        assert reader.get("/metrics").status_code == 403
+    with http.client(http.admin) as admin:
+        before = admin.get("/metrics")
+        assert before.status_code == 200
+        assert before.headers["content-type"].startswith("text/plain")
+        families = _families(before.text)
+        indexed = families["mediaforge_files_indexed"].samples[0].value
+        assert admin.get("/api/v1/status").status_code == 200  # a command over HTTP, counted
+        new = _lib(http) / "metrics-new.bin"
+        new.write_bytes(os.urandom(1000))
+        wait_for(lambda: http.daemon.catalog.item(new), 60, "the new file")
+        after = wait_for(
+            lambda: (
+                f
+                if (f := _families(admin.get("/metrics").text))["mediaforge_files_indexed"]
+                .samples[0]
+                .value
+                > indexed
+                else None
+            ),
+            60,
+            "the indexed count to move",
+        )
+    requests = after["mediaforge_control_request_duration_seconds"].samples
+    http_counts = [
+        s.value
+        for s in requests
+        if s.name.endswith("_count") and s.labels.get("transport") == "http"
+    ]
+    assert sum(http_counts) > 0, "no HTTP request was counted"
