@@ -26,7 +26,7 @@ import structlog
 
 from mediaforged import __version__
 from mediaforged.control.access import Peer, may_change, peer_of
-from mediaforged.control.commands import COMMANDS
+from mediaforged.control.commands import command_spec
 from mediaforged.control.context import Context
 from mediaforged.control.gate import LIMITED_COMMANDS, Gate, PeerLog, Slot, is_privileged
 from mediaforged.protocol import (
@@ -288,19 +288,7 @@ class ControlServer:
         cmd, began = "", time.monotonic()
         try:
             request_id, cmd, args = decode_request(line)
-            spec = COMMANDS.get(cmd)
-            if spec is None:
-                known = ", ".join(sorted(COMMANDS))
-                raise ProtocolError(
-                    ErrorCode.UNKNOWN_COMMAND, f"unknown command {cmd!r} (known: {known})"
-                )
-            unknown = sorted(set(args) - set(spec.args))
-            if unknown:
-                takes = ", ".join(spec.args) or "no arguments"
-                raise ProtocolError(
-                    ErrorCode.BAD_REQUEST,
-                    f"{cmd} does not take {', '.join(unknown)} (it takes: {takes})",
-                )
+            spec = command_spec(cmd, args)
             if conn.slot is Slot.LIMITED and cmd not in LIMITED_COMMANDS:
                 raise ProtocolError(
                     ErrorCode.BUSY,

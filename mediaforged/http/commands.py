@@ -19,12 +19,12 @@ from typing import Any
 import structlog
 from starlette.responses import Response, StreamingResponse
 
-from mediaforged.control.commands import COMMANDS
+from mediaforged.control.commands import command_spec
 from mediaforged.control.context import Context, Spec
 from mediaforged.http.errors import JsonResponse, error_response
 from mediaforged.protocol import ErrorCode, ProtocolError
 
-__all__ = ["NDJSON", "check_args", "run_command"]
+__all__ = ["NDJSON", "run_command"]
 
 log = structlog.get_logger("mediaforged.http")
 
@@ -34,22 +34,6 @@ _LINES_AHEAD = 64  # lines a stream holds for a client that reads slowly; then t
 
 class _TooSlow(Exception):
     pass
-
-
-def check_args(name: str, args: dict[str, Any]) -> Spec:
-    """The command's Spec, once its arguments are ones it takes (as the socket checks)."""
-    spec = COMMANDS.get(name)
-    if spec is None:
-        raise ProtocolError(
-            ErrorCode.UNKNOWN_COMMAND, f"unknown command {name!r} (known: {', '.join(COMMANDS)})"
-        )
-    unknown = sorted(set(args) - set(spec.args))
-    if unknown:
-        takes = ", ".join(spec.args) or "no arguments"
-        raise ProtocolError(
-            ErrorCode.BAD_REQUEST, f"{name} does not take {', '.join(unknown)} (it takes: {takes})"
-        )
-    return spec
 
 
 async def _no_progress(data: dict[str, Any], key: str = "progress") -> None:
@@ -66,7 +50,7 @@ async def run_command(ctx: Context, name: str, args: dict[str, Any]) -> Response
     began = time.monotonic()
     code: str | None = None
     try:
-        spec = check_args(name, args)
+        spec = command_spec(name, args)
         if spec.streams:
             return await _streamed(ctx, spec, args)
         return JsonResponse(await spec.fn(ctx, args, _no_progress))

@@ -28,7 +28,7 @@ from mediaforged.control.commands import (
 from mediaforged.control.context import Context, Progress, Spec, arg
 from mediaforged.protocol import PROTOCOL_VERSION, ErrorCode, HelloReply, PingReply, ProtocolError
 
-__all__ = ["COMMANDS", "Context", "Progress", "Spec"]
+__all__ = ["COMMANDS", "Context", "Progress", "Spec", "command_spec"]
 
 
 async def ping(ctx: Context, args: dict[str, Any], progress: Progress) -> PingReply:
@@ -67,3 +67,21 @@ COMMANDS: dict[str, Spec] = {
     **roots.COMMANDS,
     **tokens.COMMANDS,
 }
+
+
+def command_spec(name: str, args: dict[str, Any]) -> Spec:
+    """The command's Spec, once its arguments are ones it takes: the check both transports
+    (the socket and HTTP) make before running a command."""
+    spec = COMMANDS.get(name)
+    if spec is None:
+        raise ProtocolError(
+            ErrorCode.UNKNOWN_COMMAND,
+            f"unknown command {name!r} (known: {', '.join(sorted(COMMANDS))})",
+        )
+    unknown = sorted(set(args) - set(spec.args))
+    if unknown:
+        takes = ", ".join(spec.args) or "no arguments"
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST, f"{name} does not take {', '.join(unknown)} (it takes: {takes})"
+        )
+    return spec
