@@ -22,7 +22,8 @@ def start_daemon(
         f"roots = [{json.dumps(str(tree))}]\n"
         f"state_dir = {json.dumps(str(work / 'state'))}\n"
         f"socket_path = {json.dumps(str(sock))}\n"
-        'http_listen = ""\n' + extra
+        + ("" if "http_listen" in extra else 'http_listen = ""\n')  # off unless asked for
+        + extra
     )
     log = open(work / "daemon.log", "wb")  # noqa: SIM115 - the daemon's, for its lifetime
     proc = subprocess.Popen(
