@@ -22,7 +22,7 @@ from mediaforged.control.context import Context
 from mediaforged.http.auth import COOKIE, Caller, LoginLimiter
 from mediaforged.http.errors import UNAUTHORIZED, HttpError, JsonResponse, error_response
 from mediaforged.http.events import events_router
-from mediaforged.http.files import files_router
+from mediaforged.http.files import ThumbnailLookup, files_router
 from mediaforged.http.routes import ERROR_RESPONSES, admin, command_router, generic_router, reader
 from mediaforged.http.web import web_router
 from mediaforged.protocol import ErrorCode
@@ -125,6 +125,7 @@ def make_app(ctx: Context, closing: asyncio.Event) -> FastAPI:
         default_response_class=JsonResponse,
     )
     app.state.ctx = ctx
+    app.state.thumbnail_lookup = ThumbnailLookup(ctx.engine)
     _install_errors(app)
 
     @app.get("/healthz", tags=["session"], summary="alive (no token needed)")

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -30,13 +31,15 @@ from mediaforged.http.routes import ERROR_RESPONSES, reader
 from mediaforged.protocol import ErrorCode
 from mediaforged.state import RootState
 
-__all__ = ["files_router", "parse_range"]
+__all__ = ["ThumbnailLookup", "files_router", "parse_range"]
 
 m = media_items.c
 md = media_metadata.c
 _CHUNK = 256 * 1024
 _YEAR = 31536000
 _DAY = 86400
+_BATCH = 256
+_Found = tuple[str | None, str | None] | None  # (file_hash, thumb_status), None: no item
 ItemId = Annotated[int, Path(ge=0, lt=1 << 63, description="the item's id (search, info)")]
 
 
@@ -74,6 +77,70 @@ def _unsatisfiable(size: int) -> HttpError:
     )
 
 
+class ThumbnailLookup:
+    """Each item's (file_hash, thumb_status), looked up for many requests in one query.
+
+    A grid asks for dozens of thumbnails at once over several connections; one catalog
+    query per picture cost more than everything else in serving it. Requests that arrive
+    while a query is being prepared wait for the same one (at most ``_BATCH`` ids), so the
+    cost is shared and nothing is cached: each answer is as fresh as a lookup of its own.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._waiting: dict[int, list[asyncio.Future[_Found]]] = {}
+        self._flush: asyncio.Task[None] | None = None
+
+    async def get(self, item_id: int) -> _Found:
+        """(file_hash, thumb_status) of the item, None when it is not in the catalog."""
+        future: asyncio.Future[_Found] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(item_id, []).append(future)
+        if self._flush is None:
+            self._flush = asyncio.create_task(self._run())
+        return await future
+
+    async def _run(self) -> None:
+        try:
+            await asyncio.sleep(0)  # let the requests already read off the sockets join in
+            while self._waiting:
+                ids = list(self._waiting)[:_BATCH]
+                batch = {i: self._waiting.pop(i) for i in ids}
+                try:
+                    found = await self._query(ids)
+                except Exception as exc:  # each waiting request answers with it (a 5xx)
+                    _settle(batch, exc)
+                else:
+                    _settle(batch, found)
+        finally:
+            self._flush = None
+            if self._waiting:  # cancelled with requests still waiting: they must not hang
+                _settle(dict(self._waiting), asyncio.CancelledError())
+                self._waiting.clear()
+
+    async def _query(self, ids: list[int]) -> dict[int, tuple[str | None, str | None]]:
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(m.id, m.file_hash, md.thumb_status)
+                .select_from(media_items.outerjoin(media_metadata, md.item_id == m.id))
+                .where(m.id.in_(ids))
+            )
+            return {r.id: (r.file_hash, r.thumb_status) for r in rows}
+
+
+def _settle(
+    batch: dict[int, list[asyncio.Future[_Found]]],
+    outcome: dict[int, tuple[str | None, str | None]] | BaseException,
+) -> None:
+    for item_id, futures in batch.items():
+        for future in futures:
+            if future.done():
+                continue  # its request went away (a client that hung up)
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome.get(item_id))
+
+
 def _etag_matches(header: str | None, etag: str) -> bool:
     if not header:
         return False
@@ -86,27 +153,22 @@ async def _thumbnail(request: Request, item_id: int, version: str | None) -> Res
     ctx: Context = request.app.state.ctx
     if ctx.thumbnails is None:
         raise HttpError(ErrorCode.NOT_FOUND, "thumbnails are off (thumbnail_size = 0)")
-    async with ctx.engine.connect() as conn:
-        row = (
-            await conn.execute(
-                select(m.file_hash, md.thumb_status)
-                .select_from(media_items.outerjoin(media_metadata, md.item_id == m.id))
-                .where(m.id == item_id)
-            )
-        ).first()
-    if row is None:
+    lookup: ThumbnailLookup = request.app.state.thumbnail_lookup
+    found = await lookup.get(item_id)
+    if found is None:
         raise HttpError(ErrorCode.NOT_FOUND, f"item {item_id} is not in the catalog")
-    if not row.file_hash or row.thumb_status != "ok":
-        state = row.thumb_status or "pending"
+    file_hash, thumb_status = found
+    if not file_hash or thumb_status != "ok":
+        state = thumb_status or "pending"
         raise HttpError(ErrorCode.NOT_FOUND, f"item {item_id} has no thumbnail ({state})")
-    etag = f'"{row.file_hash}"'
+    etag = f'"{file_hash}"'
     # By id, the picture changes when the file does: a day, then the ETag says if it did.
     # A URL naming the hash (?v=HASH) can never change: a year, immutable.
-    lifetime = f"max-age={_YEAR}, immutable" if version == row.file_hash else f"max-age={_DAY}"
+    lifetime = f"max-age={_YEAR}, immutable" if version == file_hash else f"max-age={_DAY}"
     headers = {"ETag": etag, "Cache-Control": f"private, {lifetime}"}
     if _etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
-    path = thumbnail_path(ctx.thumbnails.folder, row.file_hash)
+    path = thumbnail_path(ctx.thumbnails.folder, file_hash)
     try:
         data = await asyncio.to_thread(path.read_bytes)
     except FileNotFoundError:

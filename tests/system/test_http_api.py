@@ -4,6 +4,7 @@ One daemon for the module."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -273,6 +274,39 @@ def test_thumbnails_have_a_strong_etag(http: Http) -> None:
         assert "immutable" in forever.headers["cache-control"]
         big = _id(http, _lib(http) / "sub" / "big.bin")  # no picture in it
         assert client.get(f"/api/v1/items/{big}/thumbnail").status_code == 404
+
+
+def test_thumbnails_asked_at_once_each_get_their_own(http: Http) -> None:
+    """A grid asks for many thumbnails at once; the lookups share catalog queries, and each
+    request must still get its own picture, its own 404 or its own ETag."""
+    pictures = {_id(http, _lib(http) / f"p{i}.jpg"): _lib(http) / f"p{i}.jpg" for i in range(4)}
+    expected: dict[int, bytes] = {}
+    for item_id, path in pictures.items():
+        digest = http.daemon.catalog.item(path)["file_hash"]  # type: ignore[index]
+        thumb = http.daemon.state_dir / "thumbnails" / digest[:2] / digest[2:4]
+        expected[item_id] = (thumb / f"{digest}.webp").read_bytes()
+    no_picture = _id(http, _lib(http) / "sub" / "big.bin")
+    asked = [*pictures, no_picture, 1 << 40] * 10
+
+    async def ask_all() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=8)
+        headers = {"Authorization": f"Bearer {http.read}"}
+        async with httpx.AsyncClient(
+            base_url=http.base, headers=headers, limits=limits, timeout=60
+        ) as client:
+            return await asyncio.gather(
+                *(client.get(f"/api/v1/items/{i}/thumbnail") for i in asked)
+            )
+
+    replies = asyncio.run(ask_all())
+    for item_id, reply in zip(asked, replies, strict=True):
+        if item_id in expected:
+            assert reply.status_code == 200, (item_id, reply.text)
+            assert reply.content == expected[item_id]
+        else:
+            assert reply.status_code == 404, (item_id, reply.text)
+            want = "has no thumbnail" if item_id == no_picture else "is not in the catalog"
+            assert want in reply.json()["error"]["message"], reply.json()
 
 
 def test_content_with_ranges(http: Http) -> None:
