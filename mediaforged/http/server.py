@@ -18,6 +18,7 @@ from pathlib import Path
 
 import structlog
 import uvicorn
+from starlette.types import ASGIApp, Message, Scope
 
 from mediaforged.control.context import Context
 from mediaforged.http.app import make_app
@@ -66,8 +67,10 @@ class HttpServer:
         await self._first_token()
         for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
             logging.getLogger(name).setLevel(logging.WARNING)
+        app = make_app(self._ctx, self.closing)
+        await asyncio.to_thread(_warm_up, app)
         config = uvicorn.Config(
-            make_app(self._ctx, self.closing),
+            app,
             log_config=None,
             access_log=False,
             lifespan="off",
@@ -106,6 +109,32 @@ class HttpServer:
             path=str(path),
             hint="read it once, then keep it elsewhere; `mediaforgectl token create` makes more",
         )
+
+
+def _warm_up(app: ASGIApp) -> None:
+    """Ask the app for a page it does not have, in a loop of this thread's own.
+
+    FastAPI builds each route's validation models on the first request that walks past it:
+    seconds of CPU on a small NAS. Done here, off the daemon's loop, before the first real
+    request, which would otherwise wait that long with every other task held up behind it.
+    """
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        pass
+
+    path = "/api/v1/.warm-up"  # no such route: every router is walked
+    scope: Scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+        "headers": [], "client": ("127.0.0.1", 0), "server": ("127.0.0.1", 0), "root_path": "",
+    }  # fmt: skip
+    async def ask() -> None:
+        await app(scope, receive, send)
+
+    asyncio.run(ask())
 
 
 def _write_private(path: Path, text: str) -> None:
