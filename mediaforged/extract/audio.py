@@ -53,6 +53,7 @@ from mediaforged.extract.common import (
     to_float,
     to_int,
 )
+from mediaforged.extract.riff import riff_info
 from mediaforged.fs.mediatype import SNIFF_BYTES, sniff
 
 __all__ = ["MUTAGEN_TYPES", "PROBE", "extract_audio"]
@@ -66,8 +67,6 @@ _READERS: dict[str, tuple[type[FileType], ...]] = {
     "audio/ogg": (OggVorbis, OggFLAC, OggSpeex),
     "audio/opus": (OggOpus,),
     "audio/mp4": (MP4,),
-    "audio/3gpp": (MP4,),
-    "audio/3gpp2": (MP4,),
     "audio/x-ms-wma": (ASF,),
     "audio/wav": (WAVE,),
     "audio/x-aiff": (AIFF,),
@@ -165,6 +164,8 @@ def _open(stream: IO[bytes], mime: str) -> Any:
 def _sources(audio: Any, stream: IO[bytes]) -> list[dict[str, list[Any]]]:
     """The file's tags, best first: ID3v2, then APEv2, then what mutagen merged (ID3v1)."""
     tags = _flatten(audio.tags)
+    if isinstance(audio, WAVE):  # ID3 chunk first, then the RIFF INFO list
+        return [tags, riff_info(stream)]
     if not isinstance(audio, _APE_TOO):
         return [tags]
     found: list[dict[str, list[Any]]] = []
@@ -322,9 +323,14 @@ def _doubtful(audio: Any, codec: str, values: dict[str, Any]) -> bool:
     """mutagen's figures cannot be trusted here: ffprobe's are taken instead."""
     if isinstance(audio, WAVE) and getattr(audio.info, "audio_format", 1) not in _WAVE_PCM:
         return True  # ADPCM and friends: mutagen counts blocks as PCM samples
-    if codec == "aac" and (values["sample_rate"] or 0) <= 24000:
-        return True  # maybe HE-AAC signalled only in the bitstream: twice the rate, PS stereo
-    return values["duration_s"] is None and not isinstance(audio, SMF)
+    if codec in ("aac", "ac3", "eac3"):
+        # AAC: HE-AAC may be signalled only in the bitstream (twice the rate, PS stereo), and
+        # an MP4 sample entry's channel count is often 2 whatever the decoder config says;
+        # AC-3: dual mono and the LFE channel. ffprobe reads what the decoder will output.
+        return True
+    if isinstance(audio, SMF):
+        return False  # MIDI: nothing else reads it
+    return None in (values["duration_s"], values["sample_rate"], values["channels"])
 
 
 def _codec(audio: Any) -> str:
