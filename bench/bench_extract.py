@@ -2,6 +2,14 @@
 
     python bench/bench_extract.py                 # defaults: 200 images, 200 tracks, 12 videos
     python bench/bench_extract.py --json
+    python bench/bench_extract.py --agreement     # the agreement table by format
+
+``--agreement`` builds the generated set of tests/integration/agreement.py (every format
+Pillow and ffmpeg write here), reads it as the daemon does (the hasher's typing, then the
+extractors, ``--workers`` files at a time) and prints, by format, how many fields agree with
+exiftool and ffprobe (type, dimensions, camera fields, audio tags, codec/fps/duration),
+every disagreement, and our extraction rate against ``exiftool -j`` run in batch (one
+process for all the files) over the same files in the same run (medians of ``--repeat``).
 
 - images and audio: our extractors (Pillow + EXIF, mutagen; ``extract_workers`` files at a
   time, as the daemon runs them) against one ``exiftool -json`` process per file, run with
@@ -36,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mediaforged.extract.image import guard_bombs
 from mediaforged.extract.read import extract_one
 from mediaforged.extract.thumbnail import image_thumbnail, save_webp, video_frame
+from tests.integration import agreement
 from tests.integration.media import camera_exif, ffmpeg, make_audio, tag_audio
 
 
@@ -197,6 +206,40 @@ def _compare(files: int, mine: list[float], base: list[float], baseline: str) ->
     }
 
 
+def agreement_report(folder: Path, workers: int, repeat: int, as_json: bool) -> int:
+    guard_bombs(178956970)
+    samples = agreement.build(folder)
+    paths = [s.path for s in samples]
+    ours: list[float] = []
+    readings: dict[Path, agreement.Reading] = {}
+    for _ in range(repeat):
+        began = time.perf_counter()
+        readings = asyncio.run(agreement.read_all(paths, workers))
+        ours.append(time.perf_counter() - began)
+    batch: list[float] = []
+    exif: dict[Path, dict[str, Any]] = {}
+    for _ in range(repeat):
+        began = time.perf_counter()
+        exif = agreement.exiftool_all(paths)
+        batch.append(time.perf_counter() - began)
+    rows, wrong = agreement.tally(samples, readings, exif, agreement.ffprobe)
+    rate = _compare(len(paths), ours, batch, "exiftool -j (one process, all files)")
+    errors = {p.name: r.error for p, r in readings.items() if r.error}
+    if as_json:
+        print(json.dumps({"rows": rows, "disagreements": wrong, "rate": rate, "errors": errors}))
+        return 0
+    print(f"{len(samples)} files, {len(rows)} formats: agreeing/compared fields by group")
+    print("\n".join(agreement.table(rows)))
+    print("disagreements:" if wrong else "no disagreement")
+    print("\n".join(f"  {w}" for w in wrong))
+    print(
+        f"extraction: ours {rate['ours_files_per_s']:.1f} files/s ({workers} workers), "
+        f"exiftool -j batch {rate['baseline_files_per_s']:.1f} files/s: "
+        f"{rate['speedup']:.2f}x"
+    )
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=200)
@@ -206,10 +249,13 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/mediaforged-bench-extract"))
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--agreement", action="store_true", help="the agreement table by format")
     args = parser.parse_args()
     for tool in ("exiftool", "ffprobe", "ffmpeg"):
         if shutil.which(tool) is None:
             parser.error(f"{tool} is needed (apt-get install libimage-exiftool-perl ffmpeg)")
+    if args.agreement:
+        return agreement_report(args.workdir / "agreement", args.workers, args.repeat, args.json)
     inputs = make_inputs(args.workdir, args.images, args.tracks, args.videos)
     results = asyncio.run(bench(inputs, args.workers, args.repeat))
     results["machine"] = {"python": platform.python_version(), "cpus": os.cpu_count()}

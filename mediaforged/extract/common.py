@@ -14,6 +14,7 @@ __all__ = [
     "clean_text",
     "exif_datetime",
     "iso_date",
+    "join_values",
     "number_pair",
     "open_media",
     "open_media_fd",
@@ -94,6 +95,11 @@ def _repair_latin1(text: str) -> str:
         return text.encode("latin-1").decode("utf-8")
     except (UnicodeEncodeError, UnicodeDecodeError):
         return text
+
+
+def join_values(texts: list[str]) -> str | None:
+    """Several values of one tag (artists, genres) as one display value; None if none."""
+    return "; ".join(texts) if texts else None
 
 
 def to_float(value: Any) -> float | None:

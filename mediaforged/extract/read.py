@@ -1,17 +1,20 @@
 """Reading one file's metadata: which extractor reads it, and the read with its time limit.
 
-The extractors (image: Pillow, audio: mutagen, video and odd audio: ffprobe) return column
-values for ``media_metadata`` or raise ``ExtractError`` with a stable code.
+The extractors (image: Pillow, then ffprobe; audio: mutagen, with ffprobe's stream figures
+where mutagen's are doubtful; video and the audio mutagen does not read: ffprobe) return
+column values for ``media_metadata`` or raise ``ExtractError`` with a stable code.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from mediaforged.extract.audio import extract_audio
+from mediaforged.extract.audio import MUTAGEN_TYPES, PROBE, extract_audio
 from mediaforged.extract.common import ExtractError
 from mediaforged.extract.image import extract_image
 from mediaforged.extract.video import extract_video
@@ -19,53 +22,38 @@ from mediaforged.extract.video import extract_video
 __all__ = ["extract_one", "reader_for"]
 
 
-# Image types Pillow reads for us (plus RAW files built on TIFF IFDs); other images (PSD,
-# JPEG XL, JPEG 2000, SVG, CR3, RAF, ...) are catalogued without metadata and without an error.
-_IMAGE_MIMES = frozenset(
+# Images nothing here reads: RAW formats that are no TIFF structure, and vector drawings.
+# They are catalogued without metadata and without an error; every other image goes to
+# Pillow, and what Pillow cannot open to ffprobe.
+_UNREAD_IMAGES = frozenset(
     {
-        "image/jpeg",
-        "image/png",
-        "image/gif",
-        "image/webp",
-        "image/tiff",
-        "image/bmp",
-        "image/vnd.microsoft.icon",
-        "image/avif",
-        "image/heic",
-        "image/heif",
-        "image/heic-sequence",
-        "image/x-adobe-dng",
-        "image/x-canon-cr2",
-        "image/x-nikon-nef",
-        "image/x-nikon-nrw",
-        "image/x-sony-arw",
-        "image/x-sony-srf",
-        "image/x-sony-sr2",
-        "image/x-olympus-orf",
-        "image/x-panasonic-rw2",
-        "image/x-panasonic-raw",
-        "image/x-leica-rwl",
-        "image/x-pentax-pef",
-        "image/x-samsung-srw",
-        "image/x-hasselblad-3fr",
-        "image/x-epson-erf",
-        "image/x-kodak-kdc",
-        "image/x-kodak-dcr",
-        "image/x-phaseone-iiq",
+        "image/svg+xml",
+        "image/x-canon-cr3",
+        "image/x-canon-crw",
+        "image/x-fuji-raf",
+        "image/x-sigma-x3f",
+        "image/x-minolta-mrw",
     }
 )
-# Audio that mutagen does not read but ffprobe does (Matroska/WebM audio, AMR, CAF, au).
-_FFPROBE_AUDIO = frozenset(
-    {"audio/x-matroska", "audio/webm", "audio/amr", "audio/x-caf", "audio/basic"}
+# The stream figures ffprobe gives where mutagen's are doubtful (``PROBE``).
+_STREAM_FIELDS = (
+    "duration_s",
+    "sample_rate",
+    "channels",
+    "bits_per_sample",
+    "audio_codec",
+    "lossless",
 )
+_IMAGE_FIELDS = ("width", "height", "display_width", "display_height")
 
 
 def reader_for(media_type: str, mime_type: str | None) -> str | None:
-    """Which extractor reads this item ("image", "audio", "video"), or None: no metadata."""
+    """Which extractor reads this item ("image", "audio", "video"), or None: no metadata.
+    Audio that mutagen does not read (AC-3 in MXF, RealAudio, Matroska...) goes to ffprobe."""
     if media_type == "image":
-        return "image" if mime_type in _IMAGE_MIMES else None
+        return None if mime_type in _UNREAD_IMAGES else "image"
     if media_type == "audio":
-        return "video" if mime_type in _FFPROBE_AUDIO else "audio"
+        return "audio" if mime_type in MUTAGEN_TYPES else "video"
     return "video" if media_type == "video" else None
 
 
@@ -78,10 +66,38 @@ async def extract_one(
     root: bytes,
 ) -> dict[str, Any]:
     """One file's column values; ExtractError when it cannot be read. The file is reached
-    from ``root`` without following a link at any component of its path."""
+    from ``root`` without following a link at any component of its path. ``media_type``
+    is the reader (``reader_for``); the result's ``media_type``, where present, is what the
+    streams say the file is (audio or video)."""
     if media_type == "video":  # ffprobe: any container, with or without a picture
         return await extract_video(path, time_limit, root=root)
-    function = extract_image if media_type == "image" else extract_audio
+    if media_type == "image":
+        try:
+            return await _in_thread(extract_image, path, time_limit, executor, root)
+        except ExtractError as exc:
+            if exc.code != "not_an_image":
+                raise
+            return await _image_by_ffprobe(path, time_limit, root, exc)
+    try:
+        values = await _in_thread(extract_audio, path, time_limit, executor, root)
+    except ExtractError as exc:
+        if exc.code not in ("not_audio", "corrupt"):
+            raise
+        return await _audio_by_ffprobe(path, time_limit, root, exc)
+    if values.pop(PROBE, False):
+        with contextlib.suppress(ExtractError):  # mutagen's figures are better than none
+            probed = await extract_video(path, time_limit, root=root)
+            values.update({k: probed[k] for k in _STREAM_FIELDS if probed.get(k) is not None})
+    return values
+
+
+async def _in_thread(
+    function: Callable[..., dict[str, Any]],
+    path: bytes,
+    time_limit: float,
+    executor: ThreadPoolExecutor | None,
+    root: bytes,
+) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     try:
         # A thread cannot be killed: at the timeout the file is recorded as failed and the
@@ -91,3 +107,33 @@ async def extract_one(
         return await asyncio.wait_for(loop.run_in_executor(executor, read), time_limit)
     except TimeoutError:
         raise ExtractError("timeout", f"reading took longer than {time_limit:g}s") from None
+
+
+async def _audio_by_ffprobe(
+    path: bytes, time_limit: float, root: bytes, first: ExtractError
+) -> dict[str, Any]:
+    """mutagen could not read it: ffprobe may (or the first error stands)."""
+    try:
+        values = await extract_video(path, time_limit, root=root)
+    except ExtractError:
+        raise first from None
+    if values.get("media_type") != "audio":
+        raise first
+    return values
+
+
+async def _image_by_ffprobe(
+    path: bytes, time_limit: float, root: bytes, first: ExtractError
+) -> dict[str, Any]:
+    """Pillow has no plugin for it (EXR, DPX, JPEG 2000 codestreams...): ffmpeg may."""
+    try:
+        probed = await extract_video(path, time_limit, root=root)
+    except ExtractError:
+        raise first from None
+    if not probed.get("width"):
+        raise first
+    values = {k: probed[k] for k in _IMAGE_FIELDS}
+    values["frame_count"] = 1
+    extra = {"format": probed.get("container"), "decoder": "ffmpeg"}
+    values["extra"] = {**extra, **{k: v for k, v in probed["extra"].items() if k == "pix_fmt"}}
+    return values

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
-from mediaforged.fs.mediatype import SNIFF_BYTES, sniff
+from mediaforged.fs.mediatype import SNIFF_BYTES, sniff_open
 from mediaforged.fs.safepath import (
     FILE_FLAGS,
     DirChain,
@@ -153,6 +153,8 @@ def hash_file(
             raise FileProblem("changed_during_read", f"{display_path(path)} changed before read")
         head = _digest(fd, before.st_size, digest := hashlib.sha256(), cancelled, on_read)
         after = os.fstat(fd)
+        # Audio or video by the container's own stream headers, read while the file is open.
+        mime_type, media_type = sniff_open(fd, head, os.path.basename(path))
     except OSError as exc:
         raise problem_from_oserror(exc, path) from None
     finally:
@@ -167,7 +169,6 @@ def hash_file(
         # Deleted or replaced while it was read (an open file can still be read to the
         # end): these bytes are no longer at this path.
         raise FileProblem("vanished", f"{display_path(path)} was replaced or deleted while read")
-    mime_type, media_type = sniff(head, os.path.basename(path))
     return HashResult(digest.hexdigest(), mime_type, media_type, FileStat.of(after))
 
 

@@ -12,7 +12,10 @@ first bytes and the signatures that need no parsing; the containers' sniffers ar
 
 from __future__ import annotations
 
+import os
+
 from mediaforged.fs.extensions import BY_EXTENSION, extension
+from mediaforged.fs.families import family
 from mediaforged.fs.signatures import (
     ASF_GUID,
     EBML_MAGIC,
@@ -30,8 +33,9 @@ from mediaforged.fs.signatures import (
     tiff,
     transport_stream,
 )
+from mediaforged.fs.streams import refine
 
-__all__ = ["SNIFF_BYTES", "sniff"]
+__all__ = ["SNIFF_BYTES", "sniff", "sniff_open"]
 
 SNIFF_BYTES: int = 4096  # enough for an ID3 tag with padding, an ASF header, an Ogg page
 
@@ -51,7 +55,6 @@ _MAGIC4: dict[bytes, str] = {
     b"caff": "audio/x-caf",
     b"MThd": "audio/midi",
     b".snd": "audio/basic",
-    b"FLV\x01": "video/x-flv",
     b"\x89PNG": "image/png",
     b"8BPS": "image/vnd.adobe.photoshop",
     b"IIRO": "image/x-olympus-orf",
@@ -60,6 +63,8 @@ _MAGIC4: dict[bytes, str] = {
     b"IIU\x00": "image/x-panasonic-rw2",
     b"%PDF": "application/pdf",
 }
+
+_JP2_BRANDS = {b"jpx ": "image/jpx", b"jpm ": "image/jpm"}
 
 
 def sniff(head: bytes, name: bytes) -> tuple[str, str]:
@@ -75,6 +80,17 @@ def sniff(head: bytes, name: bytes) -> tuple[str, str]:
     return mime, _media_type(mime)
 
 
+def sniff_open(fd: int, head: bytes, name: bytes) -> tuple[str, str]:
+    """``sniff``, then audio or video by the streams the container declares, read from the
+    open file ``fd`` past ``head`` where it must be (an MP4's ``moov`` at its end)."""
+    mime, media_type = sniff(head, name)
+    if media_type not in ("audio", "video"):
+        return mime, media_type
+    size = os.fstat(fd).st_size
+    refined = refine(mime, lambda offset, count: os.pread(fd, count, offset), size, extension(name))
+    return refined, _media_type(refined)
+
+
 def _media_type(mime: str) -> str:
     major = mime.partition("/")[0]
     return major if major in _MEDIA_MAJORS else "other"
@@ -87,6 +103,11 @@ def _from_content(head: bytes, ext: str) -> str | None:
     if known is not None:
         return known
 
+    other = family(head, ext)
+    if other is not None:
+        return other
+    if magic == b"FLV\x01":  # the header's flags: 4 = has audio, 1 = has video
+        return "audio/x-flv" if len(head) > 4 and head[4] & 0x05 == 0x04 else "video/x-flv"
     if head.startswith(b"\xff\xd8\xff"):
         return "image/jpeg"
     if head.startswith((b"GIF87a", b"GIF89a")):
@@ -145,7 +166,7 @@ def _from_content(head: bytes, ext: str) -> str | None:
     if head.startswith(b"FUJIFILMCCD-RAW"):
         return "image/x-fuji-raf"
     if head.startswith(b"\x00\x00\x00\x0cjP  \r\n\x87\n"):
-        return "image/jp2"
+        return _JP2_BRANDS.get(head[20:24], "image/jp2")
 
     if head[4:8] in QT_ATOMS and plausible_box_size(head):
         return MP4_BY_EXTENSION.get(ext, "video/quicktime")

@@ -407,7 +407,7 @@ def build(folder: Path) -> MediaSet:
         tag_audio(path)
         media.audio.append(path)
     make_audio(folder / "song.mka", ["-c:a", "libvorbis"])  # audio mutagen cannot read
-    (folder / "layers.psd").write_bytes(b"8BPS\x00\x01" + bytes(200))  # an image we do not read
+    (folder / "drawing.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"/>')  # unread
     media.expected["legacy.mp3"] = {"title": TAGS["title"], "artist": "Björk"}
     make_images(folder, media)
     hostile = folder / "hostile"

@@ -32,7 +32,7 @@ def _library(media: MediaSet, root: Path) -> None:
         shutil.copy(media.hostile[key], root / name)
     shutil.copy(media.hostile["dash_name"], root / "-h.mp4")  # same bytes as clip.mp4
     (root / "notes.txt").write_text("catalogued, never extracted")
-    for name in ("song.mka", "layers.psd"):
+    for name in ("song.mka", "drawing.svg"):
         shutil.copy(media.folder / name, root / name)
 
 
@@ -73,9 +73,9 @@ def test_metadata_then_thumbnails_with_errors_on_items(
     assert abs(rows["song.mka"]["duration_s"] - 1.0) <= 0.1
     assert rows["song.mka"]["audio_codec"] == "vorbis"
     # An image format we do not read: catalogued, no metadata, no error, nothing pending.
-    assert json.loads(rows["layers.psd"]["extra"]) == {"unread": "image/vnd.adobe.photoshop"}
-    assert rows["layers.psd"]["error_code"] is None
-    assert rows["layers.psd"]["thumb_status"] == "none"
+    assert json.loads(rows["drawing.svg"]["extra"]) == {"unread": "image/svg+xml"}
+    assert rows["drawing.svg"]["error_code"] is None
+    assert rows["drawing.svg"]["thumb_status"] == "none"
 
     # Broken files: present (catalogued), with the reason on the item; the daemon goes on.
     for name, (_, codes) in BROKEN.items():
