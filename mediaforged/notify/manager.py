@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from mediaforged.catalog.events import EventHub
 from mediaforged.catalog.writer import CatalogWriter
 from mediaforged.config import Config
+from mediaforged.notify.plugins import Plugins
 from mediaforged.notify.servers import make_sender
 from mediaforged.notify.target import RESULTS, Observe, Target
 from mediaforged.protocol.targets import PluginHealth, TargetHealth, TargetTestReply
@@ -36,7 +37,6 @@ class Notify:
         state: DaemonState,
         *,
         observe: Observe = lambda _t, _r: None,
-        plugins: object | None = None,
     ) -> None:
         specs = config.targets
         self._client = httpx.AsyncClient(
@@ -54,7 +54,8 @@ class Notify:
             )
             for spec in specs
         }
-        self.plugins = plugins
+        found = Plugins(engine, writer, hub, config.plugin_timeout)
+        self.plugins = found if found.plugins else None
 
     def series(self) -> tuple[dict[str, Callable[[], float]], tuple[str, ...]]:
         """Each target's lag (read at scrape time) and the results its requests count by."""
@@ -70,7 +71,7 @@ class Notify:
                 for name, target in self.targets.items():
                     tg.create_task(_supervised(name, target.run), name=f"target:{name}")
                 if self.plugins is not None:
-                    tg.create_task(self.plugins.run(), name="plugins")  # type: ignore[attr-defined]
+                    tg.create_task(_supervised("plugins", self.plugins.run), name="plugins")
         finally:
             with contextlib.suppress(Exception):
                 await self._client.aclose()
@@ -79,7 +80,7 @@ class Notify:
         return [t.status() for t in self.targets.values()]
 
     def plugin_status(self) -> list[PluginHealth]:
-        return [] if self.plugins is None else self.plugins.status()  # type: ignore[attr-defined]
+        return [] if self.plugins is None else self.plugins.status()
 
     async def test(self, name: str, path: str, send: bool) -> TargetTestReply:
         return await self.targets[name].test(path, send)
