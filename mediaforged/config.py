@@ -30,6 +30,7 @@ from mediaforged.settings import (
     Setting,
     setting,
 )
+from mediaforged.settings.targets import TargetSpec, target_as_toml
 
 __all__ = [
     "DEFAULT_EXCLUDES",
@@ -114,6 +115,8 @@ class Config:
     thumbnail_workers: int = _default("thumbnail_workers")
     thumbnail_timeout: float = _default("thumbnail_timeout")
     metrics_listen: str = _default("metrics_listen")
+    targets: tuple[TargetSpec, ...] = _default("targets")
+    plugin_timeout: float = _default("plugin_timeout")
     source: Path | None = None  # the file it was read from, for logs and status
     once: bool = False  # a run-time mode (--once), not a setting
 
@@ -288,6 +291,11 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str], source: Path | None) 
         ),
         root_options=_root_options(values["root_options"], list(roots)),
     )
+    for target in values["targets"]:
+        for root in target.roots:
+            if Path(root) not in roots:
+                where = f"{source}: " if source else ""
+                raise ConfigError(f"{where}targets: {target.name}.roots: {root} is not a root")
     return Config(**values, source=source)
 
 
@@ -307,6 +315,8 @@ def settings_of(config: Config) -> dict[str, Any]:
                 }
                 for path, o in value.items()
             }
+        elif each.name == "targets":
+            value = [target_as_toml(t) for t in value]
         elif isinstance(value, tuple):
             value = [str(v) for v in value]
         elif isinstance(value, Path):

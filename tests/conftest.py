@@ -127,6 +127,8 @@ def _toml(value: Any) -> str:
     tables need TOML's own inline form."""
     if isinstance(value, dict):
         return "{ " + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, list):  # of tables too: [[targets]] as an array of inline tables
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
     return json.dumps(value)
 
 

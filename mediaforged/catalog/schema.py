@@ -34,6 +34,7 @@ __all__ = [
     "api_tokens",
     "collection_items",
     "collections",
+    "consumer_cursors",
     "events",
     "hash_key",
     "item_tags",
@@ -261,4 +262,15 @@ api_tokens = Table(
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("last_used_at", DateTime(timezone=True)),
+)
+
+
+# Where each consumer of the change log (a notify target, a plugin) has got to: the id of the
+# last event it has acted on. Written through the writer after the consumer's work succeeded.
+consumer_cursors = Table(
+    "consumer_cursors",
+    metadata_obj,
+    Column("name", Text, primary_key=True),  # "target:NAME" or "plugin:NAME"
+    Column("cursor", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )

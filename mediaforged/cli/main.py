@@ -44,6 +44,7 @@ from mediaforged.cli.query import query_app
 from mediaforged.cli.roots import roots_app
 from mediaforged.cli.search import search as _search  # noqa: F401 - registers the command
 from mediaforged.cli.status import status_view
+from mediaforged.cli.targets import plugins_app, targets_app
 from mediaforged.cli.tokens import token_app
 from mediaforged.protocol import (
     PROTOCOL_VERSION,
@@ -335,6 +336,8 @@ app.add_typer(tag_app, name="tag")
 app.add_typer(collection_app, name="collection")
 app.add_typer(roots_app, name="roots")
 app.add_typer(token_app, name="token")
+app.add_typer(targets_app, name="targets")
+app.add_typer(plugins_app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,6 +25,7 @@ from mediaforged.protocol import (
     WatchState,
     watch_state,
 )
+from mediaforged.protocol.targets import TargetHealth
 
 __all__ = ["status_view"]
 
@@ -58,7 +59,22 @@ def status_view(data: StatusReply, width: int | None = None) -> Group:
     if jobs:
         parts.append(_jobs_table(jobs))
     parts.extend(_errors(data["errors"]))
+    parts.extend(_targets(data.get("targets", [])))
     return Group(*parts)
+
+
+def _targets(targets: list[TargetHealth]) -> list[Text]:
+    """One line per notify target: its state, lag and last error (`mediaforgectl targets`)."""
+    lines = []
+    for t in targets:
+        style = {"ok": "green", "failed": "bold red"}.get(t["state"], "yellow")
+        line = Text.assemble("target ", safe(t["name"]), ": ", (t["state"], style))
+        line.append(f", lag {t['lag']}, {t['requests'].get('ok', 0)} sent")
+        if t["state"] != "ok" and t["last_error"]:
+            line.append(": ")
+            line.append_text(safe(t["last_error"]))
+        lines.append(line)
+    return lines
 
 
 def _header(data: StatusReply) -> Text:

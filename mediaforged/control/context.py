@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from mediaforged.catalog.writer import CatalogWriter
     from mediaforged.control.commands.status import StatusCache
     from mediaforged.metrics import Metrics
+    from mediaforged.notify.manager import Notify
     from mediaforged.pipeline.indexer import Indexer
     from mediaforged.pipeline.metadata import MetadataStage
     from mediaforged.pipeline.settle import Settler
@@ -82,6 +83,7 @@ class Context:
     status_cache: StatusCache
     metrics: Metrics  # the Prometheus series: ``await metrics.render(ctx)``
     tokens: TokenStore = field(default_factory=TokenStore)  # the HTTP API's (token.*)
+    notify: Notify | None = None  # the targets and plugins (None: a Context without them)
 
     @property
     def config(self) -> Config:

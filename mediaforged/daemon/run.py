@@ -40,6 +40,7 @@ from mediaforged.daemon.reload import Reloader, configure_root, load_roots, mark
 from mediaforged.fs.hashpool import HashPool
 from mediaforged.http.server import HttpServer
 from mediaforged.metrics import Metrics, serve_metrics
+from mediaforged.notify.manager import Notify
 from mediaforged.pipeline.indexer import Indexer
 from mediaforged.pipeline.metadata import MetadataStage
 from mediaforged.pipeline.settle import Settler
@@ -120,6 +121,7 @@ class Parts:
     reloader: Reloader
     ctx: Context
     server: ControlServer
+    notify: Notify
 
 
 def build(
@@ -140,6 +142,8 @@ def build(
         return not indexer.idle or writer.waiting > 0 or reconciler.current is not None
 
     metadata, thumbnails = _stages(config, engine, writer, indexing_busy, metrics)
+    notify = Notify(config, engine, writer, events, state, observe=metrics.notified)
+    metrics.add_consumers(*notify.series())
     reloader = Reloader(
         config,
         overrides or {},
@@ -166,6 +170,7 @@ def build(
         events,
         StatusCache(),
         metrics,
+        notify=notify,
     )
     return Parts(
         config,
@@ -182,6 +187,7 @@ def build(
         reloader,
         ctx,
         ControlServer(ctx),
+        notify,
     )
 
 
@@ -194,8 +200,8 @@ def _write_side(
         batch_size=config.batch_size,
         batch_interval=config.batch_interval,
         queue_size=config.queue_size,
-        # The writer and the indexer need each other: the closure reaches the indexer made
-        # just below (the writer commits at once when indexing has nothing more coming).
+        # The writer and the indexer need each other: the closure reaches the indexer below
+        # (the writer commits at once when indexing has nothing more coming).
         upstream_idle=lambda: indexer.idle,
         on_commit=events.notify,
         events_keep_s=config.events_keep_days * 86400,
@@ -372,6 +378,7 @@ async def _start(
         return parts.indexer.waiting + len(parts.settler) + parts.writer.waiting
 
     sources.append(tg.create_task(heartbeat(notifier, state, pending)))
+    sources.append(tg.create_task(parts.notify.run(), name="notify"))  # stops before the writer
     return sources
 
 
@@ -394,8 +401,7 @@ async def _after_startup(
     state.phase = Phase.WATCHING if config.watch else Phase.IDLE
     log.info("startup_reconcile_done", roots=len(jobs))
     if config.once:
-        # A one-shot run leaves no metadata (and no thumbnails) behind. Pending counts a
-        # batch until it is committed, so zero means done.
+        # A one-shot run leaves no metadata behind (pending counts a batch until committed).
         metadata, thumbnails = stages
 
         async def pending() -> int:

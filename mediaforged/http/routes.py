@@ -35,6 +35,7 @@ from mediaforged.protocol import (
     StatusReply,
 )
 from mediaforged.protocol import queries as q
+from mediaforged.protocol.targets import PluginsReply, TargetsReply
 
 __all__ = ["ERROR_RESPONSES", "ROUTES", "admin", "command_router", "generic_router", "reader"]
 
@@ -131,6 +132,8 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/tokens", "token.create", q.TokenCreateReply),
     Route("DELETE", "/tokens/{name}", "token.revoke", q.TokenRevokeReply),
     Route("GET", "/roots", "roots", RootsReply, summary="the roots the catalog knows"),
+    Route("GET", "/targets", "targets", TargetsReply, summary="the notify targets' health"),
+    Route("GET", "/plugins", "plugins", PluginsReply, summary="the plugins' health"),
     Route("POST", "/roots/forget", "roots.forget", ForgetReply, summary="drop a removed root"),
     Route("GET", "/config", "config", dict[str, Any], summary="the settings in force"),
 )

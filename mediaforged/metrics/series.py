@@ -8,13 +8,14 @@ Every labelled series is made at start, at zero, so that a scrape never misses o
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     ProcessCollector,
     disable_created_metrics,
@@ -106,8 +107,35 @@ class Metrics:
                 self._request.labels(transport, command)
             for code in (*_CONTROL_CODES, "other"):
                 self._request_errors.labels(transport, code)
+        self._notify = Counter(
+            "mediaforge_notify_requests",
+            "Requests the notify targets made (or skipped), by target and result (ok; retry: a "
+            "transient error, backing off; failed: a permanent one; skipped: not sent, outside "
+            "every path_map or in no library of the server).",
+            ["target", "result"],
+            registry=r,
+        )
+        self._lag = Gauge(
+            "mediaforge_consumer_lag_events",
+            "Events of the change log a target (or plugin) has still to act on.",
+            ["target"],
+            registry=r,
+        )
         self._roots_seen: set[str] = set()
         self._add_roots()
+
+    def add_consumers(
+        self, lags: dict[str, Callable[[], float]], results: Iterable[str] = ()
+    ) -> None:
+        """The series of each target and plugin, at zero: ``lags`` reads each one's lag."""
+        for name, lag in lags.items():
+            self._lag.labels(name).set_function(lag)
+            for result in results:
+                self._notify.labels(name, result)
+
+    def notified(self, target: str, result: str) -> None:
+        """A target's request ended with ``result`` (ok, retry, failed, skipped)."""
+        self._notify.labels(target, result).inc()
 
     def _add_roots(self) -> None:
         """Reconcile series for every root, also for one a reload added."""

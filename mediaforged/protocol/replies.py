@@ -8,6 +8,7 @@ from typing import Literal, NotRequired
 from typing_extensions import TypedDict  # pydantic (the HTTP API) needs it before Python 3.12
 
 from mediaforged.protocol.states import JobKind, Phase, WatchMode
+from mediaforged.protocol.targets import TargetHealth
 
 __all__ = [
     "CancelReply",
@@ -182,6 +183,7 @@ class StatusReply(TypedDict):
     jobs: list[JobStatus]
     totals: Totals
     errors: ErrorsStatus
+    targets: NotRequired[list[TargetHealth]]  # the notify targets (protocol/targets.py)
 
 
 class RescanReply(TypedDict):

@@ -8,6 +8,7 @@ the key and where the value came from; the defaults go through it too.
 from __future__ import annotations
 
 from mediaforged.settings.kinds import ConfigError, Setting, host_port, listen_address, octal_mode
+from mediaforged.settings.targets import parse_targets
 
 __all__ = ["DEFAULT_EXCLUDES", "SETTINGS", "WATCH_MODES", "ConfigError", "Setting", "setting"]
 
@@ -271,6 +272,23 @@ SETTINGS: tuple[Setting, ...] = (
         "host:port serving GET /metrics (Prometheus text) without a token, for a scrape on a "
         "trusted network; port 0 picks a free one (logged). Empty: off.",
         convert=host_port,
+    ),
+    Setting(
+        "targets",
+        [],
+        "Media servers and hooks told of each change ([[targets]] tables): name, kind "
+        "(jellyfin, emby, plex, navidrome, kodi, immich, audiobookshelf, webhook, command), "
+        "url, token or token_file, and optional user, roots, types, debounce (seconds), "
+        "path_map (our path prefix = the server's), command, timeout.",
+        convert=parse_targets,
+        tables=True,
+    ),
+    Setting(
+        "plugin_timeout",
+        30.0,
+        "Seconds a plugin hook (entry points mediaforged.plugins) may take before it is "
+        "cancelled and the plugin restarted with backoff.",
+        above=0,
     ),
     Setting(
         "log_level",

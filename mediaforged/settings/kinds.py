@@ -36,6 +36,7 @@ class Setting:
     maximum: float | None = None
     choices: tuple[str, ...] = ()
     convert: Callable[[Any], Any] | None = None
+    tables: bool = False  # a list of tables ([[name]] in TOML), each checked by ``convert``
 
     def __post_init__(self) -> None:
         if self.minimum is not None and self.above is not None:
@@ -60,6 +61,12 @@ class Setting:
         expected = self.type
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
+        if expected is list and self.tables:
+            if not isinstance(value, list | tuple) or not all(isinstance(v, dict) for v in value):
+                raise ConfigError(
+                    f"{where}: expected a list of tables ([[{self.name}]]), got {value!r}"
+                )
+            return self._converted(list(value), where)
         if expected is list:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
@@ -70,6 +77,9 @@ class Setting:
             raise ConfigError(f"{where}: expected one of {', '.join(self.choices)}, got {value!r}")
         if not self.in_range(value):
             raise ConfigError(f"{where}: must {self.range_text()}, got {value}")
+        return self._converted(value, where)
+
+    def _converted(self, value: Any, where: str) -> Any:
         if self.convert is not None:
             try:
                 return self.convert(value)
@@ -81,7 +91,12 @@ class Setting:
         """The value of ``MEDIAFORGE_<NAME>``: lists split on ':', a dict as JSON."""
         where = self.env_key
         value: Any = text
-        if self.type is list:
+        if self.type is list and self.tables:
+            try:
+                value = json.loads(text)
+            except ValueError as exc:
+                raise ConfigError(f"{where}: expected a JSON list of objects: {exc}") from None
+        elif self.type is list:
             value = [p for p in text.split(":") if p]
         elif self.type is dict:
             try:

@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "mediaforged"
 SHARED = {"config", "protocol", "state", "settings"}  # top-level modules every room may use
 ROOMS = {
     "fs", "sources", "pipeline", "extract", "catalog", "control", "metrics", "http", "daemon",
-    "cli",
+    "cli", "notify",
 }  # fmt: skip
 
 # Room -> rooms it may import at run time ("shared" = the top-level modules and the package).
@@ -32,6 +32,7 @@ ALLOWED: dict[str, set[str]] = {
     "sources": {"sources", "pipeline", "catalog", "fs", "shared"},
     "control": {"control", "catalog", "fs", "shared"},
     "metrics": {"metrics", "catalog", "fs", "shared"},
+    "notify": {"notify", "catalog", "fs", "shared"},
     "http": {"http", "control", "catalog", "extract", "fs", "shared"},
     "daemon": (ROOMS | {"shared"}) - {"cli"},
     "cli": {"cli", "fs", "config", "protocol", "package"},
@@ -40,7 +41,7 @@ ALLOWED: dict[str, set[str]] = {
 # Imports under `if TYPE_CHECKING:` cost nothing at run time: control names the stages it drives.
 # metrics reads the parts in the Context at scrape time, and control names its type.
 TYPE_ONLY: dict[str, set[str]] = {
-    "control": {"pipeline", "sources", "metrics"},
+    "control": {"pipeline", "sources", "metrics", "notify"},
     "metrics": {"control", "pipeline", "sources"},
 }
 

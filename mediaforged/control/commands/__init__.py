@@ -22,6 +22,7 @@ from mediaforged.control.commands import (
     roots,
     search,
     status,
+    targets,
     tokens,
     userdata,
 )
@@ -66,6 +67,7 @@ COMMANDS: dict[str, Spec] = {
     **metrics.COMMANDS,
     **roots.COMMANDS,
     **tokens.COMMANDS,
+    **targets.COMMANDS,
 }
 
 

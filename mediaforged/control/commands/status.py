@@ -323,6 +323,7 @@ async def status(ctx: Context, args: dict[str, Any], progress: Progress) -> Stat
         "jobs": [_with_eta(j.progress()) for j in state.jobs.values()],
         "totals": _totals(state),
         "errors": _errors(state, roots, figures.stages),
+        "targets": ctx.notify.status() if ctx.notify else [],
     }
 
 
