@@ -7,6 +7,7 @@ screenshots of the Status page go to docs/img/ with MEDIAFORGE_SCREENSHOTS=1."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,25 +70,65 @@ def _button(page: Any, label: str) -> Any:
     return page.locator(f"button[aria-label='{label}']")
 
 
+def _copy_in(http: Http, name: str) -> Path:
+    """A new JPEG copied into the library (made outside it first, as a user's copy is)."""
+    source = Path(http.daemon.workdir) / name
+    Image.new("RGB", (320, 240), (240, 200, 20)).save(source, quality=85)
+    copy = http.daemon.roots[0] / "trips" / name
+    shutil.copyfile(source, copy)
+    return copy
+
+
+def _tile_with_thumbnail(page: Any, path: Path) -> None:
+    """Listed, then with its thumbnail (made after the item: the grid looks again)."""
+    page.wait_for_selector(f".tile[title='{path}'] img")
+    page.wait_for_function(
+        f"() => document.querySelector(\".tile[title='{path}'] img\").naturalWidth > 0"
+    )
+
+
 def test_a_file_copied_in_appears_in_the_open_grid(browser: Any, http: Http) -> None:
+    """Live through the events socket, without a reload; after the socket drops, the page
+    connects again from the last event it had and so gets what happened in between."""
+    sockets: list[Any] = []
+    urls: list[str] = []
+    missed: list[Path] = []
+
+    def route(ws: Any) -> None:
+        urls.append(ws.url)
+        if len(urls) == 2:  # a change while the page is cut off, before it is back
+            missed.append(_copy_in(http, "while-away.jpg"))
+            wait_for(lambda: _event(http, missed[0]), 60, "the event of the missed file")
+        sockets.append(ws)
+        ws.connect_to_server()
+
     with new_page(browser) as page:
+        page.route_web_socket(re.compile(r"/api/v1/events"), route)
         _login(page, http, http.admin, "/")
         before = http.daemon.status()["roots"][0]["items"]
         page.wait_for_function(
             f"() => document.querySelectorAll('.tile[data-id]').length === {before}"
         )
         page.evaluate("() => { window.notReloaded = true }")
-        source = Path(http.daemon.workdir) / "new-arrival.jpg"
-        Image.new("RGB", (320, 240), (240, 200, 20)).save(source, quality=85)
-        copy = http.daemon.roots[0] / "trips" / "new-arrival.jpg"
-        shutil.copyfile(source, copy)
-        # Listed, then with its thumbnail (made after the item: the grid looks again).
-        page.wait_for_selector(f".tile[title='{copy}'] img")
-        page.wait_for_function(
-            f"() => document.querySelector(\".tile[title='{copy}'] img\").naturalWidth > 0"
-        )
+        first = _copy_in(http, "new-arrival.jpg")
+        _tile_with_thumbnail(page, first)
         assert page.evaluate("() => window.notReloaded") is True
         assert page.eval_on_selector(".count", "e => e.dataset.total") == str(before + 1)
+        assert "since=" not in urls[0]  # the first connection follows from now
+
+        sockets[0].close(code=1012, reason="restarting")
+        page.wait_for_function("() => document.querySelector(\".tile[title$='while-away.jpg']\")")
+        assert urls[1].endswith(f"since={_event(http, first)}"), urls
+        _tile_with_thumbnail(page, missed[0])
+        assert page.evaluate("() => window.notReloaded") is True
+
+
+def _event(http: Http, path: Path) -> int | None:
+    """The cursor of the event that added ``path``."""
+    rows = http.daemon.catalog.query(
+        "SELECT max(id) AS id FROM events WHERE kind = 'added' AND path = ?", str(path)
+    )
+    return rows[0]["id"] if rows else None
 
 
 def test_a_read_token_sees_no_changing_controls(browser: Any, http: Http) -> None:
