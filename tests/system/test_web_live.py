@@ -160,17 +160,7 @@ def test_pause_resume_and_a_rescans_progress(browser: Any, http: Http) -> None:
         wait_for(lambda: http.daemon.status()["roots"][0]["paused"], 30, "the root paused")
         assert _ctl_status(http)["roots"][0]["paused"] is True
         page.wait_for_selector(f"li.root[data-path='{root}'][data-health='paused']")
-        seen = {j["job"] for j in http.daemon.status()["jobs"]}
-        _button(page, f"Rescan {root}").click()
-        job = wait_for(
-            lambda: next(
-                (j for j in http.daemon.status()["jobs"] if j["kind"] == "rescan"
-                 and j["job"] not in seen),
-                None,
-            ),
-            30,
-            "the rescan job",
-        )  # fmt: skip
+        job = _rescan_in_page(page, http, root)
         row = f"li.job[data-job='{job['job']}']"
         page.wait_for_selector(f"{row}[data-complete='false']")
         assert "waiting" in page.inner_text(row)
@@ -185,6 +175,18 @@ def test_pause_resume_and_a_rescans_progress(browser: Any, http: Http) -> None:
         page.wait_for_selector(".notice >> text=Rescan done")
         assert _ctl_status(http)["roots"][0]["paused"] is False
 
+        # Cancel: a waiting rescan is cancelled, and the page says so.
+        _button(page, f"Pause {root}").click()
+        page.wait_for_selector(f"li.root[data-path='{root}'][data-health='paused']")
+        job = _rescan_in_page(page, http, root)
+        _button(page, f"Cancel rescan job {job['job']}").click()
+        page.wait_for_selector(f"li.job[data-job='{job['job']}'] >> text=cancelled")
+        page.wait_for_selector(".notice.error >> text=cancelled")
+        jobs = {j["job"]: j for j in _ctl_status(http)["jobs"]}
+        assert jobs[job["job"]]["cancelled"] is True
+        _button(page, f"Resume {root}").click()
+        page.wait_for_selector(f"li.root[data-path='{root}'][data-health='ok']")
+
         # Pause all, and resume all.
         _button(page, "Pause indexing of every root").click()
         wait_for(lambda: http.daemon.status()["state"] == "paused", 30, "the daemon paused")
@@ -193,6 +195,22 @@ def test_pause_resume_and_a_rescans_progress(browser: Any, http: Http) -> None:
         _button(page, "Resume indexing of every root").click()
         wait_for(lambda: http.daemon.status()["state"] != "paused", 30, "the daemon resumed")
         assert _ctl_status(http)["state"] != "paused"
+
+
+def _rescan_in_page(page: Any, http: Http, root: str) -> dict[str, Any]:
+    """Press the root's Rescan: the new job, once the daemon has it."""
+    seen = {j["job"] for j in http.daemon.status()["jobs"]}
+    _button(page, f"Rescan {root}").click()
+    job: dict[str, Any] = wait_for(
+        lambda: next(
+            (j for j in http.daemon.status()["jobs"] if j["kind"] == "rescan"
+             and j["job"] not in seen),
+            None,
+        ),
+        30,
+        "the rescan job",
+    )  # fmt: skip
+    return job
 
 
 def test_retry_in_the_page_runs_the_failed_stage_again(browser: Any, http: Http) -> None:

@@ -63,6 +63,7 @@ const POLL_MS = 1000;
 const FAILED_EVERY_MS = 5000;
 const FAILED_SHOWN = 50;
 const JOBS_SHOWN = 10;
+const NOTICES = 3; // the answers to the last buttons pressed
 const PENDING: [string, string][] = [
   ["settling", "Settling"],
   ["index_queue", "To index"],
@@ -173,7 +174,9 @@ export function Status({ admin }: { admin: boolean }) {
   const failed = usePoll(loadFailed, FAILED_EVERY_MS);
   const [live, setLive] = useState<Map<number, JobProgress>>(new Map());
   const [busy, setBusy] = useState<Set<string>>(new Set());
-  const [notice, setNotice] = useState<{ text: string; error: boolean } | null>(null);
+  const [notices, setNotices] = useState<{ key: number; text: string; error: boolean }[]>([]);
+  const said = useRef(0);
+  const say = (text: string, error: boolean) => setNotices((old) => [{ key: ++said.current, text, error }, ...old].slice(0, NOTICES));
 
   const merge = useCallback((jobs: JobProgress[]) => setLive((old) => new Map([...old, ...jobs.map((j): [number, JobProgress] => [j.job, j])])), []);
   useEffect(() => setLive(new Map()), [status.data]); // a fresh status has every job
@@ -191,7 +194,7 @@ export function Status({ admin }: { admin: boolean }) {
   const act: Act = (name, work) => {
     setBusy((b) => new Set(b).add(name));
     work()
-      .then((text) => setNotice({ text, error: false }), (err) => setNotice({ text: err instanceof Error ? err.message : String(err), error: true }))
+      .then((text) => say(text, false), (err) => say(err instanceof Error ? err.message : String(err), true))
       .finally(() => {
         setBusy((b) => {
           const next = new Set(b);
@@ -242,7 +245,9 @@ export function Status({ admin }: { admin: boolean }) {
         )}
         {s.catalog.problem && <p className="error" role="alert">Catalog: {s.catalog.problem}</p>}
         {status.error && <p className="error" role="alert">{status.error}</p>}
-        <p className={notice?.error ? "error notice" : "notice"} role="status" aria-live="polite">{notice?.text ?? ""}</p>
+        <ul className="notices" role="status" aria-live="polite">
+          {notices.map((n) => <li key={n.key} className={n.error ? "error notice" : "notice"}>{n.text}</li>)}
+        </ul>
       </section>
 
       <section className="panel" aria-labelledby="h-roots">
