@@ -139,9 +139,9 @@ function Job({ job, paused, admin, act }: { job: JobProgress; paused: boolean; a
   const eta = job.eta_s ?? (job.walk_finished && !job.complete && job.rate_per_s ? left / job.rate_per_s : null);
   const where = job.path === job.root ? job.root : job.path;
   let state: string;
-  if (job.cancelled) state = `cancelled after ${job.done} of ${job.queued} files`;
+  if (job.cancelled) state = job.walked ? `cancelled after ${job.walked} files looked at, ${job.done} indexed` : "cancelled before it began";
   else if (job.complete) state = `done: ${job.walked} files looked at, ${job.done} indexed${job.failed ? `, ${job.failed} failed` : ""}${job.gone ? `, ${job.gone} gone` : ""} in ${formatDuration(job.elapsed_s)}`;
-  else if (paused && job.walked === 0) state = "waiting: the root is paused";
+  else if (paused && job.walked === 0) state = "waiting: paused";
   else if (!job.walk_finished) state = `walking: ${job.walked} files seen, ${job.done} of ${job.queued} done`;
   else state = `${job.done} of ${job.queued} files`;
   const label = `${job.kind} job ${job.job}`;
@@ -155,7 +155,7 @@ function Job({ job, paused, admin, act }: { job: JobProgress; paused: boolean; a
           </button>
         )}
       </div>
-      <progress aria-label={`${label} progress`} max={job.complete || job.walk_finished ? Math.max(job.queued, 1) : undefined} value={job.complete || job.walk_finished ? (job.complete ? Math.max(job.queued, 1) : job.done) : undefined} />
+      <progress aria-label={`${label} progress`} max={job.complete || job.walk_finished ? Math.max(job.queued, 1) : undefined} value={job.complete || job.walk_finished ? (job.complete && !job.cancelled ? Math.max(job.queued, 1) : job.done) : undefined} />
       <div className="muted">
         {state}
         {!job.complete && job.rate_per_s ? ` · ${job.rate_per_s.toFixed(1)} files/s` : ""}
