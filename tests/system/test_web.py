@@ -6,12 +6,9 @@ browser for the module; screenshots for the README go to docs/screenshots/."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,25 +20,13 @@ from PIL import Image
 from mediaforged.http.web import STATIC
 from tests.conftest import wait_for
 from tests.system.httpd import Http, http_daemon
+from tests.system.webkit import WAIT_MS, browser, screenshots
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+__all__ = ["browser"]  # the fixture, for pytest
+
 # The README's screenshots are refreshed with MEDIAFORGE_SCREENSHOTS=1; a plain run writes
 # them to a temporary folder, so that the tests leave the checkout as it was.
-SHOTS = (
-    Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-    if os.environ.get("MEDIAFORGE_SCREENSHOTS") == "1"
-    else Path(tempfile.gettempdir()) / f"mediaforge-screenshots-{os.getpid()}"
-)
-WAIT_MS = 60_000
+SHOTS = screenshots("screenshots")
 
 IMAGES = {  # name: (size, colour)
     "beach-01.jpg": ((640, 480), (30, 120, 200)),
@@ -87,17 +72,6 @@ def http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Http]:
             "the thumbnails",
         )
         yield h
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
 
 
 @pytest.fixture

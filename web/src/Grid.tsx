@@ -1,10 +1,14 @@
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "react";
 import { search, thumbnailUrl, type SearchItem } from "./api";
 import { navigate } from "./router";
+import { useLive } from "./live";
 
 const PAGE = 300; // items per keyset page
 const GAP = 8;
 const OVERSCAN = 3; // rows drawn above and below the visible ones
+const LIVE_WAIT_MS = 1000; // a burst of changes costs one reload
+const THUMB_CHECKS = 15; // reloads (every 2 s) waiting for the thumbnails of new items
+const MAX_RELOAD = 10000; // the API's largest page
 
 interface State {
   items: SearchItem[];
@@ -51,6 +55,52 @@ export function Grid({ filters, text }: { filters: Record<string, string | strin
     box.current?.scrollTo(0, 0);
     load(EMPTY);
   }, [load]);
+
+  // Live: a change in the catalog reloads the items loaded so far in place (the scroll stays),
+  // at most once a second however fast changes come. New items get their thumbnails a moment
+  // later (no event says so): reload every 2 s for a while until they have them.
+  const latest = useRef(state);
+  latest.current = state;
+  const waiting = useRef(new Set<number>());
+  const reload = useRef<ReturnType<typeof setTimeout>>();
+  const checks = useRef(0);
+  const asked = useRef(0); // the newest reload asked for: an older answer is dropped
+  const refresh = useCallback(async () => {
+    reload.current = undefined;
+    const mine = generation.current;
+    const seq = ++asked.current;
+    const have = latest.current.items.length;
+    try {
+      const reply = await search(filters, text, null, Math.min(Math.max(have, PAGE), MAX_RELOAD));
+      if (mine !== generation.current || seq !== asked.current) return;
+      setState({ items: reply.items, total: reply.total, cursor: reply.next_cursor, done: reply.next_cursor === null, error: "" });
+      for (const item of reply.items) if (item.thumbnail || item.media_type === "audio" || item.media_type === "other") waiting.current.delete(item.id);
+    } catch {
+      return; // the next change tries again
+    }
+    if (reload.current !== undefined) return; // a change came meanwhile: its reload is due
+    if (waiting.current.size && checks.current++ < THUMB_CHECKS) reload.current = setTimeout(refresh, 2000);
+    else waiting.current.clear();
+  }, [filters, text]);
+  useEffect(
+    () => () => {
+      clearTimeout(reload.current);
+      reload.current = undefined;
+    },
+    [refresh],
+  );
+  const soon = () => {
+    checks.current = 0;
+    if (reload.current !== undefined) return; // one is due, and sees this change too
+    reload.current = setTimeout(refresh, LIVE_WAIT_MS);
+  };
+  useLive({
+    onEvent: (event) => {
+      if (event.item !== null && (event.kind === "added" || event.kind === "changed" || event.kind === "restored")) waiting.current.add(event.item);
+      soon();
+    },
+    onResync: soon,
+  });
 
   useLayoutEffect(() => {
     const el = box.current;
