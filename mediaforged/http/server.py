@@ -131,6 +131,7 @@ def _warm_up(app: ASGIApp) -> None:
         "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
         "headers": [], "client": ("127.0.0.1", 0), "server": ("127.0.0.1", 0), "root_path": "",
     }  # fmt: skip
+
     async def ask() -> None:
         await app(scope, receive, send)
 
