@@ -43,6 +43,7 @@ from mediaforged.metrics import Metrics, serve_metrics
 from mediaforged.pipeline.indexer import Indexer
 from mediaforged.pipeline.metadata import MetadataStage
 from mediaforged.pipeline.settle import Settler
+from mediaforged.pipeline.similar import SignatureStage
 from mediaforged.pipeline.thumbnails import ThumbnailStage, adopt_old_folder
 from mediaforged.sources.reconcile import Reconciler
 from mediaforged.sources.scheduler import Scheduler
@@ -140,6 +141,7 @@ def build(
         return not indexer.idle or writer.waiting > 0 or reconciler.current is not None
 
     metadata, thumbnails = _stages(config, engine, writer, indexing_busy, metrics)
+    similar = SignatureStage.behind(engine, writer, indexing_busy, (metadata, thumbnails))
     reloader = Reloader(
         config,
         overrides or {},
@@ -166,6 +168,7 @@ def build(
         events,
         StatusCache(),
         metrics,
+        similar=similar,
     )
     return Parts(
         config,
@@ -361,6 +364,8 @@ async def _start(
     sources.append(tg.create_task(parts.metadata.run(), name="metadata"))
     if parts.thumbnails is not None:
         sources.append(tg.create_task(parts.thumbnails.run(), name="thumbnails"))
+    if parts.ctx.similar is not None:
+        sources.append(tg.create_task(parts.ctx.similar.run(), name="signatures"))
     stages = (parts.metadata, parts.thumbnails)
     sources.append(tg.create_task(_after_startup(state, startup, stop, config, stages)))
     if not config.once:

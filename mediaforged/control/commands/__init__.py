@@ -21,6 +21,7 @@ from mediaforged.control.commands import (
     queries,
     roots,
     search,
+    similar,
     status,
     tokens,
     userdata,
@@ -66,6 +67,7 @@ COMMANDS: dict[str, Spec] = {
     **metrics.COMMANDS,
     **roots.COMMANDS,
     **tokens.COMMANDS,
+    **similar.COMMANDS,
 }
 
 
