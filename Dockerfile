@@ -24,7 +24,7 @@ FROM python:3.11-slim-bookworm
 # with every point release of bookworm.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ffmpeg \
+    && apt-get install -y --no-install-recommends ffmpeg libchromaprint-tools \
     && rm -rf /var/lib/apt/lists/* \
     && pip uninstall --yes --disable-pip-version-check pip setuptools wheel
 COPY --from=build /opt/mediaforge /opt/mediaforge

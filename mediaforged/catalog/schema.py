@@ -42,6 +42,8 @@ __all__ = [
     "media_metadata",
     "metadata_obj",
     "roots",
+    "signatures",
+    "similar_pairs",
     "tags",
 ]
 
@@ -273,4 +275,44 @@ consumer_cursors = Table(
     Column("name", Text, primary_key=True),  # "target:NAME" or "plugin:NAME"
     Column("cursor", Integer, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Content signatures (added by 0007_similar), one row per SHA-256 (duplicates share it, a move
+# keeps it): the decoded content's hash (``same-content``), an image's pHash, audio's
+# Chromaprint (uint32 little-endian) and waveform, a video's frame pHashes. status: "ok",
+# "none" (nothing to sign) or "failed" (error says why). See catalog/similar.py.
+signatures = Table(
+    "signatures",
+    metadata_obj,
+    Column("id", Integer, primary_key=True),
+    Column("file_hash", String(64), nullable=False, unique=True),
+    Column("hash_key", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("error", Text),
+    Column("content_hash", String(64)),
+    Column("content_key", BigInteger),
+    Column("phash", BigInteger),
+    Column("encoding", String(64)),
+    Column("width", Integer),
+    Column("height", Integer),
+    Column("duration_s", Float),
+    Column("fingerprint", RawBytes),
+    Column("frames", JSON),
+    Column("waveform", JSON),
+    Column("computed_at", DateTime(timezone=True), nullable=False),
+    Index(None, "hash_key"),
+    Index(None, "content_key"),
+    Index(None, "kind", "duration_s"),
+)
+
+# Pairs of signatures found ``near`` by the signature stage (a_hash < b_hash, both SHA-256s);
+# the ``near`` groups are their connected components among present items.
+similar_pairs = Table(
+    "similar_pairs",
+    metadata_obj,
+    Column("a_hash", String(64), primary_key=True),
+    Column("b_hash", String(64), primary_key=True),
+    Column("distance", Float, nullable=False),
+    Index(None, "b_hash"),
 )

@@ -43,6 +43,7 @@ from mediaforged.cli.metrics import metrics_app
 from mediaforged.cli.query import query_app
 from mediaforged.cli.roots import roots_app
 from mediaforged.cli.search import search as _search  # noqa: F401 - registers the command
+from mediaforged.cli.similar import duplicates_app
 from mediaforged.cli.status import status_view
 from mediaforged.cli.targets import plugins_app, targets_app
 from mediaforged.cli.tokens import token_app
@@ -333,6 +334,7 @@ def version(as_json: JsonOption = False) -> None:
 app.add_typer(query_app)
 app.add_typer(metrics_app)
 app.add_typer(tag_app, name="tag")
+app.add_typer(duplicates_app, name="duplicates")
 app.add_typer(collection_app, name="collection")
 app.add_typer(roots_app, name="roots")
 app.add_typer(token_app, name="token")

@@ -130,29 +130,6 @@ def why(
     )
 
 
-@query_app.command()
-def duplicates(
-    limit: LimitOption = 20,
-    offset: OffsetOption = 0,
-    min_size: Annotated[int, typer.Option(help="Ignore files smaller than this (bytes).")] = 1,
-    as_json: JsonOption = False,
-) -> None:
-    """Groups of files with identical content, most wasted space first (hard links to the
-    same file are not duplicates)."""
-    data = call("duplicates", {"limit": limit, "offset": offset, "min_size": min_size})
-    if as_json:
-        print_json(data)
-        return
-    out.print(f"{data['groups']} groups of duplicates, {size_text(data['wasted_bytes'])} wasted")
-    for group in data["duplicates"]:
-        out.print(
-            f"{group['copies']} copies of {size_text(group['size'])} "
-            f"({size_text(group['wasted_bytes'])} wasted)  sha256 {group['file_hash'][:16]}"
-        )
-        for item in group["items"]:
-            out.print(Text.assemble("  ", safe(item["path"])))
-
-
 StageOption = Annotated[
     str | None, typer.Option(help="Only this stage: index, metadata or thumbnail.")
 ]

@@ -174,7 +174,8 @@ def _pending(p: PendingStatus) -> Text:
         ("pending: ", "bold"),
         f"{p['settling']} settling, {p['index_queue'] + p['indexing']} to index, "
         f"{p['write_queue']} to write, {p['reconciles_queued']} reconciles queued, "
-        f"{p['metadata']} awaiting metadata, {p['thumbnails']} thumbnails pending",
+        f"{p['metadata']} awaiting metadata, {p['thumbnails']} thumbnails pending, "
+        f"{p.get('signatures', 0)} signatures pending",
     )
 
 

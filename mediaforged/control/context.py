@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from mediaforged.pipeline.indexer import Indexer
     from mediaforged.pipeline.metadata import MetadataStage
     from mediaforged.pipeline.settle import Settler
+    from mediaforged.pipeline.similar import SignatureStage
     from mediaforged.pipeline.thumbnails import ThumbnailStage
     from mediaforged.sources.reconcile import Reconciler
 
@@ -84,6 +85,7 @@ class Context:
     metrics: Metrics  # the Prometheus series: ``await metrics.render(ctx)``
     tokens: TokenStore = field(default_factory=TokenStore)  # the HTTP API's (token.*)
     notify: Notify | None = None  # the targets and plugins (None: a Context without them)
+    similar: SignatureStage | None = None  # the signature stage (duplicate tiers, similar)
 
     @property
     def config(self) -> Config:

@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from mediaforged.catalog.schema import media_items, media_metadata
+from mediaforged.catalog.similar import waveform_of
 from mediaforged.control.context import Context
 from mediaforged.extract.thumbnail import thumbnail_path
 from mediaforged.fs.guard import FsGuard, FsTimeout
@@ -276,6 +277,20 @@ def files_router() -> APIRouter:
         v: Annotated[str | None, Query(description="the item's file_hash: cached for good")] = None,
     ) -> Response:
         return await _thumbnail(request, id, v)
+
+    @router.get("/items/{id}/waveform", summary="an audio item's waveform: min/max peaks")
+    async def waveform(
+        request: Request,
+        caller: Annotated[Caller, Depends(reader)],
+        id: ItemId,
+    ) -> dict[str, Any]:
+        ctx: Context = request.app.state.ctx
+        async with ctx.engine.connect() as conn:
+            state, peaks = await waveform_of(conn, id)
+        if peaks is None:
+            why = {"no_item": "is not in the catalog", "pending": "has no waveform yet"}
+            raise HttpError(ErrorCode.NOT_FOUND, f"item {id} {why.get(state, 'has no waveform')}")
+        return {"id": id, "peaks": peaks}
 
     @router.get(
         "/items/{id}/content",

@@ -1,5 +1,5 @@
 """Every target of the config (and the plugins), as the daemon runs them: made by
-``daemon.run.build``, run in its TaskGroup, read by the ``targets`` and ``plugins`` commands."""
+``daemon.parts.build``, run in its TaskGroup, read by the ``targets`` and ``plugins`` commands."""
 
 from __future__ import annotations
 

@@ -119,20 +119,47 @@ class DuplicateCopy(TypedDict):
     path: str
     dev: int
     inode: int
+    file_hash: NotRequired[str]
 
 
 class DuplicateGroup(TypedDict):
+    id: str  # TIER:HASH16, what `duplicates merge` takes
+    tier: str  # exact, same-content or near
     file_hash: str
     size: int
     copies: int
     wasted_bytes: int
+    keep: int  # the item to keep
+    keep_reason: str
     items: list[DuplicateCopy]
 
 
 class DuplicatesReply(TypedDict):
     groups: int
+    tiers: dict[str, int]
     wasted_bytes: int
     duplicates: list[DuplicateGroup]
+
+
+class MergeReply(TypedDict):
+    group: str
+    kept: int
+    others: list[int]
+    tags: int
+    collections: int
+
+
+class SimilarHit(TypedDict):
+    id: int
+    path: str
+    distance: float
+    tier: str
+
+
+class SimilarReply(TypedDict):
+    item: dict[str, Any]
+    kind: str
+    similar: list[SimilarHit]
 
 
 class FailedItem(TypedDict):

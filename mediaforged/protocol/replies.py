@@ -122,6 +122,7 @@ class PendingStatus(TypedDict):
     reconciles_queued: int
     metadata: int
     thumbnails: int
+    signatures: int  # items whose content has no signature yet (duplicate tiers, similar)
 
 
 class MetadataStatus(TypedDict):

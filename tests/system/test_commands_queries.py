@@ -128,7 +128,8 @@ def test_why_info_duplicates_failed_retry(
     assert len(photos["items"]) == 3  # listed with the hard link, which costs nothing
     assert _json(daemon, "duplicates", "--min-size", "1000")["groups"] == 1
     human = daemon.ctl("duplicates").stdout
-    assert "2 groups of duplicates, 10.1 kB wasted" in human and "3 copies of 5.0 kB" in human
+    assert "2 groups (2 exact, 0 same-content, 0 near), 10.1 kB wasted" in human
+    assert "3 copies, 10.0 kB wasted" in human
 
     # failed, then retry once the file is readable.
     # (The fake JPEGs fail at the metadata stage too: tests/system/test_failures.py.)

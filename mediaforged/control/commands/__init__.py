@@ -21,6 +21,7 @@ from mediaforged.control.commands import (
     queries,
     roots,
     search,
+    similar,
     status,
     targets,
     tokens,
@@ -68,6 +69,7 @@ COMMANDS: dict[str, Spec] = {
     **roots.COMMANDS,
     **tokens.COMMANDS,
     **targets.COMMANDS,
+    **similar.COMMANDS,
 }
 
 

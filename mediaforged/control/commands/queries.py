@@ -296,5 +296,5 @@ async def duplicates(ctx: Context, args: dict[str, Any], progress: Progress) -> 
 COMMANDS: dict[str, Spec] = {
     "info": Spec(info, ("path", "id")),
     "why": Spec(why, ("path",)),
-    "duplicates": Spec(duplicates, ("limit", "offset", "min_size")),
+    # "duplicates" itself is similar.py's: this is its exact tier
 }

@@ -140,6 +140,7 @@ class _StageCounts(NamedTuple):
     metadata_failed: int
     thumbnails: int  # items awaiting a thumbnail
     thumbnails_failed: int
+    signatures: int = 0  # items awaiting a signature
 
 
 async def _item_counts(ctx: Context) -> dict[int, _RootCounts]:
@@ -152,6 +153,7 @@ async def _stage_counts(ctx: Context) -> _StageCounts:
         await ctx.metadata.failed_items(),
         await ctx.thumbnails.pending() if ctx.thumbnails else 0,
         await ctx.thumbnails.failed_items() if ctx.thumbnails else 0,
+        await ctx.similar.pending() if ctx.similar else 0,
     )
 
 
@@ -248,6 +250,7 @@ def _pending(ctx: Context, stages: _StageCounts) -> PendingStatus:
         "reconciles_queued": ctx.reconciler.queued,
         "metadata": stages.metadata,
         "thumbnails": stages.thumbnails,
+        "signatures": stages.signatures,
     }
 
 
