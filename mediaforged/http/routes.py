@@ -115,6 +115,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/items/{id}", "info", q.InfoReply, ("id",), "an item by its id"),
     Route("GET", "/why", "why", q.WhyReply),
     Route("GET", "/duplicates", "duplicates", q.DuplicatesReply),
+    Route("GET", "/folders", "folders", q.FoldersReply, summary="a folder's sub-folders, counted"),
     Route("GET", "/failed", "failed", q.FailedReply),
     Route("POST", "/retry", "retry", q.RetryReply),
     Route("GET", "/tags", "tag.list", q.TagListReply),

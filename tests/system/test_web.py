@@ -1,17 +1,15 @@
 """The web page in a real headless Chromium (Debian's, through Playwright) against a real daemon
 with real JPEGs, an MP3 and an MP4: login, the grid's thumbnails, search and filters in the
 URL, a bookmarked view, the item page's metadata, a tag added in the page. One daemon and one
-browser for the module; screenshots for the README go to docs/screenshots/."""
+browser for the module (the browser and page fixtures: webpage.py, shared with
+test_web_pages.py); screenshots for the README go to docs/img/ with MEDIAFORGE_SCREENSHOTS=1."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,25 +21,9 @@ from PIL import Image
 from mediaforged.http.web import STATIC
 from tests.conftest import wait_for
 from tests.system.httpd import Http, http_daemon
+from tests.system.webpage import SHOTS, WAIT_MS, browser, login, new_page
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-# The README's screenshots are refreshed with MEDIAFORGE_SCREENSHOTS=1; a plain run writes
-# them to a temporary folder, so that the tests leave the checkout as it was.
-SHOTS = (
-    Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-    if os.environ.get("MEDIAFORGE_SCREENSHOTS") == "1"
-    else Path(tempfile.gettempdir()) / f"mediaforge-screenshots-{os.getpid()}"
-)
-WAIT_MS = 60_000
+__all__ = ["browser", "new_page"]  # the shared fixtures, used here by name
 
 IMAGES = {  # name: (size, colour)
     "beach-01.jpg": ((640, 480), (30, 120, 200)),
@@ -89,32 +71,13 @@ def http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Http]:
         yield h
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
-
-
 @pytest.fixture
-def page(browser: Any, http: Http) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 860})
-    context.set_default_timeout(WAIT_MS)
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield pg
-    context.close()
-    assert errors == [], errors
+def page(new_page: Any, http: Http) -> Any:
+    return new_page
 
 
 def _login(page: Any, http: Http, path: str = "/") -> None:
-    page.goto(f"{http.base}{path}#token={http.admin}")
-    page.wait_for_selector(".who")  # logged in: the header names the token
+    login(page, http, path)
 
 
 def _tiles(page: Any) -> list[str]:

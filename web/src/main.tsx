@@ -5,6 +5,7 @@ import { onLink, useLocation } from "./router";
 import { Library } from "./Library";
 import { ItemView } from "./Item";
 import { Folders } from "./Folders";
+import { Duplicates } from "./Duplicates";
 import "./style.css";
 
 // A token in the fragment (the link `bash .ci/dev daemon` prints) is posted to /login once
@@ -71,11 +72,20 @@ function App() {
         <nav>
           <a href="/" onClick={onLink} aria-current={path === "/" ? "page" : undefined}>Library</a>
           <a href="/folders" onClick={onLink} aria-current={path === "/folders" ? "page" : undefined}>Folders</a>
+          <a href="/duplicates" onClick={onLink} aria-current={path === "/duplicates" ? "page" : undefined}>Duplicates</a>
         </nav>
         <span className="who">{session.name} ({session.scope}) <button onClick={logout}>Log out</button></span>
       </header>
       <main>
-        {item ? <ItemView id={Number(item[1])} canEdit={session.scope === "admin"} /> : path === "/folders" ? <Folders /> : <Library />}
+        {item ? (
+          <ItemView id={Number(item[1])} canEdit={session.scope === "admin"} />
+        ) : path === "/folders" ? (
+          <Folders />
+        ) : path === "/duplicates" ? (
+          <Duplicates />
+        ) : (
+          <Library />
+        )}
       </main>
     </>
   );
