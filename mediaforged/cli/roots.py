@@ -1,5 +1,6 @@
 """``mediaforgectl roots``: every root the catalog knows (configured or removed from the
-config, with their items and bytes), and ``roots forget ROOT`` to drop a removed one."""
+config, with their items and bytes), and ``roots forget ROOT`` to drop a removed one;
+``mediaforgectl folders [PATH]``: a folder's sub-folders with their counts."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ from rich.table import Table
 from rich.text import Text
 
 from mediaforged.cli.client import EXIT_USAGE, JsonOption, call, err, out, print_json, safe
-from mediaforged.cli.query import size_text
+from mediaforged.cli.query import query_app, size_text
+from mediaforged.cli.tables import print_rows, summary
 from mediaforged.protocol import CatalogRoot, ForgetReply, ItemStatus, RootsReply
+from mediaforged.protocol.queries import FoldersReply
 
-__all__ = ["roots_app"]
+__all__ = ["folders", "roots_app"]
 
 roots_app = typer.Typer(
     help="The library roots the catalog knows: configured (online or offline) and removed "
@@ -98,3 +101,32 @@ def _confirm(entry: CatalogRoot) -> None:
     if input().strip().lower() not in ("y", "yes"):
         err.print("nothing forgotten")
         raise typer.Exit(1)
+
+
+@query_app.command()
+def folders(
+    path: Annotated[
+        Path | None, typer.Argument(help="A root or a folder in one (default: the roots).")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Show at most this many sub-folders.")] = 1000,
+    as_json: JsonOption = False,
+) -> None:
+    """A folder's sub-folders, each with the present items and bytes below it, and the
+    items directly in it; with no PATH, the roots. In a pipe: one tab-separated line per
+    sub-folder (items, bytes, path)."""
+    args: dict[str, object] = {"limit": limit}
+    if path is not None:
+        args["path"] = os.path.abspath(path)
+    data: FoldersReply = call("folders", args)
+    if as_json:
+        print_json(data)
+        return
+    rows = [[str(f["items"]), str(f["bytes"]) if not out.is_terminal else size_text(f["bytes"]),
+             f["path"]] for f in data["folders"]]  # fmt: skip
+    print_rows((("items", "right"), ("size", "right"), ("folder", "left")), rows)
+    if data["path"] is not None:
+        more = f" (the first {limit})" if data["more"] else ""
+        summary(
+            f"{len(data['folders'])} folders{more}; {data['items']} items "
+            f"({size_text(data['bytes'])}) directly in {data['path']}"
+        )

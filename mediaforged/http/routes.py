@@ -122,6 +122,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/duplicates", "duplicates", q.DuplicatesReply),
     Route("POST", "/duplicates/merge", "duplicates.merge", q.MergeReply),
     Route("GET", "/items/{id}/similar", "similar", q.SimilarReply, ("id",), "the closest items"),
+    Route("GET", "/folders", "folders", q.FoldersReply, summary="a folder's sub-folders, counted"),
     Route("GET", "/failed", "failed", q.FailedReply),
     Route("POST", "/retry", "retry", q.RetryReply),
     Route("GET", "/tags", "tag.list", q.TagListReply),

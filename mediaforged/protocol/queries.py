@@ -19,7 +19,11 @@ __all__ = [
     "EventLine",
     "EventsReply",
     "FailedReply",
+    "FolderEntry",
+    "FoldersReply",
     "InfoReply",
+    "ItemCopy",
+    "ItemEvent",
     "ItemRow",
     "RetryReply",
     "SearchExplain",
@@ -57,12 +61,30 @@ class ItemRow(TypedDict):
     missing_since: str | None
 
 
+class ItemCopy(TypedDict):
+    id: int
+    path: str
+
+
+class ItemEvent(TypedDict):
+    """One line of an item's history: its change-log entries, newest first."""
+
+    cursor: int
+    at: str
+    kind: str  # EVENT_KINDS
+    path: str | None
+    old_path: str | None  # a move's path before
+
+
 class InfoReply(TypedDict):
     item: ItemRow
+    thumbnail: str | None  # its thumbnail's absolute path; None: none made
     metadata: dict[str, Any]  # the extracted fields that have a value
     tags: list[str]
     collections: list[str]
     same_content: list[str]  # paths of present copies
+    copies: list[ItemCopy]  # the same copies, with their ids
+    history: list[ItemEvent]  # the last 50 changes of this item, newest first
 
 
 class SearchItem(TypedDict):
@@ -120,6 +142,8 @@ class DuplicateCopy(TypedDict):
     dev: int
     inode: int
     file_hash: NotRequired[str]
+    media_type: str
+    thumbnail: str | None  # its thumbnail's absolute path (the same for every copy); None: none
 
 
 class DuplicateGroup(TypedDict):
@@ -160,6 +184,22 @@ class SimilarReply(TypedDict):
     item: dict[str, Any]
     kind: str
     similar: list[SimilarHit]
+
+
+class FolderEntry(TypedDict):
+    name: str
+    path: str
+    items: int  # present items below it, at any depth
+    bytes: int
+
+
+class FoldersReply(TypedDict):
+    path: str | None  # the folder listed; None: the roots are listed
+    root: str | None  # its root
+    items: int  # present items directly in the folder
+    bytes: int
+    folders: list[FolderEntry]  # its sub-folders by name (the roots, with no path)
+    more: bool  # more sub-folders than limit: the first ones are listed
 
 
 class FailedItem(TypedDict):

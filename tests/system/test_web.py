@@ -1,7 +1,8 @@
 """The web page in a real headless Chromium (Debian's, through Playwright) against a real daemon
 with real JPEGs, an MP3 and an MP4: login, the grid's thumbnails, search and filters in the
 URL, a bookmarked view, the item page's metadata, a tag added in the page. One daemon and one
-browser for the module; screenshots for the README go to docs/screenshots/."""
+browser for the module (the browser and page fixtures: webpage.py, shared with
+test_web_pages.py); screenshots for the README go to docs/img/ with MEDIAFORGE_SCREENSHOTS=1."""
 
 from __future__ import annotations
 
@@ -20,13 +21,9 @@ from PIL import Image
 from mediaforged.http.web import STATIC
 from tests.conftest import wait_for
 from tests.system.httpd import Http, http_daemon
-from tests.system.webkit import WAIT_MS, browser, screenshots
+from tests.system.webpage import SHOTS, WAIT_MS, browser, login, new_page
 
-__all__ = ["browser"]  # the fixture, for pytest
-
-# The README's screenshots are refreshed with MEDIAFORGE_SCREENSHOTS=1; a plain run writes
-# them to a temporary folder, so that the tests leave the checkout as it was.
-SHOTS = screenshots("screenshots")
+__all__ = ["browser", "new_page"]  # the shared fixtures, used here by name
 
 IMAGES = {  # name: (size, colour)
     "beach-01.jpg": ((640, 480), (30, 120, 200)),
@@ -75,20 +72,12 @@ def http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Http]:
 
 
 @pytest.fixture
-def page(browser: Any, http: Http) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 860})
-    context.set_default_timeout(WAIT_MS)
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield pg
-    context.close()
-    assert errors == [], errors
+def page(new_page: Any, http: Http) -> Any:
+    return new_page
 
 
 def _login(page: Any, http: Http, path: str = "/") -> None:
-    page.goto(f"{http.base}{path}#token={http.admin}")
-    page.wait_for_selector(".who")  # logged in: the header names the token
+    login(page, http, path)
 
 
 def _tiles(page: Any) -> list[str]:

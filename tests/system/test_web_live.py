@@ -18,11 +18,10 @@ from PIL import Image
 
 from tests.conftest import wait_for
 from tests.system.httpd import Http, http_daemon
-from tests.system.webkit import browser, new_page, screenshots
+from tests.system.webpage import SHOTS, browser, open_page
 
 __all__ = ["browser"]  # the fixture, for pytest
 
-SHOTS = screenshots("img")
 IMAGES = {  # name: colour
     "red.jpg": (200, 30, 30),
     "green.jpg": (30, 160, 60),
@@ -102,7 +101,7 @@ def test_a_file_copied_in_appears_in_the_open_grid(browser: Any, http: Http) -> 
         sockets.append(ws)
         ws.connect_to_server()
 
-    with new_page(browser) as page:
+    with open_page(browser) as page:
         page.route_web_socket(re.compile(r"/api/v1/events"), route)
         _login(page, http, http.admin, "/")
         before = http.daemon.status()["roots"][0]["items"]
@@ -132,13 +131,13 @@ def _event(http: Http, path: Path) -> int | None:
 
 
 def test_a_read_token_sees_no_changing_controls(browser: Any, http: Http) -> None:
-    with new_page(browser) as page:
+    with open_page(browser) as page:
         _status_page(page, http, http.read)
         page.wait_for_selector(f"li.failed-file[data-path$='{BROKEN}']")
         assert page.locator("button", has_text="Pause").count() == 0
         assert page.locator("button", has_text="Retry").count() == 0
         assert page.locator("button", has_text="Rescan").count() == 0
-    with new_page(browser) as page:
+    with open_page(browser) as page:
         _status_page(page, http, http.admin)
         page.wait_for_selector(f"li.failed-file[data-path$='{BROKEN}']")
         assert _button(page, "Pause indexing of every root").count() == 1
@@ -153,7 +152,7 @@ def test_a_read_token_sees_no_changing_controls(browser: Any, http: Http) -> Non
 
 def test_pause_resume_and_a_rescans_progress(browser: Any, http: Http) -> None:
     root = str(http.daemon.roots[0])
-    with new_page(browser) as page:
+    with open_page(browser) as page:
         _status_page(page, http, http.admin)
         # Pause the root: a rescan then waits for it, shown as a job that has not begun.
         _button(page, f"Pause {root}").click()
@@ -223,7 +222,7 @@ def test_retry_in_the_page_runs_the_failed_stage_again(browser: Any, http: Http)
     )
     before = _ctl_status(http)
     tries = before["metadata"]["failed"] + before["thumbnails"]["failed"]
-    with new_page(browser) as page:
+    with open_page(browser) as page:
         _status_page(page, http, http.admin)
         row = page.locator(f"li.failed-file[data-path='{broken}']").first
         stage = row.get_attribute("data-stage")
@@ -236,7 +235,7 @@ def test_retry_in_the_page_runs_the_failed_stage_again(browser: Any, http: Http)
 
 
 def test_the_status_page_fits_a_phone(browser: Any, http: Http) -> None:
-    with new_page(browser, width=390, height=844) as page:
+    with open_page(browser, width=390, height=844) as page:
         _status_page(page, http, http.admin)
         page.wait_for_selector("li.job")
         overflow = page.evaluate(

@@ -1,5 +1,6 @@
 import { useEffect, useState } from "react";
-import { api, contentUrl, formatBytes, formatDuration, type InfoReply } from "./api";
+import { api, contentUrl, formatBytes, formatDuration, type InfoReply, type ItemEvent } from "./api";
+import { Chips } from "./Chips";
 import { onLink } from "./router";
 
 const LABELS: Record<string, string> = {
@@ -57,43 +58,34 @@ function Preview({ info }: { info: InfoReply }) {
   return <p className="cannot">No preview for {mime || "this file"}.</p>;
 }
 
-function Tags({ id, tags, canEdit, onChange }: { id: number; tags: string[]; canEdit: boolean; onChange: () => void }) {
-  const [name, setName] = useState("");
-  const [error, setError] = useState("");
-  const change = async (path: string, tag: string) => {
-    try {
-      await api(path, { method: "POST", body: { tag, ids: [id] } });
-      setError("");
-      onChange();
-    } catch (err) {
-      setError(err instanceof Error ? err.message : String(err));
-    }
-  };
+function History({ events }: { events: ItemEvent[] }) {
+  if (events.length === 0) return <p className="none">no changes recorded (the change log keeps events_keep_days)</p>;
   return (
-    <div className="tags">
-      <ul aria-label="Tags">
-        {tags.map((t) => (
-          <li key={t} className="chip">
-            <a href={`/?tag=${encodeURIComponent(t)}`} onClick={onLink}>{t}</a>
-            {canEdit && <button aria-label={`Remove tag ${t}`} onClick={() => change("/tags/remove", t)}>×</button>}
-          </li>
-        ))}
-        {tags.length === 0 && <li className="none">no tags</li>}
-      </ul>
-      {canEdit && (
-        <form onSubmit={(e) => { e.preventDefault(); if (name.trim()) change("/tags/add", name.trim()).then(() => setName("")); }}>
-          <input name="tag" placeholder="add a tag" aria-label="New tag" value={name} onChange={(e) => setName(e.target.value)} />
-          <button type="submit">Add</button>
-        </form>
-      )}
-      {error && <p className="error" role="alert">{error}</p>}
-    </div>
+    <ol className="history" aria-label="History">
+      {events.map((e) => (
+        <li key={e.cursor} data-kind={e.kind}>
+          <time dateTime={e.at}>{e.at.replace("T", " ").replace(/\.\d+/, "").replace("Z", " UTC")}</time>
+          <span className="kind">{e.kind}</span>
+          {e.kind === "moved" && e.old_path ? `from ${e.old_path}` : e.path}
+        </li>
+      ))}
+    </ol>
   );
+}
+
+function useCollections(canEdit: boolean): string[] {
+  const [names, setNames] = useState<string[]>([]);
+  useEffect(() => {
+    if (!canEdit) return;
+    api<{ collections: { collection: string }[] }>("/collections").then((r) => setNames(r.collections.map((c) => c.collection)), () => undefined);
+  }, [canEdit]);
+  return names;
 }
 
 export function ItemView({ id, canEdit }: { id: number; canEdit: boolean }) {
   const [info, setInfo] = useState<InfoReply | null>(null);
   const [error, setError] = useState("");
+  const choices = useCollections(canEdit);
   const reload = () => api<InfoReply>(`/items/${id}`).then(setInfo, (err) => setError(err.message));
   useEffect(() => {
     setInfo(null);
@@ -107,6 +99,7 @@ export function ItemView({ id, canEdit }: { id: number; canEdit: boolean }) {
   if (error) return <p className="error" role="alert">{error}</p>;
   if (!info) return <p className="loading">Loading…</p>;
   const { item, metadata } = info;
+  const copies: { id: number | null; path: string }[] = info.copies ?? info.same_content.map((path) => ({ id: null, path }));
   const lat = metadata.gps_latitude as number | undefined;
   const lon = metadata.gps_longitude as number | undefined;
   const rows: [string, React.ReactNode][] = [
@@ -133,17 +126,17 @@ export function ItemView({ id, canEdit }: { id: number; canEdit: boolean }) {
       <aside>
         <h1>{item.name}</h1>
         <h2>Tags</h2>
-        <Tags id={item.id} tags={info.tags} canEdit={canEdit} onChange={reload} />
-        {info.collections.length > 0 && (
-          <>
-            <h2>Collections</h2>
-            <ul className="plain">{info.collections.map((c) => <li key={c}><a href={`/?collection=${encodeURIComponent(c)}`} onClick={onLink}>{c}</a></li>)}</ul>
-          </>
-        )}
-        {info.same_content.length > 0 && (
+        <Chips kind="tag" id={item.id} names={info.tags} canEdit={canEdit} onChange={reload} />
+        <h2>Collections</h2>
+        <Chips kind="collection" id={item.id} names={info.collections} canEdit={canEdit} onChange={reload} choices={choices} />
+        {copies.length > 0 && (
           <>
             <h2>Other copies</h2>
-            <ul className="plain">{info.same_content.map((p) => <li key={p}>{p}</li>)}</ul>
+            <ul className="plain copies">
+              {copies.map((c) => (
+                <li key={c.path}>{c.id === null ? c.path : <a href={`/item/${c.id}`} onClick={onLink}>{c.path}</a>}</li>
+              ))}
+            </ul>
           </>
         )}
         <h2>Details</h2>
@@ -154,6 +147,12 @@ export function ItemView({ id, canEdit }: { id: number; canEdit: boolean }) {
             ))}
           </tbody>
         </table>
+        {info.history && (
+          <>
+            <h2>History</h2>
+            <History events={info.history} />
+          </>
+        )}
       </aside>
     </article>
   );

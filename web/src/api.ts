@@ -65,12 +65,60 @@ export interface SearchReply {
   next_cursor: string | null;
 }
 
+export interface ItemEvent {
+  cursor: number;
+  at: string;
+  kind: string;
+  path: string | null;
+  old_path: string | null;
+}
+
 export interface InfoReply {
   item: Record<string, string | number | null> & { id: number; path: string; name: string; media_type: string; mime_type: string | null; size: number; file_hash: string | null; status: string };
+  thumbnail?: string | null;
   metadata: Record<string, unknown>;
   tags: string[];
   collections: string[];
   same_content: string[];
+  copies?: { id: number; path: string }[]; // an older daemon: same_content only
+  history?: ItemEvent[];
+}
+
+export interface FolderEntry {
+  name: string;
+  path: string;
+  items: number;
+  bytes: number;
+}
+
+export interface FoldersReply {
+  path: string | null;
+  root: string | null;
+  items: number;
+  bytes: number;
+  folders: FolderEntry[];
+  more: boolean;
+}
+
+export interface DuplicateCopy {
+  id: number;
+  path: string;
+  media_type?: string;
+  thumbnail?: string | null;
+}
+
+export interface DuplicateGroup {
+  file_hash: string;
+  size: number;
+  copies: number;
+  wasted_bytes: number;
+  items: DuplicateCopy[];
+}
+
+export interface DuplicatesReply {
+  groups: number;
+  wasted_bytes: number;
+  duplicates: DuplicateGroup[];
 }
 
 export interface Session {

@@ -6,6 +6,7 @@ import { Library } from "./Library";
 import { ItemView } from "./Item";
 import { Folders } from "./Folders";
 import { Status } from "./Status";
+import { Duplicates } from "./Duplicates";
 import "./style.css";
 
 // A token in the fragment (the link `bash .ci/dev daemon` prints) is posted to /login once
@@ -73,6 +74,7 @@ function App() {
           <a href="/" onClick={onLink} aria-current={path === "/" ? "page" : undefined}>Library</a>
           <a href="/folders" onClick={onLink} aria-current={path === "/folders" ? "page" : undefined}>Folders</a>
           <a href="/status" onClick={onLink} aria-current={path === "/status" ? "page" : undefined}>Status</a>
+          <a href="/duplicates" onClick={onLink} aria-current={path === "/duplicates" ? "page" : undefined}>Duplicates</a>
         </nav>
         <span className="who">{session.name} ({session.scope}) <button onClick={logout}>Log out</button></span>
       </header>
@@ -83,6 +85,8 @@ function App() {
           <Folders />
         ) : path === "/status" ? (
           <Status admin={session.scope === "admin"} />
+        ) : path === "/duplicates" ? (
+          <Duplicates />
         ) : (
           <Library />
         )}

@@ -16,6 +16,7 @@ from mediaforged import __version__
 from mediaforged.control.commands import (
     events,
     failures,
+    folders,
     jobs,
     metrics,
     queries,
@@ -62,6 +63,7 @@ COMMANDS: dict[str, Spec] = {
     **jobs.COMMANDS,
     **events.COMMANDS,
     **queries.COMMANDS,
+    **folders.COMMANDS,
     **failures.COMMANDS,
     **search.COMMANDS,
     **userdata.COMMANDS,

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from mediaforged.catalog.schema import (
     collection_items,
     collections,
+    events,
     item_tags,
     media_items,
     media_metadata,
@@ -33,6 +34,7 @@ from mediaforged.control.context import (
     Spec,
     abs_path,
     arg,
+    iso,
     jsonable,
     path_arg,
 )
@@ -40,11 +42,13 @@ from mediaforged.fs.fsio import IGNORE_MARKER, display_path
 from mediaforged.fs.guard import FsTimeout
 from mediaforged.fs.safepath import FileProblem, lstat_under
 from mediaforged.protocol import ErrorCode, ProtocolError
+from mediaforged.protocol.queries import ItemCopy, ItemEvent
 from mediaforged.state import RootState
 
 __all__ = ["COMMANDS"]
 
 
+_HISTORY = 50  # change-log entries on an item page
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
@@ -96,17 +100,18 @@ async def info(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
             .where(collection_items.c.item_id == row.id)
             .order_by(collections.c.name)
         )
-        copies: list[str] = []
+        copies: list[ItemCopy] = []
         if row.file_hash:
             c = media_items.c
             same = await conn.execute(
-                select(c.path)
+                select(c.id, c.path)
                 .where(c.hash_key == row.hash_key, c.file_hash == row.file_hash, c.id != row.id)
                 .where(c.status == "present")
                 .order_by(c.path)
                 .limit(50)
             )
-            copies = [r.path for r in same]
+            copies = [{"id": r.id, "path": r.path} for r in same]
+        history = await _history(conn, row.id)
     metadata = {k: v for k, v in jsonable(meta._mapping).items() if v is not None} if meta else {}
     metadata.pop("item_id", None)
     return {
@@ -115,8 +120,28 @@ async def info(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
         "metadata": metadata,
         "tags": [r.name for r in tag_rows],
         "collections": [r.name for r in coll_rows],
-        "same_content": copies,
+        "same_content": [copy["path"] for copy in copies],
+        "copies": copies,
+        "history": history,
     }
+
+
+async def _history(conn: AsyncConnection, item_id: int) -> list[ItemEvent]:
+    """The item's last changes from the change log, newest first (pruned after
+    events_keep_days). The log has no index on item_id: this reads it through, which is
+    fine for one item page at a time."""
+    e = events.c
+    rows = await conn.execute(
+        select(e.id, e.at, e.kind, e.path, e.old_path)
+        .where(e.item_id == item_id)
+        .order_by(e.id.desc())
+        .limit(_HISTORY)
+    )
+    return [
+        {"cursor": r.id, "at": iso(r.at) or "", "kind": r.kind, "path": r.path,
+         "old_path": r.old_path}
+        for r in rows
+    ]  # fmt: skip
 
 
 def _exclude_rule(ctx: Context, root: RootState, name: bytes) -> str | None:
@@ -266,17 +291,21 @@ async def duplicates(ctx: Context, args: dict[str, Any], progress: Progress) -> 
             )
         )
         paths: dict[str, list[dict[str, Any]]] = {}
+        thumb = media_metadata.c.thumb_status
         hashes = [g.file_hash for g in top]
         for chunk in chunks(hashes):
             rows = await conn.execute(
-                select(c.id, c.path, c.file_hash, c.dev, c.inode)
+                select(c.id, c.path, c.file_hash, c.dev, c.inode, c.media_type, thumb)
+                .outerjoin(media_metadata, media_metadata.c.item_id == c.id)
                 .where(c.file_hash.in_(chunk), c.status == "present")
                 .order_by(c.path)
             )
             for r in rows:
                 paths.setdefault(r.file_hash, []).append(
-                    {"id": r.id, "path": r.path, "dev": r.dev, "inode": r.inode}
-                )
+                    {"id": r.id, "path": r.path, "dev": r.dev, "inode": r.inode,
+                     "media_type": r.media_type,
+                     "thumbnail": ctx.thumbnail_of(r.file_hash, r.thumb_status)}
+                )  # fmt: skip
     return {
         "groups": totals[0],
         "wasted_bytes": int(totals[1]),

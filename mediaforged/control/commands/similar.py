@@ -91,7 +91,11 @@ def suggest(rows: Sequence[Any]) -> tuple[int, str]:
 
 
 async def _group(
-    conn: AsyncConnection, tier: str, hashes: list[str], by_hash: dict[str, list[Any]]
+    ctx: Context,
+    conn: AsyncConnection,
+    tier: str,
+    hashes: list[str],
+    by_hash: dict[str, list[Any]],
 ) -> dict[str, Any] | None:
     items = [r for h in hashes for r in by_hash.get(h, [])]
     copies = {(r.dev, r.inode) for r in items}
@@ -110,16 +114,24 @@ async def _group(
         "keep": keep,
         "keep_reason": why,
         "items": [
-            {"id": r.id, "path": r.path, "dev": r.dev, "inode": r.inode, "file_hash": r.file_hash}
+            {
+                "id": r.id,
+                "path": r.path,
+                "dev": r.dev,
+                "inode": r.inode,
+                "file_hash": r.file_hash,
+                "media_type": r.media_type,
+                "thumbnail": ctx.thumbnail_of(r.file_hash, details[r.id].thumb_status),
+            }
             for r in items
         ],
     }
 
 
-async def _tier_groups(conn: AsyncConnection, tier: str) -> list[dict[str, Any]]:
+async def _tier_groups(ctx: Context, conn: AsyncConnection, tier: str) -> list[dict[str, Any]]:
     found = await (content_groups(conn) if tier == "same-content" else near_groups(conn))
     by_hash = await present_by_hash(conn, [h for g in found for h in g])
-    out = [g for hashes in found if (g := await _group(conn, tier, hashes, by_hash))]
+    out = [g for hashes in found if (g := await _group(ctx, conn, tier, hashes, by_hash))]
     out.sort(key=lambda g: (-g["wasted_bytes"], g["id"]))
     return out
 
@@ -156,7 +168,7 @@ async def all_groups(ctx: Context, args: dict[str, Any], tier: str | None) -> li
                 if name == "exact":
                     groups += await _exact(ctx, conn, {"min_size": args.get("min_size", 1)})
                 else:
-                    groups += await _tier_groups(conn, name)
+                    groups += await _tier_groups(ctx, conn, name)
     return groups
 
 
