@@ -113,6 +113,9 @@ class Config:
     thumbnail_size: int = _default("thumbnail_size")
     thumbnail_workers: int = _default("thumbnail_workers")
     thumbnail_timeout: float = _default("thumbnail_timeout")
+    verify: str = _default("verify")
+    verify_workers: int = _default("verify_workers")
+    verify_timeout: float = _default("verify_timeout")
     metrics_listen: str = _default("metrics_listen")
     source: Path | None = None  # the file it was read from, for logs and status
     once: bool = False  # a run-time mode (--once), not a setting

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from mediaforged.pipeline.metadata import MetadataStage
     from mediaforged.pipeline.settle import Settler
     from mediaforged.pipeline.thumbnails import ThumbnailStage
+    from mediaforged.pipeline.verify import VerifyStage
     from mediaforged.sources.reconcile import Reconciler
 
 __all__ = [
@@ -82,6 +83,7 @@ class Context:
     status_cache: StatusCache
     metrics: Metrics  # the Prometheus series: ``await metrics.render(ctx)``
     tokens: TokenStore = field(default_factory=TokenStore)  # the HTTP API's (token.*)
+    verifier: VerifyStage | None = None  # the damage check (None only in a bare Context)
 
     @property
     def config(self) -> Config:

@@ -36,7 +36,13 @@ from mediaforged.control.commands.status import StatusCache
 from mediaforged.control.context import Context
 from mediaforged.control.server import ControlServer
 from mediaforged.daemon.notify import Notifier, heartbeat
-from mediaforged.daemon.reload import Reloader, configure_root, load_roots, mark_shared_devices
+from mediaforged.daemon.reload import (
+    Reloader,
+    configure_root,
+    follow_reloads,
+    load_roots,
+    mark_shared_devices,
+)
 from mediaforged.fs.hashpool import HashPool
 from mediaforged.http.server import HttpServer
 from mediaforged.metrics import Metrics, serve_metrics
@@ -44,6 +50,7 @@ from mediaforged.pipeline.indexer import Indexer
 from mediaforged.pipeline.metadata import MetadataStage
 from mediaforged.pipeline.settle import Settler
 from mediaforged.pipeline.thumbnails import ThumbnailStage, adopt_old_folder
+from mediaforged.pipeline.verify import VerifyStage
 from mediaforged.sources.reconcile import Reconciler
 from mediaforged.sources.scheduler import Scheduler
 from mediaforged.sources.watcher import Watcher
@@ -136,10 +143,13 @@ def build(
     sources = _sources(config, engine, state, writer, indexer, metrics=metrics)
     reconciler, settler, watcher, scheduler = sources
 
-    def indexing_busy() -> bool:
+    def indexing_busy() -> bool:  # (the verifier reads the config in force: the reloader's)
         return not indexer.idle or writer.waiting > 0 or reconciler.current is not None
 
     metadata, thumbnails = _stages(config, engine, writer, indexing_busy, metrics)
+    verifier = VerifyStage(
+        engine, writer, indexing_busy, (metadata, thumbnails), lambda: reloader.config
+    )
     reloader = Reloader(
         config,
         overrides or {},
@@ -166,6 +176,7 @@ def build(
         events,
         StatusCache(),
         metrics,
+        verifier=verifier,
     )
     return Parts(
         config,
@@ -361,12 +372,14 @@ async def _start(
     sources.append(tg.create_task(parts.metadata.run(), name="metadata"))
     if parts.thumbnails is not None:
         sources.append(tg.create_task(parts.thumbnails.run(), name="thumbnails"))
+    assert parts.ctx.verifier is not None  # build() made one
+    sources.append(tg.create_task(parts.ctx.verifier.run(), name="verify"))
     stages = (parts.metadata, parts.thumbnails)
     sources.append(tg.create_task(_after_startup(state, startup, stop, config, stages)))
     if not config.once:
         sources.append(tg.create_task(parts.scheduler.run(), name="scheduler"))
     if reload is not None:
-        sources.append(tg.create_task(_reloads(reload, parts.reloader), name="reload"))
+        sources.append(tg.create_task(follow_reloads(reload, parts.reloader), name="reload"))
 
     def pending() -> int:
         return parts.indexer.waiting + len(parts.settler) + parts.writer.waiting
@@ -405,10 +418,3 @@ async def _after_startup(
             await asyncio.sleep(0.2)
         log.info("metadata_done", extracted=metadata.done, failed=metadata.failed)
         stop.set()
-
-
-async def _reloads(requested: asyncio.Event, reloader: Reloader) -> None:
-    while True:
-        await requested.wait()
-        requested.clear()
-        await reloader()

@@ -59,6 +59,9 @@ class ItemRow(TypedDict):
 
 class InfoReply(TypedDict):
     item: ItemRow
+    # The damage check of its bytes (status ok, corrupt, requested, unverified; decoder,
+    # error, at, verified_at); None: not checked yet.
+    verify: dict[str, Any] | None
     metadata: dict[str, Any]  # the extracted fields that have a value
     tags: list[str]
     collections: list[str]

@@ -36,6 +36,8 @@ __all__ = [
     "StatusReply",
     "ThumbnailStatus",
     "Totals",
+    "VerifyResult",
+    "VerifyStatus",
 ]
 
 
@@ -121,6 +123,7 @@ class PendingStatus(TypedDict):
     reconciles_queued: int
     metadata: int
     thumbnails: int
+    verify: int  # items whose bytes await a damage check (the verify setting says when)
 
 
 class MetadataStatus(TypedDict):
@@ -138,6 +141,15 @@ class ThumbnailStatus(TypedDict):
     failed: int
     failed_items: int  # present items whose thumbnail could not be made
     removed: int
+
+
+class VerifyStatus(TypedDict):
+    mode: str  # the verify setting: off, idle or always
+    idle: bool  # exact: wait for this, not for pending.verify == 0
+    verified: int  # decoded clean since the daemon started
+    corrupt: int  # found damaged since the daemon started
+    unverified: int  # no decoder here reads them, or too slow (not errors)
+    corrupt_items: int  # present items whose bytes are damaged (`failed --stage verify`)
 
 
 class Totals(TypedDict):
@@ -179,14 +191,21 @@ class StatusReply(TypedDict):
     pending: PendingStatus
     metadata: MetadataStatus
     thumbnails: ThumbnailStatus
+    verify: VerifyStatus
     jobs: list[JobStatus]
     totals: Totals
     errors: ErrorsStatus
 
 
+class VerifyResult(TypedDict):
+    verified: int  # distinct contents decoded again
+    corrupt: int  # items under the path found damaged
+
+
 class RescanReply(TypedDict):
     jobs: list[JobProgress]
     errors: list[str]
+    verify: NotRequired[VerifyResult]  # with --verify
 
 
 class CancelReply(TypedDict):
