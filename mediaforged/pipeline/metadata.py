@@ -103,7 +103,9 @@ class MetadataStage(CatalogStage):
         root = os.fsencode(row.root_path)
         reader = reader_for(media_type, mime_type)
         if reader is None:  # a format we do not read: catalogued, no metadata, no error
-            return {"item_id": item_id, "extra": {"unread": mime_type}, "thumb_status": "none"}
+            # A picture still gets a thumbnail if ffmpeg or an embedded preview can give one.
+            thumb = None if media_type == "image" else "none"
+            return {"item_id": item_id, "extra": {"unread": mime_type}, "thumb_status": thumb}
         began = time.monotonic()
         try:
             async with self._limit:
