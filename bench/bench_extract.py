@@ -2,6 +2,7 @@
 
     python bench/bench_extract.py                 # defaults: 200 images, 200 tracks, 12 videos
     python bench/bench_extract.py --json
+    python bench/bench_extract.py --verify        # damage verification cost (bench_verify.py)
 
 - images and audio: our extractors (Pillow + EXIF, mutagen; ``extract_workers`` files at a
   time, as the daemon runs them) against one ``exiftool -json`` process per file, run with
@@ -198,6 +199,10 @@ def _compare(files: int, mine: list[float], base: list[float], baseline: str) ->
 
 
 def main() -> int:
+    if "--verify" in sys.argv[1:]:  # verification cost: bench/bench_verify.py
+        from bench.bench_verify import main as verify_main  # noqa: PLC0415 - it imports us
+
+        return verify_main([a for a in sys.argv[1:] if a != "--verify"])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--tracks", type=int, default=200)

@@ -10,8 +10,8 @@ decodes to clearly less than the duration its own header declares (a truncated M
 
 Images: Pillow ``load()`` (with its plugins); a JPEG is decoded by ffmpeg too, because
 Pillow's libjpeg keeps its "corrupt data" warnings to itself. A file no decoder here opens
-is ``corrupt`` only when its format is one they read (its header was readable, or its MIME
-type is one of theirs); otherwise it is ``unverified``: an exotic format is not damage.
+is ``corrupt`` only when its MIME type is one they read; otherwise it is ``unverified``: an
+exotic format (a camera RAW's sensor data) is not damage.
 """
 
 from __future__ import annotations
@@ -222,6 +222,12 @@ async def _ffmpeg(
     return damage, where, opened
 
 
+def _pillow_formats() -> list[str]:
+    """Every Pillow plugin but EPS (it runs Ghostscript on the file)."""
+    Image.init()
+    return [f for f in Image.OPEN if f != "EPS"]
+
+
 def _pillow(root: bytes, path: bytes) -> tuple[str | None, str | None, str | None]:
     with thread_decoding(path):
         return _pillow_load(root, path)
@@ -234,7 +240,7 @@ def _pillow_load(root: bytes, path: bytes) -> tuple[str | None, str | None, str 
     with open_media(root, path) as stream:
         size = os.fstat(stream.fileno()).st_size
         try:
-            img = Image.open(stream)
+            img = Image.open(stream, formats=_pillow_formats())
         except UnidentifiedImageError:
             return None, None, None
         except Image.DecompressionBombError:
@@ -258,14 +264,13 @@ async def verify_file(
     mime: str | None,
     *,
     root: bytes,
-    readable: bool,
     executor: ThreadPoolExecutor,
     time_limit: float = 1800.0,
     ffmpeg: str = "ffmpeg",
 ) -> Verdict:
-    """Decode ``path`` (reached from ``root`` without following a link) in full. ``readable``:
-    the metadata stage read its headers as media, so a decoder that cannot open it means
-    damage, not an unknown format."""
+    """Decode ``path`` (reached from ``root`` without following a link) in full. A file no
+    decoder opens is damaged only if its MIME type (from its content) is one they read: a
+    camera RAW or a format only mutagen knows is not (no false positives)."""
     began = time.monotonic()
     loop = asyncio.get_running_loop()
 
@@ -273,8 +278,8 @@ async def verify_file(
         return Verdict(status, decoder, error, at, round(time.monotonic() - began, 3))
 
     try:
-        Image.init()  # every plugin: their MIME types are known
-        known = readable or mime in DECODABLE or mime in Image.MIME.values()
+        pillows = {Image.MIME.get(f) for f in _pillow_formats()}
+        known = mime in DECODABLE or mime in pillows
         if media_type == "image":
             damage, at, fmt = await loop.run_in_executor(executor, _pillow, root, path)
             if damage is not None:

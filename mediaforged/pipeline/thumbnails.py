@@ -157,6 +157,8 @@ class ThumbnailStage(CatalogStage):
         except TimeoutError:
             error = f"timeout: longer than {self._timeout:g}s"
         except ExtractError as exc:
+            if exc.code == "not_an_image":  # a format no step reads: nothing to show, no error
+                return "none", None, None
             error = f"{exc.code}: {exc.message}"
         except Exception as exc:  # a hostile file can make a decoder raise anything
             error = f"corrupt: {type(exc).__name__}: {exc}"

@@ -27,7 +27,7 @@ import structlog
 from sqlalchemy import Row, Select, and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from mediaforged.catalog.schema import hash_key, media_items, media_metadata, roots, verifications
+from mediaforged.catalog.schema import hash_key, media_items, roots, verifications
 from mediaforged.catalog.sql import chunks
 from mediaforged.catalog.writer import CatalogWriter
 from mediaforged.config import Config
@@ -79,7 +79,7 @@ class VerifyStage(CatalogStage):
         return self._config().verify
 
     def _pending_query(self) -> Select[Any]:
-        i, v, m = media_items.c, verifications.c, media_metadata.c
+        i, v = media_items.c, verifications.c
         wanted = v.status == "requested"
         if self._mode() != "off":
             wanted = or_(v.file_hash.is_(None), wanted)
@@ -90,15 +90,9 @@ class VerifyStage(CatalogStage):
                 i.media_type,
                 i.mime_type,
                 i.file_hash,
-                m.item_id.label("meta_id"),
-                m.extra,
                 roots.c.path.label("root_path"),
             )
-            .select_from(
-                verified_join()
-                .outerjoin(media_metadata, m.item_id == i.id)
-                .join(roots, roots.c.id == i.root_id)
-            )
+            .select_from(verified_join().join(roots, roots.c.id == i.root_id))
             .where(
                 i.status == "present",
                 i.media_type.in_(_MEDIA),
@@ -147,9 +141,6 @@ class VerifyStage(CatalogStage):
         await self._writer.transaction(_store(done), recount=False)  # seen by the next query
 
     async def _verify(self, row: Any, executor: ThreadPoolExecutor) -> Verdict:
-        # The headers were read as media when the metadata stage stored no error for it.
-        readable = row.meta_id is not None and not (row.extra or {}).get("error_code")
-        readable = readable and not (row.extra or {}).get("unread")
         async with self._limit:
             with decoding(row.path_key):
                 verdict = await verify_file(
@@ -157,7 +148,6 @@ class VerifyStage(CatalogStage):
                     row.media_type,
                     row.mime_type,
                     root=os.fsencode(row.root_path),
-                    readable=readable,
                     executor=executor,
                     time_limit=self._timeout,
                 )
