@@ -51,6 +51,7 @@ ARG_TYPES: dict[str, Any] = {
     "cursor": str,
     "path": str,
     "full": bool,
+    "verify": bool,
     "job": int,
     "root": str,
     "id": int,
