@@ -10,6 +10,7 @@ extractors, ``--workers`` files at a time) and prints, by format, how many field
 exiftool and ffprobe (type, dimensions, camera fields, audio tags, codec/fps/duration),
 every disagreement, and our extraction rate against ``exiftool -j`` run in batch (one
 process for all the files) over the same files in the same run (medians of ``--repeat``).
+    python bench/bench_extract.py --verify        # damage verification cost (bench_verify.py)
 
 - images and audio: our extractors (Pillow + EXIF, mutagen; ``extract_workers`` files at a
   time, as the daemon runs them) against one ``exiftool -json`` process per file, run with
@@ -241,6 +242,10 @@ def agreement_report(folder: Path, workers: int, repeat: int, as_json: bool) -> 
 
 
 def main() -> int:
+    if "--verify" in sys.argv[1:]:  # verification cost: bench/bench_verify.py
+        from bench.bench_verify import main as verify_main  # noqa: PLC0415 - it imports us
+
+        return verify_main([a for a in sys.argv[1:] if a != "--verify"])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--tracks", type=int, default=200)

@@ -143,11 +143,14 @@ class Daemon:
         self.catalog = Catalog(self.state_dir / "catalog.db", self.said_ready)
         self.roots = roots
         # No HTTP unless a test asks (http_listen="127.0.0.1:0"): hundreds of test daemons
-        # must not fight over port 8686.
+        # must not fight over port 8686. No damage checks either unless a test asks (verify=
+        # "idle"): a full decode of every file in every test daemon would cost the suite
+        # minutes of CPU for what tests/integration/test_verify.py covers.
         self.settings = {
             "settle_seconds": 0.2,
             "watch_debounce_ms": 50,
             "http_listen": "",
+            "verify": "off",
             **settings,
         }
         self.config_path = workdir / "mediaforge.toml"

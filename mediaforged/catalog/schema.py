@@ -45,6 +45,7 @@ __all__ = [
     "signatures",
     "similar_pairs",
     "tags",
+    "verifications",
 ]
 
 MEDIA_TYPES = ("image", "audio", "video", "other")
@@ -198,6 +199,8 @@ media_metadata = Table(
     # Thumbnail stage: NULL pending, then "ok", "none" (nothing to show) or "failed".
     Column("thumb_status", String(16)),
     Column("thumb_error", Text),
+    # Added by 0008_verify: what made the thumbnail (pillow, ffmpeg, frame, preview, cover).
+    Column("thumb_source", String(16)),
     Index(None, "taken_at"),
     Index(None, "artist", "album", "title"),
 )
@@ -315,4 +318,24 @@ similar_pairs = Table(
     Column("b_hash", String(64), primary_key=True),
     Column("distance", Float, nullable=False),
     Index(None, "b_hash"),
+)
+
+# Damage verification (added by 0008_verify): a full decode of the bytes, so one row per
+# content hash, not per item: a move, a rename or a duplicate never decodes again. status:
+# "ok", "corrupt" (the decoder failed: its own message in ``error``, where in ``at``),
+# "requested" (``rescan --verify``: decode again, even with verify = "off"); a hash with no
+# row is pending. ``decoder`` says what decoded it (ffmpeg, pillow).
+verifications = Table(
+    "verifications",
+    metadata_obj,
+    Column("file_hash", String(64), primary_key=True),
+    Column("hash_key", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("decoder", String(16)),
+    Column("error", Text),
+    Column("at", Text),
+    Column("seconds", Float),
+    Column("verified_at", DateTime(timezone=True)),
+    Index(None, "hash_key"),
+    Index(None, "status"),
 )

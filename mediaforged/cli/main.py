@@ -146,12 +146,24 @@ def rescan(
         typer.Argument(help="A root, a folder or a file inside one; default: every root."),
     ] = None,
     full: Annotated[
-        bool, typer.Option("--full", help="Rehash unchanged files too (detects bit rot).")
+        bool,
+        typer.Option(
+            "--full", help="Rehash unchanged files too (bit rot; with --verify: the whole check)."
+        ),
+    ] = False,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Then decode every media file there in full and report the damaged ones.",
+        ),
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Reconcile the catalog with the disk now, and wait until it is committed."""
     args: dict[str, Any] = {"full": full}
+    if verify:
+        args["verify"] = True
     if path is not None:
         args["path"] = os.path.abspath(path)
     interactive = err.is_terminal and not as_json
@@ -172,6 +184,12 @@ def rescan(
                 f": {job['walked']} files seen, {job['queued'] - job['gone']} indexed, "
                 f"{job['gone']} missing, {job['failed']} failed in {job['elapsed_s']:.1f}s",
             )
+        )
+    if "verify" in data:
+        checked = data["verify"]
+        out.print(
+            f"verified {checked['verified']} files: {checked['corrupt']} damaged"
+            + (" (`mediaforgectl failed --stage verify` lists them)" if checked["corrupt"] else "")
         )
     for error in data["errors"]:
         err.print(Text.assemble("error: ", safe(error)))

@@ -131,7 +131,7 @@ def why(
 
 
 StageOption = Annotated[
-    str | None, typer.Option(help="Only this stage: index, metadata or thumbnail.")
+    str | None, typer.Option(help="Only this stage: index, metadata, thumbnail or verify.")
 ]
 FAILED_COLUMNS = (("id", "right"), ("stage", "left"), ("error", "left"), ("path", "left"))
 
@@ -147,7 +147,8 @@ def failed(
     as_json: JsonOption = False,
 ) -> None:
     """Files that failed, at any stage: index (could not be read or hashed), metadata (could
-    not be parsed) or thumbnail, with the error of each. In a pipe: one tab-separated line
+    not be parsed), thumbnail, or verify (a full decode found the bytes damaged), with the
+    error of each. In a pipe: one tab-separated line
     per file (id, stage, error, path)."""
     args: dict[str, Any] = {"limit": limit, "offset": offset}
     if path is not None:

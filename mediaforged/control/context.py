@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from mediaforged.pipeline.settle import Settler
     from mediaforged.pipeline.similar import SignatureStage
     from mediaforged.pipeline.thumbnails import ThumbnailStage
+    from mediaforged.pipeline.verify import VerifyStage
     from mediaforged.sources.reconcile import Reconciler
 
 __all__ = [
@@ -86,6 +87,7 @@ class Context:
     tokens: TokenStore = field(default_factory=TokenStore)  # the HTTP API's (token.*)
     notify: Notify | None = None  # the targets and plugins (None: a Context without them)
     similar: SignatureStage | None = None  # the signature stage (duplicate tiers, similar)
+    verifier: VerifyStage | None = None  # the damage check (None only in a bare Context)
 
     @property
     def config(self) -> Config:

@@ -10,7 +10,11 @@ handler never set the stop, and a command's connection closed); a pipe nobody re
 and a blocking write would hold the event loop. So each line is written at once or dropped
 (``LogStream``), and the next line that can be written is preceded by a
 ``log_lines_dropped`` line with the count. The standard library's loggers (asyncio's) and
-warnings go the same way.
+warnings go the same way: a warning (Pillow's) is a ``python_warning`` event naming the file
+being decoded. What C libraries write to file descriptor 2 (libtiff, libjpeg) would be raw
+text in the JSON stream: ``capture_native_stderr`` turns descriptor 2 into a pipe whose lines
+become ``native_stderr`` events, with the files being decoded at the time
+(``extract/decoding.py``); the log lines themselves go to a copy of the original stderr.
 """
 
 from __future__ import annotations
@@ -25,12 +29,15 @@ import stat
 import sys
 import termios
 import threading
+import warnings
 from collections.abc import Callable
 from typing import IO, Any
 
 import structlog
 
-__all__ = ["LogStream", "configure_logging", "is_journal_stream"]
+from mediaforged.extract.decoding import current, mine
+
+__all__ = ["LogStream", "capture_native_stderr", "configure_logging", "is_journal_stream"]
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -227,4 +234,86 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     root = logging.getLogger()
     if not any(isinstance(h, _ToStructlog) for h in root.handlers):
         root.addHandler(_ToStructlog(logging.WARNING))
-    logging.captureWarnings(True)
+    logging.captureWarnings(True)  # then ours: the same route, with the file it concerns
+    warnings.showwarning = _show_warning
+
+
+def _files() -> dict[str, Any]:
+    """The file being decoded, for a log line about it: the thread's own, else every one in
+    flight (a line on descriptor 2 cannot say which thread wrote it)."""
+    own = mine()
+    if own is not None:
+        return {"path": own}
+    files = current()
+    if len(files) == 1:
+        return {"path": files[0]}
+    return {"paths": files[:20]} if files else {}
+
+
+def _show_warning(  # noqa: PLR0917 - the signature warnings.showwarning calls
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: IO[str] | None = None,
+    line: str | None = None,
+) -> None:
+    structlog.get_logger("py.warnings").warning(
+        "python_warning",
+        category=category.__name__,
+        message=str(message),
+        where=f"{filename}:{lineno}",
+        **_files(),
+    )
+
+
+_native_captured = False
+_NATIVE_KEPT = 2000  # characters of one line
+
+
+def capture_native_stderr() -> bool:
+    """Descriptor 2 becomes a pipe read by a thread that logs each line as a ``native_stderr``
+    event; ``sys.stderr`` (the log stream) moves to a copy of the real stderr. Children
+    started without a stderr of their own write to the pipe too. Call before
+    ``configure_logging``; False if it could not be done (the log is as before)."""
+    global _native_captured  # noqa: PLW0603 - descriptor 2 is process-wide
+    if _native_captured:
+        return True
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)  # not inheritable: children get the pipe
+        read, write = os.pipe()
+    except (OSError, ValueError):
+        return False
+    sys.stderr = os.fdopen(saved, "w", encoding="utf-8", errors="backslashreplace")
+    os.dup2(write, 2)
+    os.close(write)
+    os.set_inheritable(read, False)
+    threading.Thread(target=_pump, args=(read,), name="native-stderr", daemon=True).start()
+    _native_captured = True
+    return True
+
+
+def _pump(fd: int) -> None:
+    log = structlog.get_logger("mediaforged.stderr")
+    pending = b""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except InterruptedError:
+            continue
+        except OSError:
+            return
+        if not chunk:
+            return
+        *lines, pending = (pending + chunk).split(b"\n")
+        if len(pending) > _NATIVE_KEPT:  # a line without an end: log what came so far
+            lines.append(pending)
+            pending = b""
+        for raw in lines:
+            text = raw.decode("utf-8", "backslashreplace").strip()
+            if text:
+                try:
+                    log.warning("native_stderr", line=text[:_NATIVE_KEPT], **_files())
+                except Exception:  # the pipe must be drained, whatever happens
+                    continue

@@ -17,7 +17,7 @@ from mediaforged import __version__
 from mediaforged.catalog.db import CatalogCorrupt, CatalogUnwritable
 from mediaforged.config import Config, ConfigError, load_config
 from mediaforged.control.server import AlreadyRunning, SocketUnusable, prepare_socket_folder
-from mediaforged.daemon.logs import configure_logging
+from mediaforged.daemon.logs import capture_native_stderr, configure_logging
 from mediaforged.daemon.run import run
 from mediaforged.http.server import HttpBindError
 from mediaforged.sources.reconcile import root_problem
@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         if problems:
             _say(f"--once: {'; '.join(problems)}")
             return EXIT_CONFIG
+    capture_native_stderr()  # libtiff's and libjpeg's lines as JSON events, not raw text
     configure_logging(config.log_level, config.log_format)
     try:
         prepare_socket_folder(config.socket_path)  # before the catalog opens and the pools start

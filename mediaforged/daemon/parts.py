@@ -29,6 +29,7 @@ from mediaforged.pipeline.metadata import MetadataStage
 from mediaforged.pipeline.settle import Settler
 from mediaforged.pipeline.similar import SignatureStage
 from mediaforged.pipeline.thumbnails import ThumbnailStage
+from mediaforged.pipeline.verify import VerifyStage
 from mediaforged.sources.reconcile import Reconciler
 from mediaforged.sources.scheduler import Scheduler
 from mediaforged.sources.watcher import Watcher
@@ -72,13 +73,16 @@ def build(
     sources = _sources(config, engine, state, writer, indexer, metrics=metrics)
     reconciler, settler, watcher, scheduler = sources
 
-    def indexing_busy() -> bool:
+    def indexing_busy() -> bool:  # (the verifier reads the config in force: the reloader's)
         return not indexer.idle or writer.waiting > 0 or reconciler.current is not None
 
     metadata, thumbnails = _stages(config, engine, writer, indexing_busy, metrics)
     notify = Notify(config, engine, writer, events, state, observe=metrics.notified)
     metrics.add_consumers(*notify.series())
     similar = SignatureStage.behind(engine, writer, indexing_busy, (metadata, thumbnails))
+    verifier = VerifyStage(
+        engine, writer, indexing_busy, (metadata, thumbnails), lambda: reloader.config
+    )
     reloader = Reloader(
         config,
         overrides or {},
@@ -107,6 +111,7 @@ def build(
         metrics,
         notify=notify,
         similar=similar,
+        verifier=verifier,
     )
     return Parts(
         config,

@@ -45,6 +45,7 @@ from mediaforged.state import DaemonState, JobKind, RootState, WatchMode
 __all__ = [
     "Reloader",
     "configure_root",
+    "follow_reloads",
     "load_roots",
     "mark_shared_devices",
     "sync_items",
@@ -280,3 +281,11 @@ class Reloader:
             return
         async with self.engine.begin() as conn:
             await fn(conn)
+
+
+async def follow_reloads(requested: asyncio.Event, reloader: Reloader) -> None:
+    """Apply each reload asked for (SIGHUP sets ``requested``)."""
+    while True:
+        await requested.wait()
+        requested.clear()
+        await reloader()

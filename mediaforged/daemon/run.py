@@ -29,7 +29,12 @@ from mediaforged.catalog.db import (
 from mediaforged.config import Config
 from mediaforged.daemon.notify import Notifier, heartbeat
 from mediaforged.daemon.parts import Parts, build
-from mediaforged.daemon.reload import Reloader, configure_root, load_roots, mark_shared_devices
+from mediaforged.daemon.reload import (
+    configure_root,
+    follow_reloads,
+    load_roots,
+    mark_shared_devices,
+)
 from mediaforged.http.server import HttpServer
 from mediaforged.metrics import serve_metrics
 from mediaforged.pipeline.metadata import MetadataStage
@@ -162,12 +167,14 @@ async def _start(
         sources.append(tg.create_task(parts.thumbnails.run(), name="thumbnails"))
     if parts.ctx.similar is not None:
         sources.append(tg.create_task(parts.ctx.similar.run(), name="signatures"))
+    assert parts.ctx.verifier is not None  # build() made one
+    sources.append(tg.create_task(parts.ctx.verifier.run(), name="verify"))
     stages = (parts.metadata, parts.thumbnails)
     sources.append(tg.create_task(_after_startup(state, startup, stop, config, stages)))
     if not config.once:
         sources.append(tg.create_task(parts.scheduler.run(), name="scheduler"))
     if reload is not None:
-        sources.append(tg.create_task(_reloads(reload, parts.reloader), name="reload"))
+        sources.append(tg.create_task(follow_reloads(reload, parts.reloader), name="reload"))
 
     def pending() -> int:
         return parts.indexer.waiting + len(parts.settler) + parts.writer.waiting
@@ -206,10 +213,3 @@ async def _after_startup(
             await asyncio.sleep(0.2)
         log.info("metadata_done", extracted=metadata.done, failed=metadata.failed)
         stop.set()
-
-
-async def _reloads(requested: asyncio.Event, reloader: Reloader) -> None:
-    while True:
-        await requested.wait()
-        requested.clear()
-        await reloader()

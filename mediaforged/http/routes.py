@@ -52,6 +52,7 @@ ARG_TYPES: dict[str, Any] = {
     "cursor": str,
     "path": str,
     "full": bool,
+    "verify": bool,
     "job": int,
     "root": str,
     "id": int,

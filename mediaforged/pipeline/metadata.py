@@ -31,6 +31,7 @@ from mediaforged.catalog.schema import media_items, media_metadata, roots
 from mediaforged.catalog.sql import chunks
 from mediaforged.catalog.writer import CatalogWriter
 from mediaforged.extract.common import ExtractError
+from mediaforged.extract.decoding import decoding
 from mediaforged.extract.image import guard_bombs
 from mediaforged.extract.read import extract_one, reader_for
 from mediaforged.fs.fsio import display_path, under
@@ -102,12 +103,15 @@ class MetadataStage(CatalogStage):
         root = os.fsencode(row.root_path)
         reader = reader_for(media_type, mime_type)
         if reader is None:  # a format we do not read: catalogued, no metadata, no error
-            return {"item_id": item_id, "extra": {"unread": mime_type}, "thumb_status": "none"}
+            # A picture still gets a thumbnail if ffmpeg or an embedded preview can give one.
+            thumb = None if media_type == "image" else "none"
+            return {"item_id": item_id, "extra": {"unread": mime_type}, "thumb_status": thumb}
         began = time.monotonic()
         try:
             async with self._limit:
                 began = time.monotonic()  # the extraction's own time, not the wait for a turn
-                values = await extract_one(path, reader, self._timeout, executor, root=root)
+                with decoding(path):  # what a C library writes to stderr names this file
+                    values = await extract_one(path, reader, self._timeout, executor, root=root)
             self.done += 1
             self._observe(media_type, time.monotonic() - began, None)
             return {"item_id": item_id, **values}

@@ -12,7 +12,6 @@ so ``mediaforgectl failed`` can group it; ``retry`` clears it and the stage trie
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -21,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from PIL import Image
 from sqlalchemy import Row, Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -29,13 +27,8 @@ from mediaforged.catalog.schema import hash_key, media_items, media_metadata, ro
 from mediaforged.catalog.sql import chunks
 from mediaforged.catalog.writer import CatalogWriter
 from mediaforged.extract.common import ExtractError
-from mediaforged.extract.thumbnail import (
-    audio_thumbnail,
-    image_thumbnail,
-    save_webp,
-    thumbnail_path,
-    video_frame,
-)
+from mediaforged.extract.decoding import decoding
+from mediaforged.extract.thumbnail import make_thumbnail, save_webp, thumbnail_path
 from mediaforged.fs.fsio import display_path
 from mediaforged.fs.modes import private_dir
 from mediaforged.pipeline.stage import CatalogStage, FailureLog, Observe
@@ -43,6 +36,8 @@ from mediaforged.pipeline.stage import CatalogStage, FailureLog, Observe
 __all__ = ["ThumbnailStage"]
 
 log = structlog.get_logger("mediaforged.thumbnails")
+
+_Result = tuple[str, str | None, str | None]  # thumb_status, thumb_error, thumb_source
 
 
 class ThumbnailStage(CatalogStage):
@@ -70,6 +65,7 @@ class ThumbnailStage(CatalogStage):
         self.shared = 0  # a duplicate's thumbnail already existed
         self.failed = 0
         self.removed = 0
+        self.by_source: dict[str, int] = {}  # thumbnails made, by the step that made them
         self.failures = FailureLog(log, "thumbnail_failed")
 
     def path_of(self, sha256: str) -> Path:
@@ -104,7 +100,7 @@ class ThumbnailStage(CatalogStage):
         await self.remove_orphans(executor)  # at start, and each time the stage runs dry
 
     async def _work(self, rows: Sequence[Row[Any]], executor: ThreadPoolExecutor) -> None:
-        by_hash: dict[str, asyncio.Task[tuple[str, str | None]]] = {}
+        by_hash: dict[str, asyncio.Task[_Result]] = {}
         results = []
         async with asyncio.TaskGroup() as tg:
             for row in rows:  # duplicates in one batch share one job
@@ -114,42 +110,55 @@ class ThumbnailStage(CatalogStage):
                     by_hash[row.file_hash] = tg.create_task(self._make(row, executor))
                 results.append((row.id, by_hash[row.file_hash]))
         done = [
-            {"b_id": item_id, "status": task.result()[0], "error": task.result()[1]}
+            {
+                "b_id": item_id,
+                "status": task.result()[0],
+                "error": task.result()[1],
+                "source": task.result()[2],
+            }
             for item_id, task in results
         ]
         await self._writer.transaction(_store(done), recount=False)  # seen by the next query
 
-    async def _make(self, row: Any, executor: ThreadPoolExecutor) -> tuple[str, str | None]:
+    async def _make(self, row: Any, executor: ThreadPoolExecutor) -> _Result:
         async with self._limit:
             return await self._make_one(row, executor)
 
-    async def _make_one(self, row: Any, executor: ThreadPoolExecutor) -> tuple[str, str | None]:
+    async def _make_one(self, row: Any, executor: ThreadPoolExecutor) -> _Result:
         dest = thumbnail_path(self.folder, row.file_hash)
         if dest.exists():
             self.shared += 1
-            return "ok", None
+            return "ok", None, None
         loop = asyncio.get_running_loop()
         root = os.fsencode(row.root_path)  # the file is opened from its root, never by path
         began = time.monotonic()
+
+        async def run(call: Callable[[], Any]) -> Any:
+            return await asyncio.wait_for(loop.run_in_executor(executor, call), self._timeout)
+
         try:
-            img: Image.Image | None
-            if row.media_type == "video":
-                img = await video_frame(
-                    row.path_key, self._size, row.duration_s, self._timeout, root=root
+            with decoding(row.path_key):  # what a C library writes to stderr names this file
+                made = await make_thumbnail(
+                    row.path_key,
+                    row.media_type,
+                    self._size,
+                    root=root,
+                    duration=row.duration_s,
+                    time_limit=self._timeout,
+                    run=run,
                 )
-            else:
-                make = image_thumbnail if row.media_type == "image" else audio_thumbnail
-                task = functools.partial(make, row.path_key, self._size, root=root)
-                img = await asyncio.wait_for(loop.run_in_executor(executor, task), self._timeout)
-            if img is None:
-                return "none", None
-            await loop.run_in_executor(executor, save_webp, img, dest)
+            if made.image is None:
+                return "none", None, None
+            await loop.run_in_executor(executor, save_webp, made.image, dest)
             self.made += 1
+            self.by_source[made.source] = self.by_source.get(made.source, 0) + 1
             self._observe(row.media_type, time.monotonic() - began, None)
-            return "ok", None
+            return "ok", None, made.source
         except TimeoutError:
             error = f"timeout: longer than {self._timeout:g}s"
         except ExtractError as exc:
+            if exc.code == "not_an_image":  # a format no step reads: nothing to show, no error
+                return "none", None, None
             error = f"{exc.code}: {exc.message}"
         except Exception as exc:  # a hostile file can make a decoder raise anything
             error = f"corrupt: {type(exc).__name__}: {exc}"
@@ -160,7 +169,7 @@ class ThumbnailStage(CatalogStage):
         self.failures.failed(
             path=display_path(row.path_key), stage="thumbnail", code=code, error=message
         )
-        return "failed", error[:1000]
+        return "failed", error[:1000], None
 
     async def failed_items(self) -> int:
         """Present items whose thumbnail could not be made."""
@@ -251,7 +260,11 @@ def _store(done: list[dict[str, Any]]) -> Callable[[AsyncConnection], Awaitable[
         await conn.execute(
             update(media_metadata)
             .where(m.item_id == bindparam("b_id"))
-            .values(thumb_status=bindparam("status"), thumb_error=bindparam("error")),
+            .values(
+                thumb_status=bindparam("status"),
+                thumb_error=bindparam("error"),
+                thumb_source=bindparam("source"),
+            ),
             done,
         )
 

@@ -45,6 +45,8 @@ from mediaforged.protocol.replies import (
     StatusReply,
     ThumbnailStatus,
     Totals,
+    VerifyResult,
+    VerifyStatus,
 )
 from mediaforged.protocol.states import (
     ItemStatus,
@@ -89,6 +91,8 @@ __all__ = [
     "StatusReply",
     "ThumbnailStatus",
     "Totals",
+    "VerifyResult",
+    "VerifyStatus",
     "WatchMode",
     "WatchState",
     "decode_reply",

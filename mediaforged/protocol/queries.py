@@ -79,6 +79,9 @@ class ItemEvent(TypedDict):
 class InfoReply(TypedDict):
     item: ItemRow
     thumbnail: str | None  # its thumbnail's absolute path; None: none made
+    # The damage check of its bytes (status ok, corrupt, requested, unverified; decoder,
+    # error, at, verified_at); None: not checked yet.
+    verify: dict[str, Any] | None
     metadata: dict[str, Any]  # the extracted fields that have a value
     tags: list[str]
     collections: list[str]

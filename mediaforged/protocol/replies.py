@@ -37,6 +37,8 @@ __all__ = [
     "StatusReply",
     "ThumbnailStatus",
     "Totals",
+    "VerifyResult",
+    "VerifyStatus",
 ]
 
 
@@ -123,6 +125,7 @@ class PendingStatus(TypedDict):
     metadata: int
     thumbnails: int
     signatures: int  # items whose content has no signature yet (duplicate tiers, similar)
+    verify: int  # items whose bytes await a damage check (the verify setting says when)
 
 
 class MetadataStatus(TypedDict):
@@ -140,6 +143,15 @@ class ThumbnailStatus(TypedDict):
     failed: int
     failed_items: int  # present items whose thumbnail could not be made
     removed: int
+
+
+class VerifyStatus(TypedDict):
+    mode: str  # the verify setting: off, idle or always
+    idle: bool  # exact: wait for this, not for pending.verify == 0
+    verified: int  # decoded clean since the daemon started
+    corrupt: int  # found damaged since the daemon started
+    unverified: int  # no decoder here reads them, or too slow (not errors)
+    corrupt_items: int  # present items whose bytes are damaged (`failed --stage verify`)
 
 
 class Totals(TypedDict):
@@ -181,15 +193,22 @@ class StatusReply(TypedDict):
     pending: PendingStatus
     metadata: MetadataStatus
     thumbnails: ThumbnailStatus
+    verify: VerifyStatus
     jobs: list[JobStatus]
     totals: Totals
     errors: ErrorsStatus
     targets: NotRequired[list[TargetHealth]]  # the notify targets (protocol/targets.py)
 
 
+class VerifyResult(TypedDict):
+    verified: int  # distinct contents decoded again
+    corrupt: int  # items under the path found damaged
+
+
 class RescanReply(TypedDict):
     jobs: list[JobProgress]
     errors: list[str]
+    verify: NotRequired[VerifyResult]  # with --verify
 
 
 class CancelReply(TypedDict):

@@ -10,7 +10,15 @@ from __future__ import annotations
 from mediaforged.settings.kinds import ConfigError, Setting, host_port, listen_address, octal_mode
 from mediaforged.settings.targets import parse_targets
 
-__all__ = ["DEFAULT_EXCLUDES", "SETTINGS", "WATCH_MODES", "ConfigError", "Setting", "setting"]
+__all__ = [
+    "DEFAULT_EXCLUDES",
+    "SETTINGS",
+    "VERIFY_MODES",
+    "WATCH_MODES",
+    "ConfigError",
+    "Setting",
+    "setting",
+]
 
 DEFAULT_EXCLUDES = (
     ".*",  # dot files and folders: .Trash-1000, .DS_Store, .thumbnails, editors' swap files
@@ -30,6 +38,7 @@ DEFAULT_EXCLUDES = (
 )
 
 WATCH_MODES = ("auto", "inotify", "poll")
+VERIFY_MODES = ("off", "idle", "always")
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("roots", [], "Library folders to catalog and watch (absolute paths)."),
@@ -264,6 +273,22 @@ SETTINGS: tuple[Setting, ...] = (
         "thumbnail_timeout",
         60.0,
         "Seconds one thumbnail may take (ffmpeg is killed beyond it).",
+        above=0,
+    ),
+    Setting(
+        "verify",
+        "idle",
+        "Damage checks (a full decode of every image, audio and video file, once per content): "
+        "idle (while indexing, metadata and thumbnails have nothing to do), always (beside "
+        "metadata and thumbnails), off (only `mediaforgectl rescan --verify`).",
+        choices=VERIFY_MODES,
+    ),
+    Setting("verify_workers", 1, "Files decoded at once by the damage check.", minimum=1),
+    Setting(
+        "verify_timeout",
+        1800.0,
+        "Seconds one file's damage check may take; beyond it the file is left unverified "
+        "(not an error) and ffmpeg is killed.",
         above=0,
     ),
     Setting(

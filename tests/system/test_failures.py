@@ -38,7 +38,8 @@ def _library(root: Path) -> dict[str, Path]:
         "noread": root / "noread.jpg",
         "song": root / "corrupt.mp3",
         "random": root / "random.jpg",
-        "truncated": root / "truncated.jpg",
+        # A TIFF: a truncated JPEG gets a thumbnail of what is there (ffmpeg draws it).
+        "truncated": root / "truncated.tif",
         "good": root / "good.jpg",
         "deep": root
         / ("a folder with a name long enough to need cutting " * 2).strip()
@@ -52,7 +53,7 @@ def _library(root: Path) -> dict[str, Path]:
     p["song"].write_bytes(b"ID3\x03\x00\x00\x00\x00\x00\x10" + rng.randbytes(3000))
     p["random"].write_bytes(rng.randbytes(4096))
     # A header Pillow reads (so the metadata is fine), pixels cut short (so no thumbnail).
-    Image.effect_noise((400, 300), 50).convert("RGB").save(p["truncated"], quality=90)
+    Image.effect_noise((400, 300), 50).convert("RGB").save(p["truncated"])
     data = p["truncated"].read_bytes()
     p["truncated"].write_bytes(data[: len(data) // 3])
     p["deep"].parent.mkdir(parents=True)
@@ -79,7 +80,7 @@ def test_failures_at_every_stage_and_long_results(
     daemon_factory: Callable[..., Daemon], library: Path
 ) -> None:
     p = _library(library)
-    daemon = daemon_factory([library])
+    daemon = daemon_factory([library], verify="off")  # tests/integration/test_verify.py
     daemon.wrapper = NO_DAC
     daemon.start()
     daemon.wait_idle()
@@ -90,7 +91,7 @@ def test_failures_at_every_stage_and_long_results(
     # failed: every stage, each file with its stage and error.
     failed = _json(daemon, "failed")
     assert failed["total"] == 4, failed
-    assert failed["by_stage"] == {"index": 1, "metadata": 2, "thumbnail": 1}
+    assert failed["by_stage"] == {"index": 1, "metadata": 2, "thumbnail": 1, "verify": 0}
     assert {i["path"]: i["stage"] for i in failed["items"]} == failing
     assert all(i["error_code"] and i["error"] for i in failed["items"]), failed
     assert failed["by_code"]["permission_denied"] == 1
@@ -106,7 +107,7 @@ def test_failures_at_every_stage_and_long_results(
     found = daemon.ctl("search", "--status", "failed", "--json").stdout.splitlines()
     assert {json.loads(line)["path"] for line in found} == set(failing)
     status = daemon.status()
-    assert status["errors"]["by_stage"] == {"index": 1, "metadata": 2, "thumbnail": 1}
+    assert status["errors"]["by_stage"] == {"index": 1, "metadata": 2, "thumbnail": 1, "verify": 0}
     assert status["errors"]["failed_items"] == 4
     assert status["thumbnails"]["failed_items"] == 1
     assert "4 files failed (1 index, 2 metadata, 1 thumbnail;" in daemon.ctl("status").stdout

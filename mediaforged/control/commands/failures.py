@@ -8,6 +8,8 @@ A file fails at one of three stages, each recorded in the catalog on its own:
   ``present``, the error in ``error_code`` / ``error``).
 - ``thumbnail``: no thumbnail could be made (``media_metadata.thumb_status`` is ``failed``,
   ``thumb_error`` holds ``"code: message"``).
+- ``verify``: a full decode found the bytes damaged (code ``corrupt``; the decoder's message
+  and where it failed, from ``verifications``, kept by content hash).
 
 ``retry`` runs the failed stage again: a reconcile of the file (index), the metadata read
 (its metadata row goes, so the stage reads it again), or the thumbnail (pending again); it
@@ -23,7 +25,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mediaforged.catalog.schema import media_items, media_metadata
+from mediaforged.catalog.schema import media_items, media_metadata, verifications
 from mediaforged.catalog.sql import chunks
 from mediaforged.control.context import (
     Context,
@@ -41,10 +43,10 @@ from mediaforged.state import JobKind, RootState
 
 __all__ = ["COMMANDS", "STAGES"]
 
-STAGES = ("index", "metadata", "thumbnail")
+STAGES = ("index", "metadata", "thumbnail", "verify")
 _WAIT_S = 1.0  # progress lines this often while the stages work
 
-i, md = media_items.c, media_metadata.c
+i, md, vf = media_items.c, media_metadata.c, verifications.c
 
 
 def _failures(where: Sequence[ColumnElement[bool]] = ()) -> Select[Any]:
@@ -67,7 +69,21 @@ def _failures(where: Sequence[ColumnElement[bool]] = ()) -> Select[Any]:
         .select_from(media_items.join(media_metadata, md.item_id == i.id))
         .where(i.status == "present", md.thumb_status == "failed", *where)
     )
-    return select(union_all(index, metadata, thumbnail).subquery())
+    verify = (
+        select(
+            *base,
+            literal("verify").label("stage"),
+            literal("corrupt").label("error_code"),
+            (vf.error + func.coalesce(" (" + vf.at + ")", "")).label("error"),
+        )
+        .select_from(
+            media_items.join(
+                verifications, and_(vf.hash_key == i.hash_key, vf.file_hash == i.file_hash)
+            )
+        )
+        .where(i.status == "present", vf.status == "corrupt", *where)
+    )
+    return select(union_all(index, metadata, thumbnail, verify).subquery())
 
 
 def _code_and_error(stage: str, code: str | None, error: str | None) -> tuple[str, str]:
@@ -185,6 +201,14 @@ async def _stages_again(
     await ctx.metadata.retry_items(metadata)
     if ctx.thumbnails is not None:
         await ctx.thumbnails.retry_items(thumbnails)
+    damaged = [r.id for r in rows if r.stage == "verify"]
+    if damaged and ctx.verifier is not None:
+        await ctx.verifier.request(None, damaged)
+
+        async def decoding(n: int) -> None:
+            await progress({"jobs": [], "pending": n})
+
+        await ctx.verifier.wait_requested(decoding)
     while True:
         seen = ctx.writer.commit_count  # before the count: no commit slips between
         left = await _still_pending(ctx, metadata, thumbnails)

@@ -25,6 +25,7 @@ from mediaforged.protocol import (
     ReloadReply,
     RescanReply,
     ResumeReply,
+    VerifyResult,
 )
 from mediaforged.state import Job, JobKind, RootState
 
@@ -36,10 +37,14 @@ _CANCEL_WAIT_S = 5.0
 
 
 async def rescan(ctx: Context, args: dict[str, Any], progress: Progress) -> RescanReply:
-    """Reconcile a root, a subtree or one file (or every root) and wait until it is committed."""
+    """Reconcile a root, a subtree or one file (or every root) and wait until it is committed.
+    ``verify``: then decode every media file there in full (whatever the ``verify`` setting)
+    and wait for the verdicts; with ``full`` that is the whole bit-rot check."""
     path_text = arg(args, "path", str)
     full = bool(arg(args, "full", bool, False))
+    verify = bool(arg(args, "verify", bool, False))
     jobs: list[Job] = []
+    path: bytes | None = None
     if path_text is None:
         await ctx.metadata.retry_failed(None)  # a rescan asks failed extractions again
         jobs = [ctx.reconciler.request(r, None, JobKind.RESCAN, full) for r in ctx.state.roots]
@@ -51,7 +56,26 @@ async def rescan(ctx: Context, args: dict[str, Any], progress: Progress) -> Resc
     await progress({"jobs": [j.progress() for j in jobs]})
     await follow_jobs(jobs, progress)
     _raise_if_cancelled(jobs)
-    return {"jobs": [j.progress() for j in jobs], "errors": [j.error for j in jobs if j.error]}
+    reply: RescanReply = {
+        "jobs": [j.progress() for j in jobs],
+        "errors": [j.error for j in jobs if j.error],
+    }
+    if verify and ctx.verifier is not None:
+        reply["verify"] = await _verify(ctx, path, progress)
+    return reply
+
+
+async def _verify(ctx: Context, path: bytes | None, progress: Progress) -> VerifyResult:
+    """Decode the media under ``path`` again and wait: how many, and how many are damaged."""
+    verifier = ctx.verifier
+    assert verifier is not None
+    asked = await verifier.request(path)
+
+    async def left(n: int) -> None:
+        await progress({"jobs": [], "verify_pending": n})
+
+    await verifier.wait_requested(left)
+    return {"verified": asked, "corrupt": await verifier.corrupt_items(path)}
 
 
 async def _must_be_known(ctx: Context, root: RootState, path: bytes, text: str) -> None:
@@ -178,7 +202,7 @@ async def reload(ctx: Context, args: dict[str, Any], progress: Progress) -> Relo
 
 
 COMMANDS: dict[str, Spec] = {
-    "rescan": Spec(rescan, ("path", "full"), changes=True, streams=True),
+    "rescan": Spec(rescan, ("path", "full", "verify"), changes=True, streams=True),
     "pause": Spec(pause, ("root",), changes=True),
     "resume": Spec(resume, ("root",), changes=True),
     "confirm": Spec(confirm, ("root",), changes=True, streams=True),

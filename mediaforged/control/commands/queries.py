@@ -25,6 +25,7 @@ from mediaforged.catalog.schema import (
     media_items,
     media_metadata,
     tags,
+    verifications,
 )
 from mediaforged.catalog.sql import chunks
 from mediaforged.control.commands.roots import removed_root_of
@@ -101,7 +102,16 @@ async def info(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
             .order_by(collections.c.name)
         )
         copies: list[ItemCopy] = []
+        verified = None
         if row.file_hash:
+            v = verifications.c
+            verified = (
+                await conn.execute(
+                    select(v.status, v.decoder, v.error, v.at, v.verified_at).where(
+                        v.hash_key == row.hash_key, v.file_hash == row.file_hash
+                    )
+                )
+            ).first()
             c = media_items.c
             same = await conn.execute(
                 select(c.id, c.path)
@@ -114,8 +124,14 @@ async def info(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
         history = await _history(conn, row.id)
     metadata = {k: v for k, v in jsonable(meta._mapping).items() if v is not None} if meta else {}
     metadata.pop("item_id", None)
+    item = jsonable(row._mapping)
+    if verified is not None and verified.status == "corrupt" and item["error_code"] is None:
+        # The damage a decode found is the item's error (kept by hash: a move keeps it).
+        item["error_code"] = "corrupt"
+        item["error"] = verified.error + (f" ({verified.at})" if verified.at else "")
     return {
-        "item": jsonable(row._mapping),
+        "item": item,
+        "verify": jsonable(verified._mapping) if verified is not None else None,
         "thumbnail": ctx.thumbnail_of(row.file_hash, meta.thumb_status if meta else None),
         "metadata": metadata,
         "tags": [r.name for r in tag_rows],

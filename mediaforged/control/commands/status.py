@@ -36,6 +36,7 @@ from mediaforged.protocol import (
     StatusReply,
     ThumbnailStatus,
     Totals,
+    VerifyStatus,
 )
 from mediaforged.state import DaemonState, RootState
 
@@ -141,6 +142,8 @@ class _StageCounts(NamedTuple):
     thumbnails: int  # items awaiting a thumbnail
     thumbnails_failed: int
     signatures: int = 0  # items awaiting a signature
+    verify: int = 0  # items whose bytes await a damage check
+    corrupt: int = 0  # present items whose bytes are damaged
 
 
 async def _item_counts(ctx: Context) -> dict[int, _RootCounts]:
@@ -154,6 +157,8 @@ async def _stage_counts(ctx: Context) -> _StageCounts:
         await ctx.thumbnails.pending() if ctx.thumbnails else 0,
         await ctx.thumbnails.failed_items() if ctx.thumbnails else 0,
         await ctx.similar.pending() if ctx.similar else 0,
+        await ctx.verifier.pending() if ctx.verifier else 0,
+        await ctx.verifier.corrupt_items() if ctx.verifier else 0,
     )
 
 
@@ -192,8 +197,10 @@ class StatusCache:
             or not ctx.indexer.idle
             or any(not j.complete for j in ctx.state.jobs.values())
         )
-        extracting = not ctx.metadata.idle.is_set() or (
-            thumbs is not None and not thumbs.idle.is_set()
+        extracting = (
+            not ctx.metadata.idle.is_set()
+            or (thumbs is not None and not thumbs.idle.is_set())
+            or (ctx.verifier is not None and not ctx.verifier.idle.is_set())
         )
         counts = await self._items.get(ctx, background=indexing)
         stages = await self._stages.get(ctx, background=indexing or extracting)
@@ -251,6 +258,22 @@ def _pending(ctx: Context, stages: _StageCounts) -> PendingStatus:
         "metadata": stages.metadata,
         "thumbnails": stages.thumbnails,
         "signatures": stages.signatures,
+        "verify": stages.verify,
+    }
+
+
+def _verify(ctx: Context, stages: _StageCounts) -> VerifyStatus:
+    v = ctx.verifier
+    if v is None:
+        return {"mode": "off", "idle": True, "verified": 0, "corrupt": 0, "unverified": 0,
+                "corrupt_items": 0}  # fmt: skip
+    return {
+        "mode": v.mode,
+        "idle": v.idle.is_set(),
+        "verified": v.verified,
+        "corrupt": v.corrupt,
+        "unverified": v.unverified,
+        "corrupt_items": stages.corrupt,
     }
 
 
@@ -288,6 +311,7 @@ def _errors(state: DaemonState, roots: list[RootStatus], stages: _StageCounts) -
         "index": sum(r["by_status"].get(ItemStatus.FAILED, 0) for r in roots),
         "metadata": stages.metadata_failed,
         "thumbnail": stages.thumbnails_failed,
+        "verify": stages.corrupt,
     }
     return {
         "failed_items": sum(by_stage.values()),
@@ -323,6 +347,7 @@ async def status(ctx: Context, args: dict[str, Any], progress: Progress) -> Stat
             "failed_items": figures.stages.metadata_failed,
         },
         "thumbnails": _thumbnails(ctx, figures.stages),
+        "verify": _verify(ctx, figures.stages),
         "jobs": [_with_eta(j.progress()) for j in state.jobs.values()],
         "totals": _totals(state),
         "errors": _errors(state, roots, figures.stages),
