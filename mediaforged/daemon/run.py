@@ -141,9 +141,8 @@ def build(
     def indexing_busy() -> bool:
         return not indexer.idle or writer.waiting > 0 or reconciler.current is not None
 
-    metadata, thumbnails = _stages(config, engine, writer, indexing_busy, metrics)
-    notify = Notify(config, engine, writer, events, state, observe=metrics.notified)
-    metrics.add_consumers(*notify.series())
+    notify = Notify(config, engine, writer, events, state, metrics=metrics)
+    metadata, thumbnails = _stages(config, engine, writer, indexing_busy, metrics, notify=notify)
     reloader = Reloader(
         config,
         overrides or {},
@@ -156,6 +155,7 @@ def build(
         pool,
         notifier,
         writer=writer,
+        notify=notify,
     )
     ctx = Context(
         reloader,
@@ -269,6 +269,8 @@ def _stages(
     writer: CatalogWriter,
     indexing_busy: Callable[[], bool],
     metrics: Metrics,
+    *,
+    notify: Notify,
 ) -> tuple[MetadataStage, ThumbnailStage | None]:
     metadata = MetadataStage(
         engine,
@@ -278,6 +280,7 @@ def _stages(
         workers=config.extract_workers,
         max_pixels=config.image_max_pixels,
         observe=metrics.extracted,
+        record_extracted=notify.plugins is not None,  # on_metadata_extracted follows them
     )
     if not config.thumbnail_size:
         return metadata, None
@@ -372,7 +375,7 @@ async def _start(
     if not config.once:
         sources.append(tg.create_task(parts.scheduler.run(), name="scheduler"))
     if reload is not None:
-        sources.append(tg.create_task(_reloads(reload, parts.reloader), name="reload"))
+        sources.append(tg.create_task(parts.reloader.follow(reload), name="reload"))
 
     def pending() -> int:
         return parts.indexer.waiting + len(parts.settler) + parts.writer.waiting
@@ -411,10 +414,3 @@ async def _after_startup(
             await asyncio.sleep(0.2)
         log.info("metadata_done", extracted=metadata.done, failed=metadata.failed)
         stop.set()
-
-
-async def _reloads(requested: asyncio.Event, reloader: Reloader) -> None:
-    while True:
-        await requested.wait()
-        requested.clear()
-        await reloader()
