@@ -14,6 +14,7 @@ import hmac
 import json
 import os
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -23,7 +24,17 @@ import httpx
 from mediaforged.notify.model import Batch, NotHere, Permanent, Planned, Transient
 from mediaforged.settings.targets import HIDDEN, TargetSpec
 
-__all__ = ["SIGNATURE_HEADER", "CommandSender", "Request", "Sender", "WebhookSender", "sign"]
+__all__ = [
+    "CONFIRM_EVERY_S",
+    "CONFIRM_FOR_S",
+    "SIGNATURE_HEADER",
+    "CommandSender",
+    "Report",
+    "Request",
+    "Sender",
+    "WebhookSender",
+    "sign",
+]
 
 SIGNATURE_HEADER = "X-Mediaforge-Signature"
 _SECRET_PARAMS = frozenset({"t", "s", "p", "X-Plex-Token", "api_key"})
@@ -37,6 +48,7 @@ class Request:
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None  # JSON
     secret_headers: frozenset[str] = frozenset()
+    looks_up: str | None = None  # a lookup of the item at this server path (then refreshed)
 
     def shown(self) -> Planned:
         params = {k: HIDDEN if k in _SECRET_PARAMS else v for k, v in self.params.items()}
@@ -54,9 +66,15 @@ def _body_bytes(body: Any) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+Report = Callable[[str], None]
+CONFIRM_EVERY_S = 1.0  # how often a server is asked whether its scan is done
+CONFIRM_FOR_S = 900.0  # and for how long at most
+
+
 class Sender:
     """One kind of target. ``plan`` says what a batch sends and to which library; ``send``
-    sends it; ``confirm`` asks the server whether it scanned (None: it cannot tell)."""
+    sends it; ``confirm`` watches the server's scan of what was sent last, ``report``ing
+    each state it sees until the scan is done (it returns at once where it cannot tell)."""
 
     def __init__(self, spec: TargetSpec, client: httpx.AsyncClient) -> None:
         self.spec = spec
@@ -79,7 +97,7 @@ class Sender:
             await self.http(request)
         return len(requests)
 
-    async def confirm(self) -> str | None:
+    async def confirm(self, report: Report) -> None:
         return None
 
     async def http(self, request: Request) -> httpx.Response:

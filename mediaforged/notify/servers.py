@@ -2,29 +2,44 @@
 
 - jellyfin, emby: ``POST /Library/Media/Updated`` ``{"Updates": [{"Path", "UpdateType"}]}``
   (Created, Modified, Deleted; the folder alone, Modified, when a batch is too big to list);
+  then each changed file the server already has (found by ``GET /Items?searchTerm=NAME``
+  and matched on its ``Path``) is refreshed with ``POST /Items/{id}/Refresh``;
 - plex: the sections and their locations from ``GET /library/sections``, then
-  ``GET /library/sections/{id}/refresh?path=FOLDER`` (``X-Plex-Token``); ``/activities`` says
-  whether a scan runs;
-- navidrome: Subsonic ``startScan`` (token auth: ``t`` = md5(password + salt)), and
-  ``getScanStatus``;
+  ``GET /library/sections/{id}/refresh?path=FOLDER`` (``X-Plex-Token``); the scan is
+  confirmed by the ``library.update.section`` activity of that section in ``/activities``,
+  until it is gone;
+- navidrome: Subsonic ``startScan`` (token auth: ``t`` = md5(password + salt)) with
+  ``target=LIBRARY:FOLDER`` where the server takes targets (0.59 and later, as ``ping``'s
+  ``serverVersion`` says; the libraries' paths from its native ``/api/library``), a full
+  scan otherwise; ``getScanStatus`` confirms it;
 - kodi: JSON-RPC ``VideoLibrary.Scan``/``AudioLibrary.Scan`` with ``directory`` (``Clean``
-  with it for files gone);
+  with it for files gone); only its HTTP port is configured, so the scan is confirmed by
+  polling ``XBMC.GetInfoBooleans`` (``Library.IsScanningVideo``/``IsScanningMusic``) until
+  both are false, where its TCP port would push ``OnScanFinished``;
 - immich, audiobookshelf: the scan endpoint of the library whose folders hold the path.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import posixpath
+import re
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+import structlog
 
 from mediaforged.notify.model import Batch, Permanent, Transient
 from mediaforged.notify.senders import (
+    CONFIRM_EVERY_S,
+    CONFIRM_FOR_S,
     CommandSender,
+    Report,
     Request,
     Sender,
     WebhookSender,
@@ -34,7 +49,13 @@ from mediaforged.settings.targets import TargetSpec
 
 __all__ = ["make_sender"]
 
+log = structlog.get_logger("mediaforged.notify")
+
 _LIBRARIES_TTL_S = 60.0  # a library list older than this is fetched again on a miss
+_REFRESH_MAX = 10  # changed files of a batch refreshed one by one (the scan covers the rest)
+_UNSEEN_LOOKS = 5  # a scan never seen running after this many looks: it ended before
+_NAVIDROME_TARGETS = (0, 59)  # the first Navidrome whose startScan takes target=
+Look = Callable[[], Awaitable[tuple[bool, str]]]  # (still scanning, what the server says)
 Libraries = list[tuple[str, str, list[str]]]  # (id, name, locations as the server sees them)
 
 
@@ -44,25 +65,98 @@ def _update_type(kind: str) -> str:
     return "Modified" if kind == "changed" else "Created"
 
 
+async def watch_scan(look: Look, report: Report) -> None:
+    """Ask ``look`` every CONFIRM_EVERY_S until the scan it watches is over, ``report``ing
+    what the server says; a scan never seen running is over (it ended before the first
+    look) after ``_UNSEEN_LOOKS``."""
+    seen, looks = False, 0
+    deadline = time.monotonic() + CONFIRM_FOR_S
+    while time.monotonic() < deadline:
+        running, text = await look()
+        looks += 1
+        if running:
+            seen = True
+        elif seen or looks >= _UNSEEN_LOOKS:
+            report(text if seen else f"{text} (not seen running: it ended at once)")
+            return
+        report(text if running else "scan requested")
+        await asyncio.sleep(CONFIRM_EVERY_S)
+    report("scan still running after the confirmation's time limit")
+
+
 class Jellyfin(Sender):
+    def headers(self) -> dict[str, str]:
+        token = self.credential()
+        return {"X-Emby-Token": token, "Authorization": f'MediaBrowser Token="{token}"'}
+
     async def plan(self, batch: Batch) -> tuple[str, list[Request]]:
+        latest = batch.latest()
         if batch.whole:
             updates = [{"Path": batch.server_folder, "UpdateType": "Modified"}]
         else:
             updates = [
                 {"Path": batch.paths[path], "UpdateType": _update_type(change.kind)}
-                for path, change in batch.latest().items()
+                for path, change in latest.items()
             ]
-        token = self.credential()
-        headers = {"X-Emby-Token": token, "Authorization": f'MediaBrowser Token="{token}"'}
-        request = Request(
-            "POST",
-            f"{self.spec.url}/Library/Media/Updated",
-            headers=headers,
-            body={"Updates": updates},
-            secret_headers=frozenset(headers),
-        )
-        return "", [request]
+        headers = self.headers()
+        secret = frozenset(headers)
+        requests = [
+            Request(
+                "POST",
+                f"{self.spec.url}/Library/Media/Updated",
+                headers=headers,
+                body={"Updates": updates},
+                secret_headers=secret,
+            )
+        ]
+        changed = [batch.paths[p] for p, c in latest.items() if c.kind == "changed"]
+        for server_path in changed[:_REFRESH_MAX]:  # the server has these already
+            name = posixpath.splitext(posixpath.basename(server_path))[0]
+            params = {
+                "searchTerm": name,
+                "Recursive": "true",
+                "Fields": "Path",
+                "EnableImages": "false",
+                "EnableTotalRecordCount": "false",
+                "Limit": "50",
+            }
+            lookup = Request("GET", f"{self.spec.url}/Items", params, {**headers}, None, secret)
+            lookup.looks_up = server_path
+            requests.append(lookup)
+        return "", requests
+
+    async def send(self, batch: Batch) -> int:
+        _library, requests = await self.plan(batch)
+        sent = 0
+        for request in requests:
+            if request.looks_up is None:
+                await self.http(request)
+                sent += 1
+            else:
+                sent += await self._refresh(request, request.looks_up)
+        return sent
+
+    async def _refresh(self, lookup: Request, server_path: str) -> int:
+        """Refresh the item at ``server_path`` if the server has it: the requests made. Its
+        failure is logged only: the Media/Updated scan went out already."""
+        try:
+            found = (await self.http(lookup)).json().get("Items") or []
+            item = next((i for i in found if i.get("Path") == server_path), None)
+            if item is None:
+                return 1
+            params = {
+                "metadataRefreshMode": "Default",
+                "imageRefreshMode": "Default",
+                "replaceAllMetadata": "false",
+                "replaceAllImages": "false",
+            }
+            url = f"{self.spec.url}/Items/{item['Id']}/Refresh"
+            await self.http(Request("POST", url, params, self.headers()))
+        except (Transient, Permanent, ValueError, AttributeError, KeyError) as exc:
+            log.warning("target_refresh_failed", target=self.spec.name, path=server_path,
+                        error=str(exc))  # fmt: skip
+            return 1
+        return 2
 
 
 class WithLibraries(Sender):
@@ -94,6 +188,10 @@ class WithLibraries(Sender):
 
 
 class Plex(WithLibraries):
+    def __init__(self, spec: TargetSpec, client: httpx.AsyncClient) -> None:
+        super().__init__(spec, client)
+        self._asked: tuple[str, str] | None = None  # the section refreshed last
+
     def auth(self) -> dict[str, str]:
         return {"X-Plex-Token": self.credential()}
 
@@ -117,15 +215,27 @@ class Plex(WithLibraries):
         )
         return name, [request]
 
-    async def confirm(self) -> str | None:
-        data = await self.get_json(f"{self.spec.url}/activities")
-        running = [
-            a for a in data.get("MediaContainer", {}).get("Activity", [])
-            if str(a.get("type", "")).startswith("library.")
-        ]  # fmt: skip
-        if running:
-            return f"scanning: {running[0].get('title', '')}".strip()
-        return "no scan running (done)"
+    async def send(self, batch: Batch) -> int:
+        sent = await super().send(batch)
+        self._asked = await self.library(batch.server_folder)  # what confirm watches
+        return sent
+
+    async def confirm(self, report: Report) -> None:
+        """The ``library.update.section`` activity of the section refreshed last."""
+        if self._asked is None:
+            return
+        key, name = self._asked
+
+        async def look() -> tuple[bool, str]:
+            data = await self.get_json(f"{self.spec.url}/activities")
+            for activity in data.get("MediaContainer", {}).get("Activity", []) or []:
+                section = str((activity.get("Context") or {}).get("librarySectionID", ""))
+                if activity.get("type") == "library.update.section" and section == key:
+                    said = activity.get("subtitle") or activity.get("title") or ""
+                    return True, f"scanning {name}: {said}".rstrip(": ")
+            return False, f"scan of {name} finished"
+
+        await watch_scan(look, report)
 
 
 class Immich(WithLibraries):
@@ -167,7 +277,28 @@ class Audiobookshelf(WithLibraries):
         ]
 
 
+def _version(text: str) -> tuple[int, ...]:
+    """``0.59.1 (a1b2c3)`` as (0, 59, 1); () when it is not a version."""
+    found = re.match(r"v?(\d+(?:\.\d+)*)", text.strip())
+    return tuple(int(p) for p in found.group(1).split(".")) if found else ()
+
+
+def _relative(folder: str, locations: list[str]) -> str:
+    """``folder`` inside the longest location that holds it ("." for the location)."""
+    base = max(
+        (loc.rstrip("/") for loc in locations
+         if folder == loc.rstrip("/") or folder.startswith(loc.rstrip("/") + "/")),
+        key=len,
+    )  # fmt: skip
+    return posixpath.relpath(folder, base or "/")
+
+
 class Navidrome(Sender):
+    def __init__(self, spec: TargetSpec, client: httpx.AsyncClient) -> None:
+        super().__init__(spec, client)
+        self._libraries: Libraries | None = None  # None: a server without targeted scans
+        self._fetched = 0.0
+
     def params(self) -> dict[str, str]:
         salt = secrets.token_hex(6)
         token = hashlib.md5((self.credential() + salt).encode()).hexdigest()
@@ -180,13 +311,10 @@ class Navidrome(Sender):
             "f": "json",
         }
 
-    async def call(self, method: str) -> dict[str, Any]:
-        response = await self.http(
-            Request("GET", f"{self.spec.url}/rest/{method}", params=self.params())
-        )
+    def check(self, method: str, response: httpx.Response) -> dict[str, Any]:
         try:
             reply = response.json()["subsonic-response"]
-        except (ValueError, KeyError):
+        except (ValueError, KeyError, TypeError):
             raise Transient(f"{method}: not a Subsonic answer") from None
         if reply.get("status") != "ok":
             error = reply.get("error", {})
@@ -194,20 +322,65 @@ class Navidrome(Sender):
             raise (Permanent if error.get("code") in (40, 41, 50) else Transient)(text)
         return dict(reply)
 
+    async def call(self, method: str) -> dict[str, Any]:
+        url = f"{self.spec.url}/rest/{method}"
+        return self.check(method, await self.http(Request("GET", url, params=self.params())))
+
+    async def libraries(self) -> Libraries | None:
+        """The libraries and their paths where ``startScan`` takes targets (None: it
+        does not, or the native API refused): fetched again after ``_LIBRARIES_TTL_S``."""
+        if not self._fetched or time.monotonic() - self._fetched > _LIBRARIES_TTL_S:
+            self._libraries, self._fetched = await self._fetch(), time.monotonic()
+        return self._libraries
+
+    async def _fetch(self) -> Libraries | None:
+        ping = await self.call("ping")
+        version = _version(str(ping.get("serverVersion", "")))
+        if ping.get("type") != "navidrome" or version < _NAVIDROME_TARGETS:
+            return None
+        try:
+            body = {"username": self.spec.user, "password": self.credential()}
+            login = await self.http(Request("POST", f"{self.spec.url}/auth/login", body=body))
+            jwt = login.json()["token"]
+            headers = {"X-ND-Authorization": f"Bearer {jwt}", "Accept": "application/json"}
+            url = f"{self.spec.url}/api/library"
+            found = (await self.http(Request("GET", url, headers=headers))).json()
+            return [(str(d["id"]), str(d.get("name", "")), [str(d["path"])]) for d in found]
+        except (Permanent, ValueError, KeyError, TypeError) as exc:  # not an admin, say
+            log.warning("target_full_scans", target=self.spec.name, why=str(exc))
+            return None
+
     async def plan(self, batch: Batch) -> tuple[str, list[Request]]:
-        return "", [Request("GET", f"{self.spec.url}/rest/startScan", params=self.params())]
+        params = self.params()
+        name = ""
+        libraries = await self.libraries()
+        if libraries:
+            key, name = library_of(batch.server_folder, libraries)
+            locations = next(locs for k, _n, locs in libraries if k == key)
+            params["target"] = f"{key}:{_relative(batch.server_folder, locations)}"
+        return name, [Request("GET", f"{self.spec.url}/rest/startScan", params=params)]
 
     async def send(self, batch: Batch) -> int:
-        await self.call("startScan")
+        _library, requests = await self.plan(batch)
+        self.check("startScan", await self.http(requests[0]))
         return 1
 
-    async def confirm(self) -> str | None:
-        status = (await self.call("getScanStatus")).get("scanStatus", {})
-        state = "scanning" if status.get("scanning") else "scan finished"
-        return f"{state} ({status.get('count', 0)} files)"
+    async def confirm(self, report: Report) -> None:
+        async def look() -> tuple[bool, str]:
+            status = (await self.call("getScanStatus")).get("scanStatus", {})
+            count = status.get("count", 0)
+            if status.get("scanning"):
+                return True, f"scanning ({count} files)"
+            return False, f"scan finished ({count} files)"
+
+        await watch_scan(look, report)
 
 
 class Kodi(Sender):
+    def __init__(self, spec: TargetSpec, client: httpx.AsyncClient) -> None:
+        super().__init__(spec, client)
+        self._asked: Request | None = None  # the scan sent last: its URL and auth
+
     async def plan(self, batch: Batch) -> tuple[str, list[Request]]:
         audio = any(c.media_type == "audio" for c in batch.changes)
         library = "AudioLibrary" if audio else "VideoLibrary"
@@ -238,12 +411,38 @@ class Kodi(Sender):
     async def send(self, batch: Batch) -> int:
         _library, requests = await self.plan(batch)
         for request in requests:
-            reply = (await self.http(request)).json()
-            if "error" in reply:
-                raise Permanent(
-                    f"{request.body['method']}: {reply['error'].get('message', reply['error'])}"
-                )
+            await self.rpc(request)
+        self._asked = requests[0]
         return len(requests)
+
+    async def rpc(self, request: Request) -> Any:
+        reply = (await self.http(request)).json()
+        if "error" in reply:
+            raise Permanent(
+                f"{request.body['method']}: {reply['error'].get('message', reply['error'])}"
+            )
+        return reply.get("result")
+
+    async def confirm(self, report: Report) -> None:
+        """Until Kodi says it scans neither library (XBMC.GetInfoBooleans)."""
+        asked = self._asked
+        if asked is None:
+            return
+        flags = ["Library.IsScanningVideo", "Library.IsScanningMusic"]
+        body = {"jsonrpc": "2.0", "id": 1, "method": "XBMC.GetInfoBooleans",
+                "params": {"booleans": flags}}  # fmt: skip
+        ask = Request("POST", asked.url, headers=asked.headers, body=body)
+
+        async def look() -> tuple[bool, str]:
+            result = await self.rpc(ask) or {}
+            scanning = [
+                f.removeprefix("Library.IsScanning").lower() for f in flags if result.get(f)
+            ]
+            if scanning:
+                return True, f"scanning the {' and '.join(scanning)} library"
+            return False, "scan finished"
+
+        await watch_scan(look, report)
 
 
 _KINDS: dict[str, type[Sender]] = {
