@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,9 +40,11 @@ class Servers:
     on_kill: Callable[[], None] | None = None  # `kill`: called on the first request
     got: list[Got] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    plex_section: str = ""
     jf_items: dict[str, str] = field(default_factory=dict)  # path -> id: what Jellyfin has
-    # How many more looks each server's scan shows as running (a scan request sets them).
-    scanning: dict[str, int] = field(default_factory=dict)
+    # Until when (monotonic) each server's scan shows as running (a scan request sets it).
+    scanning: dict[str, float] = field(default_factory=dict)
+    scan_s: float = 1.5
 
     def of(self, server: str, ok: bool = True) -> list[Got]:
         with self.lock:
@@ -63,13 +66,13 @@ class Servers:
                 ]
                 return 200, {"MediaContainer": {"Directory": dirs}}
             if path.startswith("/library/sections/") and path.endswith("/refresh"):
-                self.scanning["plex"] = 2
-                self.scanning["plex-section"] = int(path.split("/")[3])
+                self.scanning["plex"] = time.monotonic() + self.scan_s
+                self.plex_section = path.split("/")[3]
                 return 200, None
             if path == "/activities":
                 activities = []
                 if self._still("plex"):
-                    section = str(self.scanning["plex-section"])
+                    section = self.plex_section
                     activities.append({"uuid": "a1", "type": "library.update.section",
                                        "title": "Scanning", "subtitle": "Lib" + section,
                                        "Context": {"librarySectionID": section}})  # fmt: skip
@@ -81,7 +84,7 @@ class Servers:
             call = got.json()
             result: Any = "OK"
             if call["method"].endswith(".Scan"):
-                self.scanning["kodi"] = 1
+                self.scanning["kodi"] = time.monotonic() + self.scan_s
             if call["method"] == "XBMC.GetInfoBooleans":
                 busy = self._still("kodi")
                 result = {flag: busy and "Video" in flag for flag in call["params"]["booleans"]}
@@ -111,11 +114,8 @@ class Servers:
         return 200, None
 
     def _still(self, server: str) -> bool:
-        """Whether the server's scan still shows as running (one look fewer)."""
-        with self.lock:
-            left = self.scanning.get(server, 0)
-            self.scanning[server] = max(left - 1, 0)
-        return left > 0
+        """Whether the server's scan still runs."""
+        return time.monotonic() < self.scanning.get(server, 0.0)
 
     def _jellyfin(self, got: Got) -> tuple[int, Any]:
         if got.headers.get("x-emby-token") != TOKEN:
@@ -156,7 +156,7 @@ class Servers:
         reply: dict[str, Any] = {"status": "ok", "version": "1.16.1", "type": "navidrome"}
         reply |= {"serverVersion": self.nd_version, "openSubsonic": True}
         if got.path == "/rest/startScan":
-            self.scanning["nd"] = 2  # its own reply, then one getScanStatus
+            self.scanning["nd"] = time.monotonic() + self.scan_s
         if got.path in ("/rest/getScanStatus", "/rest/startScan"):
             reply["scanStatus"] = {"scanning": self._still("nd"), "count": 3}
         return 200, {"subsonic-response": reply}
