@@ -14,7 +14,8 @@ import hmac
 import json
 import os
 import signal
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -29,11 +30,14 @@ __all__ = [
     "CONFIRM_FOR_S",
     "SIGNATURE_HEADER",
     "CommandSender",
+    "Libraries",
+    "Look",
     "Report",
     "Request",
     "Sender",
     "WebhookSender",
     "sign",
+    "watch_scan",
 ]
 
 SIGNATURE_HEADER = "X-Mediaforge-Signature"
@@ -67,8 +71,11 @@ def _body_bytes(body: Any) -> bytes:
 
 
 Report = Callable[[str], None]
+Look = Callable[[], Awaitable[tuple[bool, str]]]  # (still scanning, what the server says)
+Libraries = list[tuple[str, str, list[str]]]  # (id, name, locations as the server sees them)
 CONFIRM_EVERY_S = 1.0  # how often a server is asked whether its scan is done
 CONFIRM_FOR_S = 900.0  # and for how long at most
+_UNSEEN_LOOKS = 5  # a scan never seen running after this many looks: it ended before
 
 
 class Sender:
@@ -204,3 +211,22 @@ def library_of(folder: str, libraries: list[tuple[str, str, list[str]]]) -> tupl
     if best is None:
         raise NotHere(f"{folder}: in no library of the server")
     return best[1], best[2]
+
+
+async def watch_scan(look: Look, report: Report) -> None:
+    """Ask ``look`` every CONFIRM_EVERY_S until the scan it watches is over, ``report``ing
+    what the server says; a scan never seen running is over (it ended before the first
+    look) after ``_UNSEEN_LOOKS``."""
+    seen, looks = False, 0
+    deadline = time.monotonic() + CONFIRM_FOR_S
+    while time.monotonic() < deadline:
+        running, text = await look()
+        looks += 1
+        if running:
+            seen = True
+        elif seen or looks >= _UNSEEN_LOOKS:
+            report(text if seen else f"{text} (not seen running: it ended at once)")
+            return
+        report(text if running else "scan requested")
+        await asyncio.sleep(CONFIRM_EVERY_S)
+    report("scan still running after the confirmation's time limit")

@@ -26,6 +26,7 @@ class Got:
     headers: dict[str, str]
     body: bytes
     status: int = 0
+    at: float = field(default_factory=time.time)  # when it came (bench_notify's latency)
 
     def json(self) -> Any:
         return json.loads(self.body)

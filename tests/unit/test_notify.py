@@ -11,8 +11,8 @@ import pytest
 
 from mediaforged.config import ConfigError, load_config
 from mediaforged.notify.model import translate
+from mediaforged.notify.rpc import _relative, _version
 from mediaforged.notify.senders import Request, sign
-from mediaforged.notify.servers import _relative, _version
 from mediaforged.settings.targets import parse_targets
 
 
