@@ -15,7 +15,7 @@ from typing import Any
 
 
 class ChangeLogger:
-    """Any of on_event, on_scan_complete may be left out."""
+    """Any of on_event, on_scan_complete, on_metadata_extracted may be left out."""
 
     def __init__(self) -> None:
         self.path = os.environ.get("MEDIAFORGE_EXAMPLE_LOG", "/tmp/mediaforge-changes.jsonl")
@@ -29,3 +29,9 @@ class ChangeLogger:
     def on_scan_complete(self, items: list[dict[str, Any]]) -> None:
         # The same changes, once per page of the change log (up to 500 at a time).
         pass
+
+    def on_metadata_extracted(self, item: dict[str, Any], metadata: dict[str, Any]) -> None:
+        # item: the `extracted` event (cursor, path, item, media_type); metadata: width,
+        # height, duration_s, title, artist, ... as the catalog has them now.
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"extracted": item["path"], "metadata": metadata}) + "\n")

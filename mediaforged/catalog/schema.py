@@ -28,6 +28,7 @@ from sqlalchemy.engine import Dialect
 
 __all__ = [
     "EVENT_KINDS",
+    "EXTRACTED",
     "ITEM_STATUSES",
     "MEDIA_TYPES",
     "TOKEN_SCOPES",
@@ -57,6 +58,9 @@ ITEM_STATUSES = ("present", "missing", "failed", "offline")
 TOKEN_SCOPES = ("read", "admin")
 # The change log's kinds (`mediaforgectl events`).
 EVENT_KINDS = ("added", "changed", "moved", "missing", "restored", "purged", "failed")
+# Recorded only while plugins are installed, for their on_metadata_extracted: an item's
+# metadata was read. Internal: `events` does not show it.
+EXTRACTED = "extracted"
 
 
 def hash_key(sha256_hex: str) -> int:

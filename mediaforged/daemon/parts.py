@@ -76,9 +76,8 @@ def build(
     def indexing_busy() -> bool:  # (the verifier reads the config in force: the reloader's)
         return not indexer.idle or writer.waiting > 0 or reconciler.current is not None
 
-    metadata, thumbnails = _stages(config, engine, writer, indexing_busy, metrics)
-    notify = Notify(config, engine, writer, events, state, observe=metrics.notified)
-    metrics.add_consumers(*notify.series())
+    notify = Notify(config, engine, writer, events, state, metrics=metrics)
+    metadata, thumbnails = _stages(config, engine, writer, indexing_busy, metrics, notify=notify)
     similar = SignatureStage.behind(engine, writer, indexing_busy, (metadata, thumbnails))
     verifier = VerifyStage(
         engine, writer, indexing_busy, (metadata, thumbnails), lambda: reloader.config
@@ -95,6 +94,7 @@ def build(
         pool,
         notifier,
         writer=writer,
+        notify=notify,
     )
     ctx = Context(
         reloader,
@@ -210,6 +210,8 @@ def _stages(
     writer: CatalogWriter,
     indexing_busy: Callable[[], bool],
     metrics: Metrics,
+    *,
+    notify: Notify,
 ) -> tuple[MetadataStage, ThumbnailStage | None]:
     metadata = MetadataStage(
         engine,
@@ -219,6 +221,7 @@ def _stages(
         workers=config.extract_workers,
         max_pixels=config.image_max_pixels,
         observe=metrics.extracted,
+        record_extracted=notify.plugins is not None,  # on_metadata_extracted follows them
     )
     if not config.thumbnail_size:
         return metadata, None

@@ -2,7 +2,9 @@
 
 A reload re-reads the config file and applies, without a restart: the roots (added ones
 are watched and reconciled; removed ones stop being watched), excludes, watch modes, settle
-time, intervals, the mass-missing guard, the read cap and the log level. An invalid new
+time, intervals, the mass-missing guard, the read cap, the log level and ``[[targets]]`` (an
+added target goes on from its stored cursor, or starts at the head of the change log; a
+removed one stops, its cursor kept). An invalid new
 config is logged and the old one kept.
 
 A root removed from the config (at a reload, or between two runs) keeps its items, but they
@@ -35,6 +37,7 @@ from mediaforged.fs.fsio import exclusion_matcher
 from mediaforged.fs.guard import FsGuard, FsTimeout
 from mediaforged.fs.hashpool import HashPool
 from mediaforged.fs.mounts import watch_mode_for
+from mediaforged.notify.manager import Notify
 from mediaforged.pipeline.settle import Settler
 from mediaforged.protocol import ItemStatus
 from mediaforged.sources.reconcile import Reconciler
@@ -45,7 +48,6 @@ from mediaforged.state import DaemonState, JobKind, RootState, WatchMode
 __all__ = [
     "Reloader",
     "configure_root",
-    "follow_reloads",
     "load_roots",
     "mark_shared_devices",
     "sync_items",
@@ -192,6 +194,15 @@ class Reloader:
     # The catalog's writer, for the status changes of removed and re-added roots' items
     # (None: written directly, as at start).
     writer: CatalogWriter | None = None
+    # The notify targets: a reload starts the added ones and stops the removed ones.
+    notify: Notify | None = None
+
+    async def follow(self, requested: asyncio.Event) -> None:
+        """Reload each time ``requested`` is set (SIGHUP)."""
+        while True:
+            await requested.wait()
+            requested.clear()
+            await self()
 
     async def __call__(self) -> dict[str, Any]:
         """Re-read the config and apply it; the result says what changed and what did not."""
@@ -237,13 +248,15 @@ class Reloader:
                 self.reconciler.request(root, None, JobKind.STARTUP)
         needs_restart = [n for n in _RESTART_ONLY if getattr(fresh, n) != getattr(old, n)]
         self.config = fresh
-        result = {
+        result: dict[str, Any] = {
             "ok": True,
             "roots_added": [str(p) for p in added],
             "roots_removed": [str(p) for p in removed],
             "watch_restarted": restarted,
             "needs_restart": needs_restart,
         }
+        if self.notify is not None:
+            result.update(await self.notify.reconfigure(fresh))
         log.info("reloaded", **result)
         return result
 
@@ -281,11 +294,3 @@ class Reloader:
             return
         async with self.engine.begin() as conn:
             await fn(conn)
-
-
-async def follow_reloads(requested: asyncio.Event, reloader: Reloader) -> None:
-    """Apply each reload asked for (SIGHUP sets ``requested``)."""
-    while True:
-        await requested.wait()
-        requested.clear()
-        await reloader()

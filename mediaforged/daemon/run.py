@@ -31,7 +31,6 @@ from mediaforged.daemon.notify import Notifier, heartbeat
 from mediaforged.daemon.parts import Parts, build
 from mediaforged.daemon.reload import (
     configure_root,
-    follow_reloads,
     load_roots,
     mark_shared_devices,
 )
@@ -174,7 +173,7 @@ async def _start(
     if not config.once:
         sources.append(tg.create_task(parts.scheduler.run(), name="scheduler"))
     if reload is not None:
-        sources.append(tg.create_task(follow_reloads(reload, parts.reloader), name="reload"))
+        sources.append(tg.create_task(parts.reloader.follow(reload), name="reload"))
 
     def pending() -> int:
         return parts.indexer.waiting + len(parts.settler) + parts.writer.waiting

@@ -35,7 +35,7 @@ from mediaforged.protocol import (
     StatusReply,
 )
 from mediaforged.protocol import queries as q
-from mediaforged.protocol.targets import PluginsReply, TargetsReply
+from mediaforged.protocol.targets import PluginsReply, TargetsReply, TargetTestReply
 
 __all__ = ["ERROR_RESPONSES", "ROUTES", "admin", "command_router", "generic_router", "reader"]
 
@@ -71,6 +71,7 @@ ARG_TYPES: dict[str, Any] = {
     "since": int,
     "stage": str,
     "stream": bool,
+    "send": bool,
 }
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `mediaforgectl token create`")
@@ -141,6 +142,13 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", "/tokens/{name}", "token.revoke", q.TokenRevokeReply),
     Route("GET", "/roots", "roots", RootsReply, summary="the roots the catalog knows"),
     Route("GET", "/targets", "targets", TargetsReply, summary="the notify targets' health"),
+    Route(
+        "POST",
+        "/targets/{name}/test",
+        "targets.test",
+        TargetTestReply,
+        summary="what a change of `path` would send to the target; with `send`, send it",
+    ),
     Route("GET", "/plugins", "plugins", PluginsReply, summary="the plugins' health"),
     Route("POST", "/roots/forget", "roots.forget", ForgetReply, summary="drop a removed root"),
     Route("GET", "/config", "config", dict[str, Any], summary="the settings in force"),

@@ -8,6 +8,7 @@ Every labelled series is made at start, at zero, so that a scrape never misses o
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
@@ -132,6 +133,12 @@ class Metrics:
             self._lag.labels(name).set_function(lag)
             for result in results:
                 self._notify.labels(name, result)
+
+    def drop_consumer(self, name: str, results: Iterable[str] = ()) -> None:
+        """A target a reload removed: its series go."""
+        for metric, labels in ((self._lag, (name,)), *((self._notify, (name, r)) for r in results)):
+            with contextlib.suppress(KeyError):
+                metric.remove(*labels)
 
     def notified(self, target: str, result: str) -> None:
         """A target's request ended with ``result`` (ok, retry, failed, skipped)."""

@@ -4,16 +4,24 @@ media type, and only files that were hashed), the head, and each consumer's dura
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from mediaforged.catalog.schema import consumer_cursors, events, media_items
+from mediaforged.catalog.schema import (
+    EXTRACTED,
+    consumer_cursors,
+    events,
+    media_items,
+    media_metadata,
+)
 from mediaforged.catalog.writer import CatalogWriter
 from mediaforged.notify.model import SENT_KINDS, Change
 
-__all__ = ["head", "load_cursor", "read_changes", "save_cursor"]
+__all__ = ["head", "load_cursor", "metadata_of", "read_changes", "save_cursor"]
 
 e, m, c = events.c, media_items.c, consumer_cursors.c
 
@@ -44,10 +52,11 @@ async def save_cursor(writer: CatalogWriter, name: str, cursor: int) -> None:
 
 
 async def read_changes(
-    engine: AsyncEngine, after: int, limit: int = 500
+    engine: AsyncEngine, after: int, limit: int = 500, *, extracted: bool = False
 ) -> tuple[list[Change], int, int]:
     """The changes after ``after`` a consumer may hear of, the cursor of the last event read
-    (filtered or not) and how many events were read (``limit``: there may be more).
+    (filtered or not) and how many events were read (``limit``: there may be more). With
+    ``extracted`` (the plugins), the ``extracted`` events too.
 
     A present-day item without a hash (never the case once the indexer wrote it) is left
     out: a target never hears of a file before it settled and was hashed."""
@@ -61,8 +70,9 @@ async def read_changes(
     async with engine.connect() as conn:
         rows = list(await conn.execute(stmt))
     out: list[Change] = []
+    kinds = SENT_KINDS | {EXTRACTED} if extracted else SENT_KINDS
     for row in rows:
-        if row.kind not in SENT_KINDS or row.path is None:
+        if row.kind not in kinds or row.path is None:
             continue
         if row.kind != "missing" and row.file_hash is None:
             continue
@@ -72,3 +82,22 @@ async def read_changes(
             out.append(Change(row.id, "moved_from", row.old_path, **common))
         out.append(Change(row.id, row.kind, row.path, old_path=row.old_path, **common))
     return out, (rows[-1].id if rows else after), len(rows)
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime | date) else value
+
+
+async def metadata_of(engine: AsyncEngine, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """The metadata rows of these items as plain dicts (dates in ISO 8601, empty fields
+    left out); an item without a row (its content changed since) is left out."""
+    if not ids:
+        return {}
+    async with engine.connect() as conn:
+        rows = list(
+            await conn.execute(select(media_metadata).where(media_metadata.c.item_id.in_(ids)))
+        )
+    return {
+        row.item_id: {k: _plain(v) for k, v in row._mapping.items() if v is not None}
+        for row in rows
+    }

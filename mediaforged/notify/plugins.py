@@ -2,11 +2,14 @@
 change log like a target (own cursor ``plugin:NAME``, at-least-once).
 
 A plugin may define ``on_event(event)`` (each change, a dict as ``mediaforgectl events
---json`` prints it) and ``on_scan_complete(items)`` (the changes of one page of the log, once
-each was given to ``on_event``). Hooks run in the plugin's own thread, never on the event
-loop: one that raises or takes longer than ``plugin_timeout`` is logged, its thread abandoned,
-and the plugin made again after a backoff; the cursor stays before the page, so the page is
-given again. Indexing never waits for a plugin.
+--json`` prints it), ``on_scan_complete(items)`` (the changes of one page of the log, once
+each was given to ``on_event``) and ``on_metadata_extracted(item, metadata)`` (an item whose
+metadata was read: the ``extracted`` events the metadata stage records while plugins are
+installed, with the item's metadata row as it is when the plugin is told). Hooks run in the
+plugin's own thread, never on the event loop: one that raises or takes longer than
+``plugin_timeout`` is logged, its thread abandoned, and the plugin made again after a
+backoff; the cursor stays before the page, so the page is given again. Indexing never
+waits for a plugin.
 """
 
 from __future__ import annotations
@@ -24,8 +27,15 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mediaforged.catalog.events import EventHub
+from mediaforged.catalog.schema import EXTRACTED
 from mediaforged.catalog.writer import CatalogWriter
-from mediaforged.notify.cursors import head, load_cursor, read_changes, save_cursor
+from mediaforged.notify.cursors import (
+    head,
+    load_cursor,
+    metadata_of,
+    read_changes,
+    save_cursor,
+)
 from mediaforged.protocol.targets import PluginHealth
 
 __all__ = ["GROUP", "HOOKS", "Plugins"]
@@ -160,16 +170,26 @@ class Plugins:
         plugin.hooks = [h for h in HOOKS if callable(getattr(plugin.instance, h, None))]
 
     async def _feed(self, plugin: _Plugin, worker: _Worker, key: str) -> None:
+        on_event = getattr(plugin.instance, "on_event", None)
+        on_scan = getattr(plugin.instance, "on_scan_complete", None)
+        on_meta = getattr(plugin.instance, "on_metadata_extracted", None)
         while True:
             tick = self._hub.tick
-            changes, last, count = await read_changes(self._engine, plugin.cursor)
+            changes, last, count = await read_changes(
+                self._engine, plugin.cursor, extracted=callable(on_meta)
+            )
             plugin.head = max(plugin.head, last)
-            events = [c.as_json() for c in changes]
-            on_event = getattr(plugin.instance, "on_event", None)
-            on_scan = getattr(plugin.instance, "on_scan_complete", None)
-            if callable(on_event):
-                for event in events:
-                    await self._call(plugin, worker, functools.partial(on_event, event))
+            read = [c.item for c in changes if c.kind == EXTRACTED and c.item is not None]
+            metadata = await metadata_of(self._engine, read)
+            events = []
+            for change in changes:  # in the order of the log
+                if change.kind != EXTRACTED:
+                    events.append(event := change.as_json())
+                    if callable(on_event):
+                        await self._call(plugin, worker, functools.partial(on_event, event))
+                elif callable(on_meta) and (found := metadata.get(change.item or 0)):
+                    call = functools.partial(on_meta, change.as_json(), found)
+                    await self._call(plugin, worker, call)
             if events and callable(on_scan):
                 await self._call(plugin, worker, functools.partial(on_scan, events))
             plugin.state = "ok"

@@ -14,6 +14,8 @@ import hmac
 import json
 import os
 import signal
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -23,7 +25,20 @@ import httpx
 from mediaforged.notify.model import Batch, NotHere, Permanent, Planned, Transient
 from mediaforged.settings.targets import HIDDEN, TargetSpec
 
-__all__ = ["SIGNATURE_HEADER", "CommandSender", "Request", "Sender", "WebhookSender", "sign"]
+__all__ = [
+    "CONFIRM_EVERY_S",
+    "CONFIRM_FOR_S",
+    "SIGNATURE_HEADER",
+    "CommandSender",
+    "Libraries",
+    "Look",
+    "Report",
+    "Request",
+    "Sender",
+    "WebhookSender",
+    "sign",
+    "watch_scan",
+]
 
 SIGNATURE_HEADER = "X-Mediaforge-Signature"
 _SECRET_PARAMS = frozenset({"t", "s", "p", "X-Plex-Token", "api_key"})
@@ -37,6 +52,7 @@ class Request:
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None  # JSON
     secret_headers: frozenset[str] = frozenset()
+    looks_up: str | None = None  # a lookup of the item at this server path (then refreshed)
 
     def shown(self) -> Planned:
         params = {k: HIDDEN if k in _SECRET_PARAMS else v for k, v in self.params.items()}
@@ -54,9 +70,18 @@ def _body_bytes(body: Any) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+Report = Callable[[str], None]
+Look = Callable[[], Awaitable[tuple[bool, str]]]  # (still scanning, what the server says)
+Libraries = list[tuple[str, str, list[str]]]  # (id, name, locations as the server sees them)
+CONFIRM_EVERY_S = 1.0  # how often a server is asked whether its scan is done
+CONFIRM_FOR_S = 900.0  # and for how long at most
+_UNSEEN_LOOKS = 5  # a scan never seen running after this many looks: it ended before
+
+
 class Sender:
     """One kind of target. ``plan`` says what a batch sends and to which library; ``send``
-    sends it; ``confirm`` asks the server whether it scanned (None: it cannot tell)."""
+    sends it; ``confirm`` watches the server's scan of what was sent last, ``report``ing
+    each state it sees until the scan is done (it returns at once where it cannot tell)."""
 
     def __init__(self, spec: TargetSpec, client: httpx.AsyncClient) -> None:
         self.spec = spec
@@ -79,7 +104,7 @@ class Sender:
             await self.http(request)
         return len(requests)
 
-    async def confirm(self) -> str | None:
+    async def confirm(self, report: Report) -> None:
         return None
 
     async def http(self, request: Request) -> httpx.Response:
@@ -186,3 +211,22 @@ def library_of(folder: str, libraries: list[tuple[str, str, list[str]]]) -> tupl
     if best is None:
         raise NotHere(f"{folder}: in no library of the server")
     return best[1], best[2]
+
+
+async def watch_scan(look: Look, report: Report) -> None:
+    """Ask ``look`` every CONFIRM_EVERY_S until the scan it watches is over, ``report``ing
+    what the server says; a scan never seen running is over (it ended before the first
+    look) after ``_UNSEEN_LOOKS``."""
+    seen, looks = False, 0
+    deadline = time.monotonic() + CONFIRM_FOR_S
+    while time.monotonic() < deadline:
+        running, text = await look()
+        looks += 1
+        if running:
+            seen = True
+        elif seen or looks >= _UNSEEN_LOOKS:
+            report(text if seen else f"{text} (not seen running: it ended at once)")
+            return
+        report(text if running else "scan requested")
+        await asyncio.sleep(CONFIRM_EVERY_S)
+    report("scan still running after the confirmation's time limit")

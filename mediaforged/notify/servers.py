@@ -2,40 +2,52 @@
 
 - jellyfin, emby: ``POST /Library/Media/Updated`` ``{"Updates": [{"Path", "UpdateType"}]}``
   (Created, Modified, Deleted; the folder alone, Modified, when a batch is too big to list);
+  then each changed file the server already has (found by ``GET /Items?searchTerm=NAME``
+  and matched on its ``Path``) is refreshed with ``POST /Items/{id}/Refresh``;
 - plex: the sections and their locations from ``GET /library/sections``, then
-  ``GET /library/sections/{id}/refresh?path=FOLDER`` (``X-Plex-Token``); ``/activities`` says
-  whether a scan runs;
-- navidrome: Subsonic ``startScan`` (token auth: ``t`` = md5(password + salt)), and
-  ``getScanStatus``;
+  ``GET /library/sections/{id}/refresh?path=FOLDER`` (``X-Plex-Token``); the scan is
+  confirmed by the ``library.update.section`` activity of that section in ``/activities``,
+  until it is gone;
+- navidrome: Subsonic ``startScan`` (token auth: ``t`` = md5(password + salt)) with
+  ``target=LIBRARY:FOLDER`` where the server takes targets (0.59 and later, as ``ping``'s
+  ``serverVersion`` says; the libraries' paths from its native ``/api/library``), a full
+  scan otherwise; ``getScanStatus`` confirms it;
 - kodi: JSON-RPC ``VideoLibrary.Scan``/``AudioLibrary.Scan`` with ``directory`` (``Clean``
-  with it for files gone);
+  with it for files gone); only its HTTP port is configured, so the scan is confirmed by
+  polling ``XBMC.GetInfoBooleans`` (``Library.IsScanningVideo``/``IsScanningMusic``) until
+  both are false, where its TCP port would push ``OnScanFinished``;
 - immich, audiobookshelf: the scan endpoint of the library whose folders hold the path.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import secrets
+import posixpath
 import time
 from typing import Any
 
 import httpx
+import structlog
 
 from mediaforged.notify.model import Batch, Permanent, Transient
+from mediaforged.notify.rpc import Kodi, Navidrome
 from mediaforged.notify.senders import (
     CommandSender,
+    Libraries,
+    Report,
     Request,
     Sender,
     WebhookSender,
     library_of,
+    watch_scan,
 )
 from mediaforged.settings.targets import TargetSpec
 
 __all__ = ["make_sender"]
 
+log = structlog.get_logger("mediaforged.notify")
+
 _LIBRARIES_TTL_S = 60.0  # a library list older than this is fetched again on a miss
-Libraries = list[tuple[str, str, list[str]]]  # (id, name, locations as the server sees them)
+_REFRESH_MAX = 10  # changed files of a batch refreshed one by one (the scan covers the rest)
 
 
 def _update_type(kind: str) -> str:
@@ -45,24 +57,78 @@ def _update_type(kind: str) -> str:
 
 
 class Jellyfin(Sender):
+    def headers(self) -> dict[str, str]:
+        token = self.credential()
+        return {"X-Emby-Token": token, "Authorization": f'MediaBrowser Token="{token}"'}
+
     async def plan(self, batch: Batch) -> tuple[str, list[Request]]:
+        latest = batch.latest()
         if batch.whole:
             updates = [{"Path": batch.server_folder, "UpdateType": "Modified"}]
         else:
             updates = [
                 {"Path": batch.paths[path], "UpdateType": _update_type(change.kind)}
-                for path, change in batch.latest().items()
+                for path, change in latest.items()
             ]
-        token = self.credential()
-        headers = {"X-Emby-Token": token, "Authorization": f'MediaBrowser Token="{token}"'}
-        request = Request(
-            "POST",
-            f"{self.spec.url}/Library/Media/Updated",
-            headers=headers,
-            body={"Updates": updates},
-            secret_headers=frozenset(headers),
-        )
-        return "", [request]
+        headers = self.headers()
+        secret = frozenset(headers)
+        requests = [
+            Request(
+                "POST",
+                f"{self.spec.url}/Library/Media/Updated",
+                headers=headers,
+                body={"Updates": updates},
+                secret_headers=secret,
+            )
+        ]
+        changed = [batch.paths[p] for p, c in latest.items() if c.kind == "changed"]
+        for server_path in changed[:_REFRESH_MAX]:  # the server has these already
+            name = posixpath.splitext(posixpath.basename(server_path))[0]
+            params = {
+                "searchTerm": name,
+                "Recursive": "true",
+                "Fields": "Path",
+                "EnableImages": "false",
+                "EnableTotalRecordCount": "false",
+                "Limit": "50",
+            }
+            lookup = Request("GET", f"{self.spec.url}/Items", params, {**headers}, None, secret)
+            lookup.looks_up = server_path
+            requests.append(lookup)
+        return "", requests
+
+    async def send(self, batch: Batch) -> int:
+        _library, requests = await self.plan(batch)
+        sent = 0
+        for request in requests:
+            if request.looks_up is None:
+                await self.http(request)
+                sent += 1
+            else:
+                sent += await self._refresh(request, request.looks_up)
+        return sent
+
+    async def _refresh(self, lookup: Request, server_path: str) -> int:
+        """Refresh the item at ``server_path`` if the server has it: the requests made. Its
+        failure is logged only: the Media/Updated scan went out already."""
+        try:
+            found = (await self.http(lookup)).json().get("Items") or []
+            item = next((i for i in found if i.get("Path") == server_path), None)
+            if item is None:
+                return 1
+            params = {
+                "metadataRefreshMode": "Default",
+                "imageRefreshMode": "Default",
+                "replaceAllMetadata": "false",
+                "replaceAllImages": "false",
+            }
+            url = f"{self.spec.url}/Items/{item['Id']}/Refresh"
+            await self.http(Request("POST", url, params, self.headers()))
+        except (Transient, Permanent, ValueError, AttributeError, KeyError) as exc:
+            log.warning("target_refresh_failed", target=self.spec.name, path=server_path,
+                        error=str(exc))  # fmt: skip
+            return 1
+        return 2
 
 
 class WithLibraries(Sender):
@@ -94,6 +160,10 @@ class WithLibraries(Sender):
 
 
 class Plex(WithLibraries):
+    def __init__(self, spec: TargetSpec, client: httpx.AsyncClient) -> None:
+        super().__init__(spec, client)
+        self._asked: tuple[str, str] | None = None  # the section refreshed last
+
     def auth(self) -> dict[str, str]:
         return {"X-Plex-Token": self.credential()}
 
@@ -117,15 +187,27 @@ class Plex(WithLibraries):
         )
         return name, [request]
 
-    async def confirm(self) -> str | None:
-        data = await self.get_json(f"{self.spec.url}/activities")
-        running = [
-            a for a in data.get("MediaContainer", {}).get("Activity", [])
-            if str(a.get("type", "")).startswith("library.")
-        ]  # fmt: skip
-        if running:
-            return f"scanning: {running[0].get('title', '')}".strip()
-        return "no scan running (done)"
+    async def send(self, batch: Batch) -> int:
+        sent = await super().send(batch)
+        self._asked = await self.library(batch.server_folder)  # what confirm watches
+        return sent
+
+    async def confirm(self, report: Report) -> None:
+        """The ``library.update.section`` activity of the section refreshed last."""
+        if self._asked is None:
+            return
+        key, name = self._asked
+
+        async def look() -> tuple[bool, str]:
+            data = await self.get_json(f"{self.spec.url}/activities")
+            for activity in data.get("MediaContainer", {}).get("Activity", []) or []:
+                section = str((activity.get("Context") or {}).get("librarySectionID", ""))
+                if activity.get("type") == "library.update.section" and section == key:
+                    said = activity.get("subtitle") or activity.get("title") or ""
+                    return True, f"scanning {name}: {said}".rstrip(": ")
+            return False, f"scan of {name} finished"
+
+        await watch_scan(look, report)
 
 
 class Immich(WithLibraries):
@@ -165,85 +247,6 @@ class Audiobookshelf(WithLibraries):
         return name, [
             Request("POST", url, headers=self.auth(), secret_headers=frozenset({"Authorization"}))
         ]
-
-
-class Navidrome(Sender):
-    def params(self) -> dict[str, str]:
-        salt = secrets.token_hex(6)
-        token = hashlib.md5((self.credential() + salt).encode()).hexdigest()
-        return {
-            "u": self.spec.user,
-            "t": token,
-            "s": salt,
-            "v": "1.16.1",
-            "c": "mediaforged",
-            "f": "json",
-        }
-
-    async def call(self, method: str) -> dict[str, Any]:
-        response = await self.http(
-            Request("GET", f"{self.spec.url}/rest/{method}", params=self.params())
-        )
-        try:
-            reply = response.json()["subsonic-response"]
-        except (ValueError, KeyError):
-            raise Transient(f"{method}: not a Subsonic answer") from None
-        if reply.get("status") != "ok":
-            error = reply.get("error", {})
-            text = f"{method}: Subsonic error {error.get('code')}: {error.get('message', '')}"
-            raise (Permanent if error.get("code") in (40, 41, 50) else Transient)(text)
-        return dict(reply)
-
-    async def plan(self, batch: Batch) -> tuple[str, list[Request]]:
-        return "", [Request("GET", f"{self.spec.url}/rest/startScan", params=self.params())]
-
-    async def send(self, batch: Batch) -> int:
-        await self.call("startScan")
-        return 1
-
-    async def confirm(self) -> str | None:
-        status = (await self.call("getScanStatus")).get("scanStatus", {})
-        state = "scanning" if status.get("scanning") else "scan finished"
-        return f"{state} ({status.get('count', 0)} files)"
-
-
-class Kodi(Sender):
-    async def plan(self, batch: Batch) -> tuple[str, list[Request]]:
-        audio = any(c.media_type == "audio" for c in batch.changes)
-        library = "AudioLibrary" if audio else "VideoLibrary"
-        directory = batch.server_folder.rstrip("/") + "/"  # Kodi's sources end with a slash
-        methods = [f"{library}.Scan"]
-        if any(c.gone for c in batch.changes):
-            methods.append(f"{library}.Clean")
-        headers: dict[str, str] = {}
-        if self.spec.user or self.spec.token or self.spec.token_file:
-            pair = f"{self.spec.user or 'kodi'}:{self.credential()}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
-        return library, [
-            Request(
-                "POST",
-                f"{self.spec.url}/jsonrpc",
-                headers=headers,
-                body={
-                    "jsonrpc": "2.0",
-                    "id": i + 1,
-                    "method": m,
-                    "params": {"directory": directory},
-                },
-                secret_headers=frozenset({"Authorization"}),
-            )
-            for i, m in enumerate(methods)
-        ]
-
-    async def send(self, batch: Batch) -> int:
-        _library, requests = await self.plan(batch)
-        for request in requests:
-            reply = (await self.http(request)).json()
-            if "error" in reply:
-                raise Permanent(
-                    f"{request.body['method']}: {reply['error'].get('message', reply['error'])}"
-                )
-        return len(requests)
 
 
 _KINDS: dict[str, type[Sender]] = {

@@ -48,6 +48,7 @@ _MAX_PATHS = 500  # a folder with more changes is sent as the folder alone
 _MAX_FOLDERS = 5000  # pending folders beyond which the log is not read further (memory)
 _SAVE_EVERY_S = 1.0  # the cursor is written at most this often
 _HELD_RECHECK_S = 5.0  # how often a held folder's root is looked at again
+_TEST_CONFIRM_S = 5.0  # how long `targets test --send` waits for the server's confirmation
 
 Observe = Callable[[str, str], None]  # (target, result)
 
@@ -96,11 +97,19 @@ class Target:
         self.head = 0
         self._saved_at = 0.0
         self._resume = asyncio.Event()
+        self._confirming: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()  # the cursor is loaded
 
     # -- following the log ------------------------------------------------------------------
 
     async def run(self) -> None:
+        try:
+            await self._follow()
+        finally:
+            if self._confirming is not None:
+                self._confirming.cancel()
+
+    async def _follow(self) -> None:
         cursor = await load_cursor(self._engine, self.key)
         self.head = await head(self._engine)
         if cursor is None:  # a new target starts at the head: it is not told the past
@@ -238,13 +247,22 @@ class Target:
                 changes=len(batch.changes),
                 requests=sent,
             )
-            await self._confirm()
+            self._watch()
+
+    def _watch(self) -> None:
+        """Watch the server's scan of what was just sent (a newer send replaces it)."""
+        if self._confirming is not None:
+            self._confirming.cancel()
+        self._confirming = asyncio.create_task(self._confirm(), name=f"confirm:{self.spec.name}")
 
     async def _confirm(self) -> None:
-        with contextlib.suppress(Transient, Permanent, NotHere):
-            said = await self.sender.confirm()
-            if said is not None:
-                self.health.confirmation = said
+        def report(text: str) -> None:
+            self.health.confirmation = text
+
+        try:
+            await self.sender.confirm(report)
+        except (Transient, Permanent, NotHere) as exc:
+            report(f"could not tell: {exc}")
 
     def _error(self, result: str, text: str, **extra: float) -> None:
         self.health.requests[result] += 1
@@ -318,7 +336,12 @@ class Target:
             if send:
                 await self.sender.send(batch)
                 reply["sent"] = True
-                reply["confirmation"] = await self.sender.confirm()
+                said: list[str] = []
+                with contextlib.suppress(TimeoutError):  # a few seconds of it; then status
+                    async with asyncio.timeout(_TEST_CONFIRM_S):
+                        await self.sender.confirm(said.append)
+                reply["confirmation"] = said[-1] if said else None
+                self._watch()  # the rest shows in `targets`
                 if self.health.state == "failed":  # the server takes it again
                     self.health.state = "ok"
                     self._resume.set()

@@ -239,6 +239,9 @@ class ReloadReply(TypedDict):
     roots_removed: list[str]
     watch_restarted: list[str]
     needs_restart: list[str]  # settings that only a restart applies
+    targets_added: NotRequired[list[str]]  # [[targets]] entries started, stopped, restarted
+    targets_removed: NotRequired[list[str]]
+    targets_changed: NotRequired[list[str]]
 
 
 class MetricsReply(TypedDict):

@@ -1,7 +1,8 @@
 """Notify targets against stand-in media servers (tests/system/mediaservers.py), one daemon for
 the module: batching per folder, path_map, every kind's requests, a target that is down for a
 while, a command that hangs, a root going offline, a half-copied file, `targets test`, the
-metrics, and a kill -9 between a send and the cursor's commit (the last test: it restarts)."""
+metrics, `targets test` over HTTP, targets added and removed by a reload, and a kill -9
+between a send and the cursor's commit (the last test: it restarts)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.conftest import Daemon, sha256_of, wait_for
@@ -44,7 +46,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     lib2.mkdir()
     for i in range(3):
         (lib2 / f"two{i}.dat").write_bytes(b"two %d" % i)
-    servers = Servers(plex_locations=["/data/movies"], down_for=3)
+    servers = Servers(plex_locations=["/data/movies"], nd_libraries=[str(lib)], down_for=3)
     httpd, url = serve(servers)
     script, out, marker = base_dir / "hook.py", base_dir / "hook.out", base_dir / "hang"
     script.write_text(HOOK_SCRIPT)
@@ -73,7 +75,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     ]  # fmt: skip
     workdir = base_dir / "d"
     workdir.mkdir()
-    daemon = Daemon(workdir, [lib, lib2], targets=targets, thumbnail_size=0)
+    daemon = Daemon(
+        workdir, [lib, lib2], targets=targets, thumbnail_size=0, http_listen="127.0.0.1:0"
+    )
     try:
         daemon.start()
         daemon.wait_idle()
@@ -95,7 +99,7 @@ def _targets(daemon: Daemon) -> dict[str, dict[str, Any]]:
 
 
 def _updates(got: list[Got]) -> list[dict[str, str]]:
-    return [u for g in got for u in g.json()["Updates"]]
+    return [u for g in got if g.path == "/Library/Media/Updated" for u in g.json()["Updates"]]
 
 
 def _hook_paths(got: list[Got], key: str = "server_path") -> list[str]:
@@ -110,6 +114,7 @@ def test_a_folder_of_new_files_is_one_batch_with_translated_paths(world: dict[st
     updates = [u for u in _updates(got) if u["Path"] in want]
     assert sorted(u["Path"] for u in updates) == sorted(want)  # each told once
     assert {u["UpdateType"] for u in updates} == {"Created"}
+    assert len(_updates(got)) == len(updates)  # nothing else told
     assert len(got) <= 3  # batched per folder over the debounce, not one request a file
     assert all(g.headers["x-emby-token"] == TOKEN for g in got)
 
@@ -141,13 +146,35 @@ def test_the_other_kinds_send_what_their_servers_document(world: dict[str, Any])
     servers: Servers = world["servers"]
     daemon: Daemon = world["daemon"]
     wait_for(lambda: servers.of("nd") and servers.of("kodi"), 60, "navidrome and kodi")
-    assert "/rest/startScan" in [g.path for g in servers.of("nd")]
-    assert servers.of("nd")[0].query["u"] == "admin"
+    scans = wait_for(lambda: [g for g in servers.of("nd") if g.path == "/rest/startScan"])
+    assert scans[0].query["u"] == "admin"
+    # Navidrome 0.59 takes targets: the folder inside the library its native API lists.
+    assert scans[0].query["target"] == "1:movies"
     movies = f"{world['lib']}/movies/"
-    wait_for(lambda: movies in [g.json()["params"]["directory"] for g in servers.of("kodi")])
-    assert {g.json()["method"] for g in servers.of("kodi")} == {"VideoLibrary.Scan"}
-    # Navidrome can tell whether it scanned: shown in the target's health.
-    wait_for(lambda: "scan finished" in _targets(daemon)["nd"]["confirmation"], 60, "confirmed")
+    scanned = lambda: [g.json()["params"].get("directory") for g in servers.of("kodi")]  # noqa: E731
+    wait_for(lambda: movies in scanned(), 60, "kodi's scan of the folder")
+    methods = {g.json()["method"] for g in servers.of("kodi")}
+    assert methods == {"VideoLibrary.Scan", "XBMC.GetInfoBooleans"}
+    # The servers that can tell whether they scanned: seen running, then done, in the health.
+    wait_for(lambda: _targets(daemon)["nd"]["confirmation"] == "scan finished (3 files)", 60)
+    wait_for(lambda: _targets(daemon)["kodi"]["confirmation"] == "scan finished", 60, "kodi")
+    wait_for(lambda: _targets(daemon)["plex"]["confirmation"] == "scan of Lib1 finished", 60)
+    asked = [g for g in servers.of("plex") if g.path == "/activities"]
+    assert len(asked) >= 3  # running (twice), then gone
+
+
+def test_jellyfin_refreshes_a_changed_item_it_has(world: dict[str, Any]) -> None:
+    servers: Servers = world["servers"]
+    wait_for(lambda: "/data/movies/m05.dat" in servers.jf_items, 60, "jellyfin has m05")
+    (world["lib"] / "movies" / "m05.dat").write_bytes(b"movie 5, a better copy")
+    item = servers.jf_items["/data/movies/m05.dat"]
+    refreshed = wait_for(
+        lambda: [g for g in servers.of("jf") if g.path == f"/Items/{item}/Refresh"], 60, "refresh"
+    )
+    assert refreshed[0].method == "POST" and refreshed[0].headers["x-emby-token"] == TOKEN
+    assert {"Path": "/data/movies/m05.dat", "UpdateType": "Modified"} in _updates(servers.of("jf"))
+    lookup = [g for g in servers.of("jf") if g.path == "/Items"][-1]
+    assert lookup.query["searchTerm"] == "m05" and lookup.query["Fields"] == "Path"
 
 
 def test_a_path_outside_every_map_is_reported_not_sent(world: dict[str, Any]) -> None:
@@ -171,7 +198,8 @@ def test_a_target_down_for_a_while_gets_everything_once(world: dict[str, Any]) -
     want = [str(world["lib"] / "movies" / f"m{i:02d}.dat") for i in range(MOVIES)]
     wait_for(lambda: set(_hook_paths(servers.of("down"), "path")) >= set(want), 90, "recovery")
     assert len([g for g in servers.of("down", ok=False) if g.status == 503]) == 3
-    told = [p for p in _hook_paths(servers.of("down"), "path") if p in want]
+    events = [e for g in servers.of("down") for e in g.json()["events"] if e["kind"] == "added"]
+    told = [e["path"] for e in events if e["path"] in want]  # (one of them changes later)
     assert sorted(told) == sorted(want)  # nothing lost, nothing twice once acknowledged
 
 
@@ -250,6 +278,63 @@ def test_targets_test_shows_the_request_and_send_sends_it(world: dict[str, Any])
     assert 'mediaforge_notify_requests_total{result="ok",target="jf"}' in metrics
     assert 'mediaforge_consumer_lag_events{target="jf"}' in metrics
     assert 'mediaforge_notify_requests_total{result="retry",target="down"} 3.0' in metrics
+
+
+def test_targets_test_sends_over_http_with_an_admin_token(world: dict[str, Any]) -> None:
+    daemon: Daemon = world["daemon"]
+    servers: Servers = world["servers"]
+    base = wait_for(lambda: daemon.status()["http"], 30, "the HTTP address")
+    admin = (daemon.state_dir / "admin.token").read_text().strip()
+    movie = str(world["lib"] / "movies" / "m02.dat")
+    before = len(servers.of("hook"))
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {admin}"}) as http:
+        shown = http.post("/api/v1/targets/hook/test", json={"path": movie}, timeout=60)
+        assert shown.status_code == 200, shown.text
+        assert shown.json()["translated"] == "/m/m02.dat" and not shown.json()["sent"]
+        sent = http.post("/api/v1/targets/hook/test", json={"path": movie, "send": True})
+        assert sent.status_code == 200 and sent.json()["sent"], sent.text
+        unknown = http.post("/api/v1/targets/nope/test", json={"path": movie})
+        assert unknown.status_code == 400 and "no target named" in unknown.text
+    assert len(servers.of("hook")) == before + 1
+    assert servers.of("hook")[-1].json()["events"][0]["server_path"] == "/m/m02.dat"
+
+
+def _reload(daemon: Daemon, targets: list[dict[str, Any]]) -> None:
+    """Write the config with these targets and send SIGHUP; wait for its `reloaded`."""
+    count = sum(e["event"] == "reloaded" for e in daemon.log_events())
+    daemon.settings["targets"] = targets
+    daemon.write_config()
+    assert daemon.proc is not None
+    os.kill(daemon.proc.pid, signal.SIGHUP)
+    wait_for(lambda: sum(e["event"] == "reloaded" for e in daemon.log_events()) > count, 60)
+
+
+def test_a_reload_starts_added_targets_and_stops_removed_ones(world: dict[str, Any]) -> None:
+    daemon: Daemon = world["daemon"]
+    servers: Servers = world["servers"]
+    lib: Path = world["lib"]
+    configured = list(daemon.settings["targets"])
+    url = configured[0]["url"].rsplit("/", 1)[0]
+    late = {"name": "late", "kind": "webhook", "url": f"{url}/late", "token": SECRET,
+            "debounce": 0.3, "roots": [str(lib)]}  # fmt: skip
+    (lib / "movies" / "before.dat").write_bytes(b"before late was configured")
+    wait_for(lambda: "/m/before.dat" in _hook_paths(servers.of("hook")), 60, "before.dat")
+    _reload(daemon, [*configured, late])
+    wait_for(lambda: _targets(daemon).get("late", {}).get("state") == "ok", 60, "late started")
+    (lib / "movies" / "one.dat").write_bytes(b"told to late")
+    wait_for(lambda: "one.dat" in str(_hook_paths(servers.of("late"), "path")), 60, "late told")
+    assert "before.dat" not in str(_hook_paths(servers.of("late"), "path"))  # from the head
+    _reload(daemon, configured)
+    assert "late" not in _targets(daemon)
+    (lib / "movies" / "two.dat").write_bytes(b"while late was removed")
+    wait_for(lambda: "/m/two.dat" in _hook_paths(servers.of("hook")), 60, "two.dat")
+    rows = daemon.catalog.query("SELECT cursor FROM consumer_cursors WHERE name = 'target:late'")
+    assert rows  # its cursor stays
+    _reload(daemon, [*configured, late])  # back: it goes on from its cursor, told of two.dat
+    wait_for(lambda: "two.dat" in str(_hook_paths(servers.of("late"), "path")), 60, "caught up")
+    metrics = daemon.ctl("metrics").stdout
+    assert 'mediaforge_consumer_lag_events{target="late"}' in metrics
+    _reload(daemon, configured)
 
 
 def test_kill_9_between_send_and_cursor_commit_loses_nothing(world: dict[str, Any]) -> None:

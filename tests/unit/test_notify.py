@@ -11,6 +11,7 @@ import pytest
 
 from mediaforged.config import ConfigError, load_config
 from mediaforged.notify.model import translate
+from mediaforged.notify.rpc import _relative, _version
 from mediaforged.notify.senders import Request, sign
 from mediaforged.settings.targets import parse_targets
 
@@ -103,3 +104,10 @@ def test_a_planned_request_hides_its_credentials() -> None:
     assert "tok" not in str(shown)
     assert shown["headers"]["Accept"] == "json"
     assert "path=%2Fdata%2Fm" in shown["url"]
+
+
+def test_navidrome_versions_and_targets_inside_a_library() -> None:
+    assert _version("0.59.0 (a1b2c3)") >= (0, 59) > _version("0.58.5 (ffff)")
+    assert _version("v0.60.3") == (0, 60, 3) and _version("unknown") == ()
+    assert _relative("/music/Rock/Album", ["/music", "/music/Rock"]) == "Album"
+    assert _relative("/music", ["/music/"]) == "."

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from mediaforged.catalog.schema import events
+from mediaforged.catalog.schema import EXTRACTED, events
 from mediaforged.control.context import Context, Progress, Spec, arg, iso
 from mediaforged.protocol import ErrorCode, ProtocolError
 
@@ -73,7 +73,10 @@ async def stream(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
             async with ctx.engine.connect() as conn:
                 rows = list(
                     await conn.execute(
-                        select(events).where(e.id > cursor).order_by(e.id).limit(page)
+                        select(events)
+                        .where(e.id > cursor, e.kind != EXTRACTED)  # the plugins' alone
+                        .order_by(e.id)
+                        .limit(page)
                     )
                 )
             for row in rows:
