@@ -8,7 +8,8 @@ runs, and again once it is idle, asks in turn over one socket connection and one
 keep-alive connection: ``status``, and an items page (``search``, 50 items; over HTTP
 ``GET /api/v1/items``). Idle, it also fetches thumbnails (``GET .../thumbnail``) against
 reading the same WebP files from the disk, and counts thumbnails per second from 8
-concurrent keep-alive connections (one lean asyncio client), with the daemon's CPU time per
+concurrent keep-alive connections (one lean asyncio client), by id and by the URLs the web
+page asks for (``?v=HASH``: no catalog lookup), each with the daemon's CPU time per
 thumbnail over the same seconds: on a shared machine that figure moves less than the rate,
 and 1000 / it is what one core can serve. Reports p50/p95/max in milliseconds and each HTTP
 figure's ratio to the socket's (the file read's, for thumbnails) from the same phase.
@@ -125,7 +126,7 @@ def thumbnail_latency(http: httpx.Client, thumbs: dict[int, Path]) -> dict[str, 
 
 
 async def _client_loop(
-    host: str, port: int, token: str, ids: list[int], *, first: int, step: int, stop: float
+    host: str, port: int, token: str, urls: list[str], *, first: int, step: int, stop: float
 ) -> int:
     """One keep-alive connection asking for thumbnails in turn until ``stop``: a plain
     asyncio stream, so that the client's own cost (httpx's is larger than the server's)
@@ -135,7 +136,7 @@ async def _client_loop(
     try:
         while time.monotonic() < stop:
             writer.write(
-                f"GET /api/v1/items/{ids[k % len(ids)]}/thumbnail HTTP/1.1\r\nHost: {host}\r\n"
+                f"GET {urls[k % len(urls)]} HTTP/1.1\r\nHost: {host}\r\n"
                 f"Authorization: Bearer {token}\r\n\r\n".encode()
             )
             head = await reader.readuntil(b"\r\n\r\n")
@@ -159,7 +160,7 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def thumbnails_per_second(
-    base: str, token: str, ids: list[int], *, clients: int, seconds: float, pid: int
+    base: str, token: str, urls: list[str], *, clients: int, seconds: float, pid: int
 ) -> tuple[float, float]:
     """Thumbnails per second from ``clients`` concurrent connections, and the daemon's
     CPU milliseconds per thumbnail over the same seconds (what one core could serve)."""
@@ -169,7 +170,7 @@ def thumbnails_per_second(
         stop = time.monotonic() + seconds
         counts = await asyncio.gather(
             *(
-                _client_loop(host, int(port), token, ids, first=n, step=clients, stop=stop)
+                _client_loop(host, int(port), token, urls, first=n, step=clients, stop=stop)
                 for n in range(clients)
             )
         )
@@ -232,9 +233,12 @@ def main() -> int:
             idle = summary(measure(sock, http, while_busy=False, rounds=args.idle_rounds))
             thumbs = _thumbnails(sock, tree / "Pictures")
             idle |= summary(thumbnail_latency(http, thumbs))
-        rate, cpu_ms = thumbnails_per_second(
-            base, token, list(thumbs), clients=args.clients, seconds=args.seconds, pid=proc.pid
-        )
+        by_id = [f"/api/v1/items/{i}/thumbnail" for i in thumbs]
+        # As the web page asks: the URL names the content hash (the thumbnail's file name).
+        as_page = [f"{url}?v={thumbs[i].stem}" for url, i in zip(by_id, thumbs, strict=True)]
+        load = {"clients": args.clients, "seconds": args.seconds, "pid": proc.pid}
+        rate, cpu_ms = thumbnails_per_second(base, token, by_id, **load)
+        page_rate, page_cpu_ms = thumbnails_per_second(base, token, as_page, **load)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
@@ -255,6 +259,8 @@ def main() -> int:
         "thumbnails": len(thumbs),
         "thumbnails_per_s": round(rate),
         "daemon_cpu_ms_per_thumbnail": round(cpu_ms, 3),
+        "thumbnails_per_s_page_urls": round(page_rate),
+        "daemon_cpu_ms_per_thumbnail_page_urls": round(page_cpu_ms, 3),
         "clients": args.clients,
         "status_http_p95_target_ms": TARGET_STATUS_P95_MS,
         "thumbnails_per_s_target": TARGET_THUMBNAILS_PER_S,

@@ -1,7 +1,9 @@
 """An item's thumbnail and its file's bytes, by item id only.
 
 The thumbnail is named by the file's SHA-256, so that hash is its strong ETag: a client that
-has it gets a 304. The file is opened from its root's directory through ``fs.safepath`` (no
+has it gets a 304. A URL that names the hash (``?v=HASH``, as the web page asks) is served
+from the thumbnail of that name without a catalog lookup: it names one picture for good.
+The file is opened from its root's directory through ``fs.safepath`` (no
 link at any component, a regular file, inside the root) and served as it is now, with its
 current size; a ``Range`` (first bytes, a middle, a suffix) gets a 206, one past the end a
 416. Reads run through the root's guard: a hung mount cannot stall the server.
@@ -10,7 +12,9 @@ current size; a ``Range`` (first bytes, a middle, a suffix) gets a 206, one past
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import re
 import stat
 from typing import Annotated, Any
 
@@ -40,6 +44,7 @@ _CHUNK = 256 * 1024
 _YEAR = 31536000
 _DAY = 86400
 _BATCH = 256
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 _Found = tuple[str | None, str | None] | None  # (file_hash, thumb_status), None: no item
 ItemId = Annotated[int, Path(ge=0, lt=1 << 63, description="the item's id (search, info)")]
 
@@ -154,6 +159,17 @@ async def _thumbnail(request: Request, item_id: int, version: str | None) -> Res
     ctx: Context = request.app.state.ctx
     if ctx.thumbnails is None:
         raise HttpError(ErrorCode.NOT_FOUND, "thumbnails are off (thumbnail_size = 0)")
+    if version is not None and _HEX64.fullmatch(version):
+        # A URL naming the content's hash (what the web page's grid asks for) names one
+        # picture for good: served from its file without a catalog lookup. A hash with no
+        # thumbnail (stale, or none made) falls through to the item's own.
+        headers = {"ETag": f'"{version}"', "Cache-Control": f"private, max-age={_YEAR}, immutable"}
+        if _etag_matches(request.headers.get("if-none-match"), headers["ETag"]):
+            return Response(status_code=304, headers=headers)
+        with contextlib.suppress(FileNotFoundError):
+            path = thumbnail_path(ctx.thumbnails.folder, version)
+            data = await asyncio.to_thread(path.read_bytes)
+            return Response(data, media_type="image/webp", headers=headers)
     lookup: ThumbnailLookup = request.app.state.thumbnail_lookup
     found = await lookup.get(item_id)
     if found is None:

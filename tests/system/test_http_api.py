@@ -272,6 +272,13 @@ def test_thumbnails_have_a_strong_etag(http: Http) -> None:
         assert cached.status_code == 304 and cached.content == b""
         forever = client.get(f"/api/v1/items/{row['id']}/thumbnail", params={"v": digest})
         assert "immutable" in forever.headers["cache-control"]
+        assert forever.content == on_disk.read_bytes() and forever.headers["etag"] == f'"{digest}"'
+        # A hash no thumbnail is named by (stale, or not a picture of ours): the item's own.
+        stale = client.get(f"/api/v1/items/{row['id']}/thumbnail", params={"v": "0" * 64})
+        assert stale.status_code == 200 and stale.content == on_disk.read_bytes()
+        assert "max-age=86400" in stale.headers["cache-control"]
+        bad = client.get(f"/api/v1/items/{row['id']}/thumbnail", params={"v": "../" * 20})
+        assert bad.status_code == 200 and bad.headers["etag"] == f'"{digest}"'
         big = _id(http, _lib(http) / "sub" / "big.bin")  # no picture in it
         assert client.get(f"/api/v1/items/{big}/thumbnail").status_code == 404
 
