@@ -222,7 +222,7 @@ def agreement_report(folder: Path, workers: int, repeat: int, as_json: bool) -> 
         began = time.perf_counter()
         exif = agreement.exiftool_all(paths)
         batch.append(time.perf_counter() - began)
-    rows, wrong = agreement.tally(samples, readings, exif, agreement.ffprobe)
+    rows, wrong = agreement.tally(samples, readings, exif, agreement.ffprobe_all(samples, exif))
     rate = _compare(len(paths), ours, batch, "exiftool -j (one process, all files)")
     errors = {p.name: r.error for p, r in readings.items() if r.error}
     if as_json:

@@ -8,8 +8,9 @@ guessed from its name). Several tags in one file rank ID3v2 > APEv2 > ID3v1 (who
 are cut at 30 bytes). A multi-valued field keeps every value: the list in ``extra`` and the
 values joined by "; " in the column. Codecs are named as ffprobe names them. Where
 mutagen's stream figures are known to be wrong (ADPCM and other non-PCM WAV, AAC that may
-carry SBR or PS: HE-AAC's rate and channels are in the bitstream) or missing, the result
-says ``PROBE`` and ``read.py`` takes them from ffprobe.
+carry SBR or PS: HE-AAC's rate and channels are in the bitstream) or missing, the format's
+own header is read (``headers.py``), and when that cannot tell either the result says
+``PROBE`` and ``read.py`` takes them from ffprobe.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from mediaforged.extract.common import (
     to_float,
     to_int,
 )
+from mediaforged.extract.headers import own_figures
 from mediaforged.extract.riff import riff_info
 from mediaforged.fs.mediatype import SNIFF_BYTES, sniff
 
@@ -201,6 +203,12 @@ def _extract_audio(stream: IO[bytes], mime: str) -> dict[str, Any]:
     values["date"], values["year"] = iso_date(_first(sources, _KEYS["date"]))
     values["has_cover"] = _has_cover(audio, sources)
     values.update(_stream(audio))
+    if values.get(PROBE):  # the format's own header may settle what mutagen cannot
+        offset = getattr(audio.tags, "size", 0) if isinstance(audio.tags, ID3) else 0
+        own = own_figures(type(audio).__name__, stream, offset)
+        values.update(own)
+        if own and None not in (values["duration_s"], values["sample_rate"], values["channels"]):
+            del values[PROBE]
     mbids = {
         name: clean_text(_first(sources, (key,)))
         for key, name in _MUSICBRAINZ.items()
