@@ -44,6 +44,7 @@ from mutagen.trueaudio import TrueAudio
 from mutagen.wave import WAVE
 from mutagen.wavpack import WavPack
 
+from mediaforged.extract.assets import asset_tags
 from mediaforged.extract.common import (
     ExtractError,
     clean_text,
@@ -69,6 +70,8 @@ _READERS: dict[str, tuple[type[FileType], ...]] = {
     "audio/ogg": (OggVorbis, OggFLAC, OggSpeex),
     "audio/opus": (OggOpus,),
     "audio/mp4": (MP4,),
+    "audio/3gpp": (MP4,),
+    "audio/3gpp2": (MP4,),
     "audio/x-ms-wma": (ASF,),
     "audio/wav": (WAVE,),
     "audio/x-aiff": (AIFF,),
@@ -101,6 +104,7 @@ _ASF_CODECS = (
     ("Audio Standard", "wmav1"),
 )
 _MP4_CODECS = {"alac": "alac", "ac-3": "ac3", "ec-3": "eac3", "flac": "flac", "opus": "opus"}
+_MP4_CODECS |= {"samr": "amr_nb", "sawb": "amr_wb"}  # AMR in 3GPP
 
 # field -> keys to try, in order, across tag systems (compared case-insensitively).
 _KEYS: dict[str, tuple[str, ...]] = {
@@ -168,6 +172,8 @@ def _sources(audio: Any, stream: IO[bytes]) -> list[dict[str, list[Any]]]:
     tags = _flatten(audio.tags)
     if isinstance(audio, WAVE):  # ID3 chunk first, then the RIFF INFO list
         return [tags, riff_info(stream)]
+    if isinstance(audio, MP4):  # iTunes atoms first, then 3GPP's own boxes (titl, albm...)
+        return [tags, asset_tags(stream)]
     if not isinstance(audio, _APE_TOO):
         return [tags]
     found: list[dict[str, list[Any]]] = []
@@ -331,10 +337,11 @@ def _doubtful(audio: Any, codec: str, values: dict[str, Any]) -> bool:
     """mutagen's figures cannot be trusted here: ffprobe's are taken instead."""
     if isinstance(audio, WAVE) and getattr(audio.info, "audio_format", 1) not in _WAVE_PCM:
         return True  # ADPCM and friends: mutagen counts blocks as PCM samples
-    if codec in ("aac", "ac3", "eac3"):
+    if codec in ("aac", "ac3", "eac3", "amr_nb", "amr_wb"):
         # AAC: HE-AAC may be signalled only in the bitstream (twice the rate, PS stereo), and
         # an MP4 sample entry's channel count is often 2 whatever the decoder config says;
-        # AC-3: dual mono and the LFE channel. ffprobe reads what the decoder will output.
+        # AC-3: dual mono and the LFE channel; AMR: a sample entry's rate and channels are
+        # fixed fields. ffprobe reads what the decoder will output.
         return True
     if isinstance(audio, SMF):
         return False  # MIDI: nothing else reads it
