@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 ObservationKind = Literal["file", "move", "failed", "gone"]
+_STREAM_TYPES = frozenset({"audio", "video"})  # what a file's streams decide between
 
 
 @dataclass(slots=True)
@@ -63,6 +64,7 @@ class PathRow(NamedTuple):
     file_hash: str | None
     error_code: str | None
     status: str
+    media_type: str = "other"
 
 
 class MovedRow(NamedTuple):
@@ -209,6 +211,14 @@ class _Planner:
         # item wins; the moved item's old path is marked missing when it is seen gone.
         kind: ObservationKind = "file" if obs.kind == "move" else obs.kind
         values = row_values(obs, self.now, kind)
+        if (
+            kind == "file"
+            and existing.file_hash == obs.file_hash
+            and {existing.media_type, obs.media_type} <= _STREAM_TYPES
+        ):
+            # The same bytes: the type the metadata stage read from the streams holds
+            # (the hasher's sniff cannot tell an MPEG-TS of sound alone from a video).
+            values["media_type"] = existing.media_type
         self.out.updates.append({"b_id": existing.id, **values})
         if kind == "file" and (
             existing.file_hash != obs.file_hash or existing.error_code is not None

@@ -75,7 +75,7 @@ async def rows_by_path(conn: AsyncConnection, paths: Sequence[bytes]) -> dict[by
     found: dict[bytes, PathRow] = {}
     for chunk in chunks(paths):
         rows = await conn.execute(
-            select(c.id, c.path_key, c.file_hash, c.error_code, c.status).where(
+            select(c.id, c.path_key, c.file_hash, c.error_code, c.status, c.media_type).where(
                 c.path_key.in_(chunk)
             )
         )

@@ -8,8 +8,9 @@ guessed from its name). Several tags in one file rank ID3v2 > APEv2 > ID3v1 (who
 are cut at 30 bytes). A multi-valued field keeps every value: the list in ``extra`` and the
 values joined by "; " in the column. Codecs are named as ffprobe names them. Where
 mutagen's stream figures are known to be wrong (ADPCM and other non-PCM WAV, AAC that may
-carry SBR or PS: HE-AAC's rate and channels are in the bitstream) or missing, the result
-says ``PROBE`` and ``read.py`` takes them from ffprobe.
+carry SBR or PS: HE-AAC's rate and channels are in the bitstream) or missing, the format's
+own header is read (``headers.py``), and when that cannot tell either the result says
+``PROBE`` and ``read.py`` takes them from ffprobe.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from mutagen.trueaudio import TrueAudio
 from mutagen.wave import WAVE
 from mutagen.wavpack import WavPack
 
+from mediaforged.extract.assets import asset_tags
 from mediaforged.extract.common import (
     ExtractError,
     clean_text,
@@ -53,6 +55,7 @@ from mediaforged.extract.common import (
     to_float,
     to_int,
 )
+from mediaforged.extract.headers import own_figures
 from mediaforged.extract.riff import riff_info
 from mediaforged.fs.mediatype import SNIFF_BYTES, sniff
 
@@ -67,6 +70,8 @@ _READERS: dict[str, tuple[type[FileType], ...]] = {
     "audio/ogg": (OggVorbis, OggFLAC, OggSpeex),
     "audio/opus": (OggOpus,),
     "audio/mp4": (MP4,),
+    "audio/3gpp": (MP4,),
+    "audio/3gpp2": (MP4,),
     "audio/x-ms-wma": (ASF,),
     "audio/wav": (WAVE,),
     "audio/x-aiff": (AIFF,),
@@ -99,6 +104,7 @@ _ASF_CODECS = (
     ("Audio Standard", "wmav1"),
 )
 _MP4_CODECS = {"alac": "alac", "ac-3": "ac3", "ec-3": "eac3", "flac": "flac", "opus": "opus"}
+_MP4_CODECS |= {"samr": "amr_nb", "sawb": "amr_wb"}  # AMR in 3GPP
 
 # field -> keys to try, in order, across tag systems (compared case-insensitively).
 _KEYS: dict[str, tuple[str, ...]] = {
@@ -166,6 +172,8 @@ def _sources(audio: Any, stream: IO[bytes]) -> list[dict[str, list[Any]]]:
     tags = _flatten(audio.tags)
     if isinstance(audio, WAVE):  # ID3 chunk first, then the RIFF INFO list
         return [tags, riff_info(stream)]
+    if isinstance(audio, MP4):  # iTunes atoms first, then 3GPP's own boxes (titl, albm...)
+        return [tags, asset_tags(stream)]
     if not isinstance(audio, _APE_TOO):
         return [tags]
     found: list[dict[str, list[Any]]] = []
@@ -201,6 +209,12 @@ def _extract_audio(stream: IO[bytes], mime: str) -> dict[str, Any]:
     values["date"], values["year"] = iso_date(_first(sources, _KEYS["date"]))
     values["has_cover"] = _has_cover(audio, sources)
     values.update(_stream(audio))
+    if values.get(PROBE):  # the format's own header may settle what mutagen cannot
+        offset = getattr(audio.tags, "size", 0) if isinstance(audio.tags, ID3) else 0
+        own = own_figures(type(audio).__name__, stream, offset)
+        values.update(own)
+        if own and None not in (values["duration_s"], values["sample_rate"], values["channels"]):
+            del values[PROBE]
     mbids = {
         name: clean_text(_first(sources, (key,)))
         for key, name in _MUSICBRAINZ.items()
@@ -323,10 +337,11 @@ def _doubtful(audio: Any, codec: str, values: dict[str, Any]) -> bool:
     """mutagen's figures cannot be trusted here: ffprobe's are taken instead."""
     if isinstance(audio, WAVE) and getattr(audio.info, "audio_format", 1) not in _WAVE_PCM:
         return True  # ADPCM and friends: mutagen counts blocks as PCM samples
-    if codec in ("aac", "ac3", "eac3"):
+    if codec in ("aac", "ac3", "eac3", "amr_nb", "amr_wb"):
         # AAC: HE-AAC may be signalled only in the bitstream (twice the rate, PS stereo), and
         # an MP4 sample entry's channel count is often 2 whatever the decoder config says;
-        # AC-3: dual mono and the LFE channel. ffprobe reads what the decoder will output.
+        # AC-3: dual mono and the LFE channel; AMR: a sample entry's rate and channels are
+        # fixed fields. ffprobe reads what the decoder will output.
         return True
     if isinstance(audio, SMF):
         return False  # MIDI: nothing else reads it

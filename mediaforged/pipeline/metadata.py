@@ -16,6 +16,10 @@ With ``record_extracted`` (plugins are installed), each item whose metadata was 
 ``extracted`` event in the change log, in the transaction that stores the metadata: the
 plugins' ``on_metadata_extracted`` follows it from their durable cursors. One set-based
 insert per page; none at all without plugins.
+
+Whether a file is audio or video is settled by its streams (ffprobe's, when ffprobe reads
+it): an item the hasher typed otherwise (an MPEG-TS holding only sound) gets the streams'
+type in the transaction of its metadata, and the item counts by type are recounted.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ __all__ = ["MetadataStage"]
 log = structlog.get_logger("mediaforged.extract")
 
 MEDIA_TYPES = ("image", "audio", "video")
+_STREAM_TYPES = ("audio", "video")  # the types the streams decide between
 _COLUMNS = {c.name for c in media_metadata.columns}
 
 
@@ -101,9 +106,16 @@ class MetadataStage(CatalogStage):
 
     async def _work(self, rows: Sequence[Row[Any]], executor: ThreadPoolExecutor) -> None:
         results = await asyncio.gather(*(self._extract(r, executor) for r in rows))
-        # Awaited: the next query must see these rows as done. Only metadata and error
-        # codes change, so the item counts need no recount.
-        await self._writer.transaction(_store(results, self._record_extracted), recount=False)
+        retyped = {
+            row.id: kind
+            for row, result in zip(rows, results, strict=True)
+            if (kind := result.get("media_type")) in _STREAM_TYPES and kind != row.media_type
+        }
+        # Awaited: the next query must see these rows as done. Metadata and error codes
+        # leave the item counts as they are; a corrected type does not.
+        await self._writer.transaction(
+            _store(results, retyped, self._record_extracted), recount=bool(retyped)
+        )
 
     async def _extract(self, row: Row[Any], executor: ThreadPoolExecutor) -> dict[str, Any]:
         """A failure is data, never an exception. The file is opened from its root."""
@@ -178,15 +190,19 @@ def _row(result: dict[str, Any], now: datetime) -> dict[str, Any]:
     if "error_code" in result:
         row["extra"] = {"error": result["error"], "error_code": result["error_code"]}
         row["thumb_status"] = "none"  # nothing to make a thumbnail from
-    elif result.get("has_cover") is False and result.get("video_streams") is None:
-        row["thumb_status"] = "none"  # audio without a cover
+    elif result.get("has_cover") is False and not result.get("video_streams"):
+        row["thumb_status"] = "none"  # audio without a cover (mutagen's, or ffprobe's)
     row["extracted_at"] = now
     return row
 
 
 def _store(
-    results: list[dict[str, Any]], record_extracted: bool = False
+    results: list[dict[str, Any]], retyped: dict[int, str], record_extracted: bool = False
 ) -> Callable[[AsyncConnection], Awaitable[None]]:
+    """The batch's metadata rows, its items' errors, and the types its streams corrected
+    (``retyped``: item id -> "audio" or "video"); with ``record_extracted``, an ``extracted``
+    event for each item read."""
+
     async def apply(conn: AsyncConnection) -> None:
         now = datetime.now(UTC)
         ids = [r["item_id"] for r in results]
@@ -230,5 +246,16 @@ def _store(
         read = [r["item_id"] for r in results if "error_code" not in r and r["item_id"] in alive]
         if record_extracted and read:
             await record_where(conn, EXTRACTED, now, media_items.c.id.in_(read))
+        types = [{"b_id": i, "kind": kind} for i, kind in retyped.items() if i in alive]
+        if types:  # only between audio and video: an image stays an image
+            await conn.execute(
+                update(media_items)
+                .where(
+                    media_items.c.id == bindparam("b_id"),
+                    media_items.c.media_type.in_(_STREAM_TYPES),
+                )
+                .values(media_type=bindparam("kind")),
+                types,
+            )
 
     return apply

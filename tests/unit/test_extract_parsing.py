@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import struct
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from mediaforged.extract.assets import asset_tags
 from mediaforged.extract.common import (
     ExtractError,
     clean_text,
@@ -14,6 +17,7 @@ from mediaforged.extract.common import (
     number_pair,
     to_float,
 )
+from mediaforged.extract.headers import own_figures
 from mediaforged.extract.video import parse_ffprobe
 
 
@@ -113,3 +117,63 @@ def test_parse_ffprobe_without_streams_is_an_error() -> None:
     with pytest.raises(ExtractError) as info:
         parse_ffprobe({"format": {"format_name": "tty"}, "streams": []})
     assert info.value.code == "not_video"
+
+
+def _box(kind: bytes, body: bytes) -> bytes:
+    return (8 + len(body)).to_bytes(4, "big") + kind + body
+
+
+def _asset(kind: bytes, text: bytes, tail: bytes = b"") -> bytes:
+    return _box(kind, b"\x00\x00\x00\x00" + b"\x15\xc7" + text + tail)  # version, flags, "eng"
+
+
+def test_3gpp_asset_boxes() -> None:
+    """titl/perf/albm (UTF-8, UTF-16 with its BOM, the album's track byte), yrrc, auth;
+    iTunes atoms and other boxes beside them are skipped."""
+    udta = _box(
+        b"udta",
+        _asset(b"titl", "Été".encode("utf-16-be").join((b"\xfe\xff", b"\x00\x00")))
+        + _box(b"meta", bytes(12))
+        + _asset(b"perf", b"Tone\x00")
+        + _asset(b"auth", b"Someone\x00")
+        + _asset(b"albm", b"Tests\x00", b"\x07")
+        + _box(b"yrrc", b"\x00\x00\x00\x00" + (2009).to_bytes(2, "big")),
+    )
+    data = _box(b"ftyp", b"3gp4\x00\x00\x00\x00") + _box(b"moov", _box(b"mvhd", bytes(100)) + udta)
+    assert asset_tags(io.BytesIO(data + _box(b"mdat", bytes(64)))) == {
+        "title": ["Été"],
+        "artist": ["Tone"],
+        "author": ["Someone"],
+        "album": ["Tests"],
+        "tracknumber": ["7"],
+        "date": ["2009"],
+    }
+    assert asset_tags(io.BytesIO(_box(b"ftyp", bytes(8)) + _box(b"moov", bytes(8)))) == {}
+    assert asset_tags(io.BytesIO(b"\x00\x00\x00\x01moov")) == {}  # a cut box header
+
+
+def _riff(*chunks: bytes) -> bytes:
+    body = b"WAVE" + b"".join(chunks)
+    return b"RIFF" + len(body).to_bytes(4, "little") + body
+
+
+def test_own_headers_give_what_mutagen_lacks() -> None:
+    fmt = struct.pack("<HHIIHH", 0x11, 2, 22050, 11100, 1024, 4) + b"\x02\x00\xf9\x03"
+    wav = _riff(b"fmt " + len(fmt).to_bytes(4, "little") + fmt,
+                b"fact\x04\x00\x00\x00" + (44100).to_bytes(4, "little"),
+                b"data\x10\x00\x00\x00" + bytes(16))  # fmt: skip
+    got = own_figures("WAVE", io.BytesIO(wav))
+    assert (got["audio_codec"], got["channels"], got["sample_rate"]) == ("adpcm_ima_wav", 2, 22050)
+    assert got["duration_s"] == 2.0  # the fact chunk's samples, not the blocks as PCM
+    no_fact = _riff(b"fmt " + len(fmt).to_bytes(4, "little") + fmt, b"data\x00\x00\x00\x00")
+    assert own_figures("WAVE", io.BytesIO(no_fact)) == {}  # ffprobe must say
+    tta = b"TTA1" + struct.pack("<HHHII", 1, 6, 24, 48000, 48000) + bytes(8)
+    assert own_figures("TrueAudio", io.BytesIO(bytes(10) + tta), 10) == {
+        "channels": 6,
+        "bits_per_sample": 24,
+    }
+    block = b"wvpk" + bytes(20)
+    single = block + struct.pack("<I", 0x1800 | 0x4) + bytes(4)
+    several = block + struct.pack("<I", 0x800) + bytes(4)  # the first of a 5.1 file's blocks
+    assert own_figures("WavPack", io.BytesIO(single)) == {"channels": 1}
+    assert own_figures("WavPack", io.BytesIO(several)) == {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -327,3 +328,20 @@ def test_lookups_ask_only_for_paths_the_catalog_does_not_hold() -> None:
     by_path = {b"/l/known.jpg": None, b"/l/known2.jpg": None}
     assert move_ids(latest, by_path) == [2]
     assert restore_keys(latest, by_path) == [hash_key(H2)]  # once, and only for "file"
+
+
+def test_the_same_bytes_keep_the_type_their_streams_gave() -> None:
+    """An MPEG-TS of sound alone: the hasher says video, the metadata stage's ffprobe made
+    it audio; seen again with the same bytes (touched), it stays audio. New bytes, or a
+    type outside audio/video, take the hasher's word."""
+    ts = Observation(
+        "file", 1, b"/l/a.ts", st=_st(), file_hash=H1, mime_type="video/mp2t", media_type="video"
+    )
+    held = PathRow(3, b"/l/a.ts", H1, None, "present", "audio")
+    kept = plan(latest_by_path([ts]), holding([held]), NOW)
+    assert kept.updates[0]["media_type"] == "audio" and kept.stale == []
+    new = dataclasses.replace(ts, file_hash=H2)
+    changed = plan(latest_by_path([new]), holding([held]), NOW)
+    assert changed.updates[0]["media_type"] == "video" and changed.stale == [3]
+    image = PathRow(3, b"/l/a.ts", H1, None, "present", "image")
+    assert plan(latest_by_path([ts]), holding([image]), NOW).updates[0]["media_type"] == "video"

@@ -378,3 +378,75 @@ ID3_HUGE = b"ID3\x03\x00\x00\x00\x10\x00\x00" + bytes(200)  # declares a 256 KiB
 )
 def test_header_signatures(head: bytes, name: bytes, mime: str, media: str) -> None:
     assert sniff(head, name) == (mime, media)
+
+
+# --- families nothing here writes, on their documented header bytes -----------------------
+
+
+def flic(magic: int, frames: int = 4, width: int = 320, height: int = 200) -> bytes:
+    """An Autodesk FLIC header: size, magic (0xAF11 FLI, 0xAF12 FLC), frames, width, height,
+    depth, flags, then the rest of its 128 bytes."""
+    return (
+        (128 + 64).to_bytes(4, "little")
+        + magic.to_bytes(2, "little")
+        + b"".join(v.to_bytes(2, "little") for v in (frames, width, height, 8, 3))
+        + bytes(114)
+    )
+
+
+def cursor(count: int = 1, reserved: int = 0) -> bytes:
+    """A Windows cursor directory (type 2) and its first entry: 32x32, hotspot 5,5."""
+    entry = bytes([32, 32, 0, reserved]) + (5).to_bytes(2, "little") * 2
+    entry += (4264).to_bytes(4, "little") + (22).to_bytes(4, "little")
+    return b"\x00\x00\x02\x00" + count.to_bytes(2, "little") + entry + bytes(32)
+
+
+REALMEDIA = b".RMF\x00\x00\x00\x12\x00\x01" + bytes(8) + b"PROP" + bytes(46) + b"MDPR"
+
+
+@pytest.mark.parametrize(
+    ("head", "name", "mime", "media"),
+    [
+        (flic(0xAF11), b"anim.bin", "video/x-flic", "video"),
+        (flic(0xAF12), b"anim.bin", "video/x-flic", "video"),
+        (b"tBaK\x00\x00\x00\x00" + bytes(32), b"t.bin", "audio/x-tak", "audio"),
+        (b"\x02dss\x01\x01" + bytes(32), b"memo.bin", "audio/x-dss", "audio"),
+        (b"\x03ds2\x01\x01" + bytes(32), b"memo.bin", "audio/x-dss", "audio"),
+        (b".ra\xfd\x00\x04\x00\x00.ra4" + bytes(32), b"t.bin", "audio/x-pn-realaudio", "audio"),
+        (REALMEDIA + b"audio/x-pn-realaudio" + bytes(8), b"t.rm", "audio/x-pn-realaudio", "audio"),
+        (
+            REALMEDIA + b"video/x-pn-realvideo" + bytes(8),
+            b"t.rm",
+            "video/vnd.rn-realvideo",
+            "video",
+        ),
+        (
+            b"gimp xcf v011\x00" + (64).to_bytes(4, "big") * 2 + bytes(32),
+            b"x.bin",
+            "image/x-xcf",
+            "image",
+        ),
+        (b"gimp xcf file\x00" + bytes(32), b"x.bin", "image/x-xcf", "image"),  # version 0
+        (cursor(), b"arrow.bin", "image/x-win-cursor", "image"),
+        (
+            b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 8 +X 8\n",
+            b"sky.bin",
+            "image/vnd.radiance",
+            "image",
+        ),
+        (
+            b"#?RGBE\nFORMAT=32-bit_rle_rgbe\n\n-Y 8 +X 8\n",
+            b"sky.bin",
+            "image/vnd.radiance",
+            "image",
+        ),
+        # Near misses: the same shapes with a field no such file has.
+        (flic(0xAF11, width=0), b"x.bin", "application/octet-stream", "other"),
+        (flic(0xAF11, frames=0), b"x.bin", "application/octet-stream", "other"),
+        (cursor(count=0), b"x.bin", "application/octet-stream", "other"),
+        (cursor(reserved=7), b"x.bin", "application/octet-stream", "other"),
+    ],
+    ids=lambda value: value.hex()[:16] if isinstance(value, bytes) else str(value),
+)
+def test_family_headers(head: bytes, name: bytes, mime: str, media: str) -> None:
+    assert sniff(head, name) == (mime, media)

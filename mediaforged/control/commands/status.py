@@ -176,8 +176,9 @@ class StatusCache:
     """The catalog side of status. A count over 50,000 items takes tens of milliseconds and
     a dashboard asks often, so no request waits for one while work streams in: it gets
     figures at most about FRESH_S old, refreshed in the background. Once the work is
-    done they are exact: the item counts once indexing is idle (metadata and thumbnail
-    commits leave them as they are), the pending metadata and thumbnails once those
+    done they are exact: the item counts once indexing is idle (thumbnail commits leave
+    them as they are; a metadata commit that corrects an item's type from its streams
+    counts them again), the pending metadata and thumbnails once those
     stages are idle too (``metadata.idle`` and ``thumbnails.idle`` in the reply say so
     exactly: wait for those, not for a pending count of 0). The inotify count reads
     /proc (a line per watch) in a thread, at most every few seconds."""
