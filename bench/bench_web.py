@@ -14,6 +14,13 @@ real WebP thumbnails, starts mediaforged on it with its HTTP API, logs in once, 
 - scrolling 10,000 items: the grid scrolled by a fixed step per animation frame from the top
   to item 10,000; frames dropped = frame intervals past one refresh (16.7 ms), counted from
   requestAnimationFrame times, with the long tasks (> 50 ms) of the performance timeline.
+
+``--bundle DIR`` (repeatable; ``daemon`` is the daemon's own) measures built bundles in turn,
+round after round, each round beginning with another, in one browser on one daemon: a
+change's before and after under the same load (copy mediaforged/http/static aside before
+rebuilding). ``--trace FILE`` also records a Chromium trace of a 3,000-item scroll per
+bundle and prints the CPU time per frame of the page's main thread and raster workers
+(thread time: what the machine's load does not stretch, unlike frames dropped).
 """
 
 from __future__ import annotations
@@ -164,24 +171,47 @@ def _serve_bundle(context: Any, folder: Path) -> None:
     context.route("**/*", handle)
 
 
-def _trace_summary(path: Path, top: int = 12) -> list[tuple[str, float, int]]:
-    """The renderer main thread's events of a Chromium trace: total ms and count by name
-    (nested events count in their parents too: read it as where the time went, not a sum)."""
+def _trace_summary(path: Path, top: int = 12) -> dict[str, Any]:
+    """The scrolling page's renderer in a Chromium trace: the CPU time (thread time, which the
+    machine's load does not stretch) of its main thread and its raster workers, and the main
+    thread's events by name, self CPU time."""
     events = json.loads(path.read_text())
     events = events["traceEvents"] if isinstance(events, dict) else events
-    main = {
-        (e["pid"], e["tid"])
-        for e in events
-        if e.get("name") == "thread_name" and e["args"].get("name") == "CrRendererMain"
+    names = {
+        (e["pid"], e["tid"]): e["args"]["name"] for e in events if e.get("name") == "thread_name"
     }
-    total: dict[str, list[float]] = {}
-    for e in events:
-        if (e.get("pid"), e.get("tid")) in main and e.get("ph") == "X" and "dur" in e:
-            row = total.setdefault(e["name"], [0.0, 0])
-            row[0] += e["dur"] / 1000
-            row[1] += 1
-    ranked = sorted(total.items(), key=lambda kv: -kv[1][0])[:top]
-    return [(name, ms, int(n)) for name, (ms, n) in ranked]
+    spans = sorted(
+        (e for e in events if e.get("ph") == "X" and "dur" in e), key=lambda e: (e["ts"], -e["dur"])
+    )
+    frames: dict[tuple[int, int], int] = {}
+    for e in spans:
+        if e["name"] == "FireAnimationFrame":
+            frames[(e["pid"], e["tid"])] = frames.get((e["pid"], e["tid"]), 0) + 1
+    main = max(frames, key=lambda k: frames[k])
+    cpu: dict[str, float] = {}
+    ends: dict[tuple[int, int], float] = {}
+    own: dict[str, float] = {}
+    stack: list[dict[str, Any]] = []
+    for e in spans:
+        key = (e["pid"], e["tid"])
+        if key[0] != main[0]:
+            continue
+        if e["ts"] >= ends.get(key, 0):  # a top-level event of its thread
+            thread = names.get(key, "?")
+            cpu[thread] = cpu.get(thread, 0.0) + e.get("tdur", 0) / 1000
+            ends[key] = e["ts"] + e["dur"]
+        if key == main:
+            while stack and stack[-1]["ts"] + stack[-1]["dur"] <= e["ts"]:
+                stack.pop()
+            if stack:
+                own[stack[-1]["name"]] = own.get(stack[-1]["name"], 0.0) - e.get("tdur", 0) / 1000
+            own[e["name"]] = own.get(e["name"], 0.0) + e.get("tdur", 0) / 1000
+            stack.append(e)
+    return {
+        "main_cpu_ms": cpu.get("CrRendererMain", 0.0),
+        "raster_cpu_ms": cpu.get("ThreadPoolForegroundWorker", 0.0),
+        "events": sorted(own.items(), key=lambda kv: -kv[1])[:top],
+    }
 
 
 def _round(page: Any, base: str, word: str, out: dict[str, Any]) -> None:
@@ -235,9 +265,9 @@ def measure(
                 page.goto(f"{base}/?status=any")
                 page.wait_for_function(_VISIBLE_LOADED, polling="raf")
                 browser.start_tracing(page=page, path=str(where))
-                page.evaluate(_SCROLL, 3000)
+                scrolled = page.evaluate(_SCROLL, 3000)
                 browser.stop_tracing()
-                found[name]["trace"] = (where, _trace_summary(where))
+                found[name]["trace"] = (where, scrolled["frames"], _trace_summary(where))
         browser.close()
     return found
 
@@ -261,10 +291,12 @@ def _report(name: str, found: dict[str, Any]) -> None:
               f"{s['worst_ms']:.0f} ms, {s['long_tasks']} long tasks "
               f"({s['long_ms']:.0f} ms)")  # fmt: skip
     if "trace" in found:
-        where, rows = found["trace"]
-        print(f"  trace of a 3,000-item scroll ({where}), renderer main thread, ms by event:")
-        for event, ms, n in rows:
-            print(f"    {ms:9.0f} ms  {n:6d}x  {event}")
+        where, frames, t = found["trace"]
+        main, raster = t["main_cpu_ms"] / frames, t["raster_cpu_ms"] / frames
+        print(f"  trace of a 3,000-item scroll ({where}, {frames} frames): CPU per frame "
+              f"{main:.2f} ms main thread, {raster:.2f} ms raster; by event:")  # fmt: skip
+        for event, ms in t["events"]:
+            print(f"    {ms:8.0f} ms  {event}")
 
 
 def main() -> None:
