@@ -258,6 +258,8 @@ events = Table(
     Column("path", Text),
     Column("old_path", Text),
     Index(None, "at"),
+    # An item's history (newest first) without reading the whole log (0010_events_item).
+    Index(None, "item_id", "id"),
 )
 
 # HTTP API tokens (added by 0004_tokens): only the SHA-256 of each token is kept (a token is

@@ -45,6 +45,18 @@ async def test_migrations_build_exactly_the_schema(engine: AsyncEngine) -> None:
     assert await migrate(engine) == (head_revision(), head_revision())  # idempotent
 
 
+async def test_an_items_history_is_read_through_its_index(engine: AsyncEngine) -> None:
+    # queries._history: the item page's last changes, newest first (0010_events_item).
+    sql = (
+        "EXPLAIN QUERY PLAN SELECT id, at, kind FROM events WHERE item_id = 5"
+        " ORDER BY id DESC LIMIT 50"
+    )
+    async with engine.connect() as conn:
+        plan = " ".join(str(r[-1]) for r in await conn.execute(text(sql)))
+    assert "USING INDEX ix_events_item_id_id (item_id=?)" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan  # the index gives the order too
+
+
 def _sqlite_error(database: Path, *sql: str, uri: str = "") -> sqlite3.Error:
     """The error SQLite raises for the last of ``sql`` (run in order on one connection)."""
     conn = sqlite3.connect(f"file:{database}{uri}", uri=True, isolation_level=None)

@@ -1,14 +1,16 @@
 """The live parts of the web page in headless Chromium against a real daemon: a file copied into
 the library appears in the open grid (the events WebSocket, no reload); the Status page, whose
 buttons only an admin token sees, shows a rescan's progress, and its pause, resume and retry
-have the effect `mediaforgectl status` reports. One daemon and one browser for the module;
-screenshots of the Status page go to docs/img/ with MEDIAFORGE_SCREENSHOTS=1."""
+have the effect `mediaforgectl status` reports; a notify target (a webhook no server answers)
+is shown with the health `mediaforgectl targets` reports. One daemon and one browser for the
+module; screenshots of the Status page go to docs/img/ with MEDIAFORGE_SCREENSHOTS=1."""
 
 from __future__ import annotations
 
 import json
 import re
 import shutil
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,7 +39,12 @@ def http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Http]:
     for name, colour in IMAGES.items():
         Image.new("RGB", (320, 240), colour).save(lib / name, quality=85)
     (lib / BROKEN).write_bytes(b"\xff\xd8\xff\xe0" + b"not a picture" * 50)
-    with http_daemon([lib]) as h:
+    with socket.socket() as s:  # a port nothing listens on: the webhook's requests fail
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    hook = {"name": "hook", "kind": "webhook", "url": f"http://127.0.0.1:{port}/hook",
+            "token": "a-secret", "debounce": 0.2}  # fmt: skip
+    with http_daemon([lib], targets=[hook]) as h:
         wait_for(lambda: _thumbs(h) >= len(IMAGES), 60, "the thumbnails")
         wait_for(lambda: h.daemon.status()["errors"]["failed_items"] >= 1, 60, "the broken file")
         yield h
@@ -245,3 +252,25 @@ def test_the_status_page_fits_a_phone(browser: Any, http: Http) -> None:
         assert overflow <= 0, f"{overflow}px wider than the phone's screen"
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / "status-phone.png"), full_page=True)
+
+
+def test_the_status_page_shows_the_notify_targets(browser: Any, http: Http) -> None:
+    def ctl() -> dict[str, Any]:
+        targets = json.loads(http.daemon.ctl("targets", "--json").stdout)["targets"]
+        assert [t["name"] for t in targets] == ["hook"]
+        return dict(targets[0])
+
+    with open_page(browser) as page:
+        _status_page(page, http, http.read)
+        row = page.wait_for_selector("li.target[data-name=hook]")
+        assert row is not None and "webhook" in row.inner_text()
+        # The page polls every few seconds: it comes to show what the daemon reports.
+        wait_for(
+            lambda: (
+                page.get_attribute("li.target", "data-state") == ctl()["state"]
+                and page.get_attribute("li.target", "data-lag") == str(ctl()["lag"])
+            ),
+            60,
+            "the page showing the target's state and lag",
+        )
+        assert page.inner_text("li.target .pill") == ctl()["state"]

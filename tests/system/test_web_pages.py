@@ -1,20 +1,23 @@
-"""The Folders and Duplicates pages and the item page's collections, in a real headless
-Chromium against a real daemon (the browser fixtures: webpage.py, shared with test_web.py),
-checked against `mediaforgectl`: the folder counts, a generated duplicate pair and its wasted
-bytes, a collection added in the page. One daemon for the module; screenshots of the pages
-go to docs/img/ with MEDIAFORGE_SCREENSHOTS=1."""
+"""The Folders and Duplicates pages and the item page's collections and waveform, in a real
+headless Chromium against a real daemon (the browser fixtures: webpage.py, shared with
+test_web.py), checked against `mediaforgectl`: the folder counts, generated copies in each
+duplicate tier with the copy to keep, a merge, a collection added in the page, an audio
+file's waveform. One daemon for the module; screenshots of the pages go to docs/img/ with
+MEDIAFORGE_SCREENSHOTS=1."""
 
 from __future__ import annotations
 
 import json
+import random
 import re
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw, PngImagePlugin
 
 from tests.conftest import wait_for
 from tests.system.httpd import Http, http_daemon
@@ -22,34 +25,72 @@ from tests.system.webpage import browser, login, new_page, shot
 
 __all__ = ["browser", "new_page"]  # the shared fixtures, used here by name
 
-IMAGES = {  # name: (size, colour); b/one-copy.jpg is a copy of a/one.jpg
-    "top.jpg": ((320, 240), (200, 80, 40)),
-    "a/one.jpg": ((640, 480), (30, 120, 200)),
-    "a/two.jpg": ((400, 300), (20, 160, 60)),
-    "a/deep/three.jpg": ((300, 300), (120, 40, 160)),
-    "b/four.jpg": ((500, 400), (200, 200, 40)),
+IMAGES = {  # name: size; each its own picture (flat colours would all look alike: near)
+    "top.jpg": (320, 240),
+    "a/one.jpg": (640, 480),
+    "a/two.jpg": (400, 300),
+    "a/deep/three.jpg": (300, 300),
+    "b/four.jpg": (500, 400),
+    "more/pic.png": (300, 200),
 }
+# The tiers: b/one-copy.jpg is a copy of a/one.jpg (exact); more/pic-tagged.png holds the
+# pixels of more/pic.png with a text chunk (same content); more/one-small.jpg is a/one.jpg
+# at half its size (near). more/tone.flac has a waveform.
+COPIES = ("b/one-copy.jpg", "more/pic-tagged.png", "more/one-small.jpg")
+AUDIO = "more/tone.flac"
+
+
+def _picture(path: Path, size: tuple[int, int]) -> None:
+    rng = random.Random(path.name)
+    img = Image.new("RGB", size, tuple(rng.randrange(256) for _ in range(3)))
+    draw = ImageDraw.Draw(img)
+    w, h = size
+    for _ in range(12):
+        x, y = rng.randrange(w), rng.randrange(h)
+        box = (x, y, x + rng.randrange(w // 8, w // 2), y + rng.randrange(h // 8, h // 2))
+        colour = tuple(rng.randrange(256) for _ in range(3))
+        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)(box, fill=colour)
+    img.save(path, quality=90)
+
+
+def _library(lib: Path) -> None:
+    for name, size in IMAGES.items():
+        (lib / name).parent.mkdir(parents=True, exist_ok=True)
+        _picture(lib / name, size)
+    shutil.copyfile(lib / "a/one.jpg", lib / "b/one-copy.jpg")
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "the same pixels, other bytes")
+    with Image.open(lib / "more/pic.png") as img:
+        img.save(lib / "more/pic-tagged.png", pnginfo=info)
+    with Image.open(lib / "a/one.jpg") as img:
+        img.resize((320, 240), Image.Resampling.LANCZOS).save(lib / "more/one-small.jpg")
+    tone = "0.8*sin(2*PI*440*t)*abs(sin(2*PI*0.4*t))"  # a swelling tone: peaks to see
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"aevalsrc='{tone}':s=44100:d=5",
+         str(lib / AUDIO)],
+        check=True, timeout=120,
+    )  # fmt: skip
+
+
+def _count(http: Http, sql: str) -> int:
+    return int(http.daemon.catalog.query(f"SELECT count(*) AS n FROM {sql}")[0]["n"])
 
 
 @pytest.fixture(scope="module")
 def http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Http]:
     lib = tmp_path_factory.mktemp("pages") / "library"
-    for name, (size, colour) in IMAGES.items():
-        path = lib / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.new("RGB", size, colour).save(path, quality=90)
-    shutil.copyfile(lib / "a/one.jpg", lib / "b/one-copy.jpg")
+    _library(lib)
     with http_daemon([lib]) as h:
+        pictures = len(IMAGES) + len(COPIES)
         wait_for(
-            lambda: (
-                h.daemon.catalog.query(
-                    "SELECT count(*) AS n FROM media_metadata WHERE thumb_status = 'ok'"
-                )[0]["n"]
-                >= len(IMAGES) + 1
-            ),
+            lambda: _count(h, "media_metadata WHERE thumb_status = 'ok'") >= pictures,
             60,
             "the thumbnails",
         )
+        # Every distinct content signed (the duplicate tiers, the waveform): the last stage.
+        # The exact copy shares its original's content; the audio file is one more.
+        contents = pictures - 1 + 1
+        wait_for(lambda: _count(h, "signatures") >= contents, 120, "the signatures")
         yield h
 
 
@@ -78,7 +119,7 @@ def test_the_folders_command_counts_each_folder(http: Http) -> None:
     top = json.loads(http.daemon.ctl("folders", str(root), "--json").stdout)
     assert top["path"] == str(root) and top["root"] == str(root)
     assert (top["items"], top["bytes"]) == (1, _size(http, "top.jpg"))
-    assert [(f["name"], f["items"]) for f in top["folders"]] == [("a", 3), ("b", 2)]
+    assert [(f["name"], f["items"]) for f in top["folders"]] == [("a", 3), ("b", 2), ("more", 4)]
     assert top["folders"][1]["bytes"] == _size(http, "b/four.jpg", "b/one-copy.jpg")
     with http.client(http.read) as client:
         a = client.get("/api/v1/folders", params={"path": f"{root}/a"}).json()
@@ -88,7 +129,7 @@ def test_the_folders_command_counts_each_folder(http: Http) -> None:
               "bytes": _size(http, "a/deep/three.jpg")}],
         )  # fmt: skip
         roots = client.get("/api/v1/folders").json()
-        assert [(f["path"], f["items"]) for f in roots["folders"]] == [(str(root), 6)]
+        assert [(f["path"], f["items"]) for f in roots["folders"]] == [(str(root), 10)]
         outside = client.get("/api/v1/folders", params={"path": "/elsewhere"})
         assert outside.status_code >= 400
         assert outside.json()["error"]["code"] == "not_in_library"
@@ -99,11 +140,11 @@ def test_the_folders_command_counts_each_folder(http: Http) -> None:
 def test_folders_page_goes_down_up_and_into_the_library(page: Any, http: Http) -> None:
     root = str(http.daemon.roots[0])
     login(page, http, "/folders")
-    assert _rows(page) == {root: 6}
+    assert _rows(page) == {root: 10}
     page.click(f"a.folder >> text={json.dumps(root)}")
     page.wait_for_url(re.compile(r"/folders\?path="))
     page.wait_for_selector(".here[data-items='1']")  # top.jpg, directly in the root
-    assert _rows(page) == {"a": 3, "b": 2}
+    assert _rows(page) == {"a": 3, "b": 2, "more": 4}
     shot(page, "folders.png")
     page.click('a.folder >> text="a"')
     page.wait_for_selector(".here[data-items='2']")
@@ -112,42 +153,96 @@ def test_folders_page_goes_down_up_and_into_the_library(page: Any, http: Http) -
     assert "Roots" in crumbs and root in crumbs and crumbs.rstrip().endswith("a")
     page.click(f"nav.crumbs a >> text={json.dumps(root)}")  # the breadcrumb goes back up
     page.wait_for_selector(".here[data-items='1']")
-    assert _rows(page) == {"a": 3, "b": 2}
+    assert _rows(page) == {"a": 3, "b": 2, "more": 4}
     page.click("tr[data-path$='/a'] >> text=show items")
     page.wait_for_url(re.compile(r"/\?folder="))
     page.wait_for_function("() => document.querySelector('.count')?.dataset.total === '3'")
     assert page.input_value("input[name=folder]") == f"{root}/a"
 
 
-def test_duplicates_page_lists_the_pair_with_its_wasted_bytes(page: Any, http: Http) -> None:
+def _ids(http: Http) -> dict[str, int]:
+    """Each item's id by its path under the root."""
+    root = http.daemon.roots[0]
+    rows = http.daemon.catalog.query("SELECT id, path FROM media_items")
+    return {str(Path(r["path"]).relative_to(root)): r["id"] for r in rows}
+
+
+def _groups(page: Any) -> list[dict[str, Any]]:
+    return list(
+        page.eval_on_selector_all(
+            ".dup",
+            "els => els.map(e => ({ id: e.dataset.group, tier: e.dataset.tier,"
+            " wasted: Number(e.dataset.wasted), keep: Number(e.dataset.keep),"
+            " label: e.querySelector('.tier').textContent,"
+            " why: e.querySelector('.keep-why').textContent,"
+            " items: [...e.querySelectorAll('li[data-id]')].map(li => Number(li.dataset.id)) }))",
+        )
+    )
+
+
+def test_duplicates_page_shows_the_tiers_and_the_copy_to_keep(page: Any, http: Http) -> None:
+    listed = json.loads(http.daemon.ctl("duplicates", "--json").stdout)
+    ids = _ids(http)
     login(page, http, "/duplicates")
     page.wait_for_selector(".dup")
-    groups = page.eval_on_selector_all(".dup", "els => els.map(e => Number(e.dataset.wasted))")
-    assert groups == [_size(http, "a/one.jpg")]
-    summary = page.get_attribute(".summary", "data-wasted")
-    assert summary == str(_size(http, "a/one.jpg"))
-    links = page.eval_on_selector_all(
-        ".dup a", "els => els.map(a => [a.textContent, a.getAttribute('href')])"
-    )
-    root = http.daemon.roots[0]
-    ids = {
-        r["path"]: r["id"]
-        for r in http.daemon.catalog.query(
-            "SELECT id, path FROM media_items WHERE name LIKE 'one%'"
-        )
-    }
-    assert sorted(links) == sorted(
-        [[str(root / "a/one.jpg"), f"/item/{ids[str(root / 'a/one.jpg')]}"],
-         [str(root / "b/one-copy.jpg"), f"/item/{ids[str(root / 'b/one-copy.jpg')]}"]]
-    )  # fmt: skip
+    shown = _groups(page)
+    # The page shows the daemon's groups, tier by tier, each with the copy to keep and why.
+    assert [(g["id"], g["tier"], g["wasted"], g["keep"]) for g in shown] == [
+        (g["id"], g["tier"], g["wasted_bytes"], g["keep"]) for g in listed["duplicates"]
+    ]
+    tiers = {g["tier"]: set(g["items"]) for g in shown}
+    assert set(tiers) == {"exact", "same-content", "near"}
+    assert tiers["exact"] == {ids["a/one.jpg"], ids["b/one-copy.jpg"]}
+    assert tiers["same-content"] == {ids["more/pic.png"], ids["more/pic-tagged.png"]}
+    assert ids["more/one-small.jpg"] in tiers["near"] and ids["a/one.jpg"] in tiers["near"]
+    assert [g["label"] for g in shown] == ["Exact", "Same content", "Near"]
+    exact = next(g for g in listed["duplicates"] if g["tier"] == "exact")
+    assert shown[0]["wasted"] == _size(http, "a/one.jpg") == exact["wasted_bytes"]
+    near = next(g for g in listed["duplicates"] if g["tier"] == "near")
+    assert near["keep"] == ids["a/one.jpg"] or near["keep"] == ids["b/one-copy.jpg"]
+    assert shown[2]["why"].endswith(f": {near['keep_reason']}")  # the larger picture
     page.wait_for_function("() => { const i = document.querySelector('.dup img');"
                            " return i && i.complete && i.naturalWidth > 0 }")  # fmt: skip
     shot(page, "duplicates.png")
+    # One tier: GET /duplicates?tier=near, bookmarkable.
+    page.click("nav.tiers button[data-tier=near]")
+    page.wait_for_url(re.compile(r"/duplicates\?tier=near$"))
+    only_near = "ds.length && ds.every(d => d.dataset.tier === 'near')"
+    page.wait_for_function(
+        f"() => {{ const ds = [...document.querySelectorAll('.dup')]; return {only_near} }}"
+    )
+    assert [g["id"] for g in _groups(page)] == [near["id"]]
     # A copy opens its item page, which links to the other copy.
-    page.click(f".dup a >> text={json.dumps(str(root / 'b/one-copy.jpg'))}")
+    page.click("nav.tiers button[data-tier=exact]")
+    page.wait_for_selector(".dup[data-tier=exact]")
+    page.click(f".dup .copies-list a[href='/item/{ids['b/one-copy.jpg']}']")
     page.wait_for_url(re.compile(r"/item/\d+$"))
     page.wait_for_selector(".copies a")
-    assert page.get_attribute(".copies a", "href") == f"/item/{ids[str(root / 'a/one.jpg')]}"
+    assert page.get_attribute(".copies a", "href") == f"/item/{ids['a/one.jpg']}"
+
+
+def _tags(http: Http, item: int) -> list[str]:
+    tags: list[str] = json.loads(http.daemon.ctl("info", str(item), "--json").stdout)["tags"]
+    return tags
+
+
+def test_merge_moves_the_other_copys_tags_to_the_kept_one(page: Any, http: Http) -> None:
+    group = json.loads(http.daemon.ctl("duplicates", "--tier", "same-content", "--json").stdout)
+    group = group["duplicates"][0]
+    keep = group["keep"]
+    other = next(i["id"] for i in group["items"] if i["id"] != keep)
+    http.daemon.ctl("tag", "add", "to-move", "--id", str(other))
+    assert _tags(http, other) == ["to-move"] and _tags(http, keep) == []
+    login(page, http, "/duplicates?tier=same-content")
+    row = f".dup[data-group='{group['id']}']"
+    page.wait_for_selector(row)
+    assert page.is_checked(f"{row} input[type=radio][value='{keep}']")  # the suggestion
+    page.click(f"{row} button.merge")
+    page.wait_for_selector(f"{row} .merged")
+    assert "1 tag and 0 collections moved from 1 other copy" in page.inner_text(f"{row} .merged")
+    assert _tags(http, keep) == ["to-move"]
+    assert _tags(http, other) == []
+    assert all(Path(i["path"]).exists() for i in group["items"])  # no file is deleted
 
 
 def test_a_collection_added_in_the_page_is_seen_by_mediaforgectl(page: Any, http: Http) -> None:
@@ -177,3 +272,32 @@ def test_a_read_token_sees_the_collections_but_cannot_change_them(page: Any, htt
     assert page.query_selector("input[name=collection]") is None
     assert page.query_selector(".collections button") is None
     assert Path(page.url).name == str(row["id"])
+    page.click("a[href='/duplicates']")
+    page.wait_for_selector(".dup .keep-why")
+    assert page.query_selector("button.merge") is None
+    assert page.query_selector(".dup input[type=radio]") is None
+
+
+def test_an_audio_items_waveform_is_drawn_with_the_play_position(page: Any, http: Http) -> None:
+    item = _ids(http)[AUDIO]
+    with http.client(http.read) as client:
+        peaks = client.get(f"/api/v1/items/{item}/waveform").json()["peaks"]
+    login(page, http, f"/item/{item}")
+    wave = page.wait_for_selector("svg.waveform[role=img]")
+    assert wave.get_attribute("data-peaks") == str(len(peaks)) != "0"
+    assert (wave.get_attribute("aria-label") or "").startswith("Waveform of tone.flac, 0:05 long")
+    strokes = page.eval_on_selector("svg.waveform path.wave", "p => p.getAttribute('d')")
+    assert strokes.count("M") == len(peaks)
+    box = wave.bounding_box()
+    assert box is not None and box["width"] > 200 and box["height"] > 50  # drawn, in view
+    assert wave.get_attribute("data-position") == "0.0000"
+    playable = page.evaluate("() => document.createElement('audio').canPlayType('audio/flac')")
+    if playable:  # Debian's Chromium plays FLAC: the position follows the player
+        page.eval_on_selector("audio.preview", "a => { a.muted = true; return a.play() }")
+        page.wait_for_function(
+            "() => Number(document.querySelector('svg.waveform').dataset.position) > 0.1"
+        )
+        page.eval_on_selector("audio.preview", "a => a.pause()")
+        x = float(page.get_attribute("svg.waveform line.cursor", "x1") or 0)
+        assert x > 0.1 * len(peaks)
+    shot(page, "item-audio.png")

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "react";
+import { memo, useCallback, useEffect, useLayoutEffect, useRef, useState } from "react";
 import { search, thumbnailUrl, type SearchItem } from "./api";
 import { navigate } from "./router";
 import { useLive } from "./live";
@@ -20,6 +20,55 @@ interface State {
 
 const EMPTY: State = { items: [], total: null, cursor: null, done: false, error: "" };
 
+function Tile({ item, index, size, focused }: { item: SearchItem | undefined; index: number; size: number; focused: boolean }) {
+  const style = { width: size, height: size };
+  if (!item) return <div className="tile placeholder" style={style} />;
+  const url = thumbnailUrl(item);
+  const name = item.path.split("/").pop() ?? item.path;
+  return (
+    <a href={`/item/${item.id}`} className="tile" style={style} data-index={index} data-id={item.id} tabIndex={focused ? 0 : -1} title={item.path}>
+      {url ? <img src={url} alt={item.title ?? name} width={size} height={size} loading="lazy" decoding="async" /> : <span className="nothumb">{name}</span>}
+      <span className={`badge ${item.media_type}`}>{item.media_type}</span>
+      <span className="caption">{name}</span>
+    </a>
+  );
+}
+
+interface RowProps {
+  row: number;
+  columns: number;
+  count: number; // tiles in the whole result
+  tile: number;
+  rowHeight: number;
+  items: SearchItem[];
+  focus: number;
+}
+
+/** A row is drawn again only when one of its own items, its place or the focus in it
+ * changed: scrolling adds the rows coming into view and leaves the others as they are. */
+function sameRow(a: RowProps, b: RowProps): boolean {
+  if (a.row !== b.row || a.columns !== b.columns || a.count !== b.count || a.tile !== b.tile || a.rowHeight !== b.rowHeight) return false;
+  const start = a.row * a.columns;
+  const end = start + a.columns;
+  const inside = (f: number) => f >= start && f < end;
+  if ((inside(a.focus) || inside(b.focus)) && a.focus !== b.focus) return false;
+  for (let i = start; i < end; i++) if (a.items[i] !== b.items[i]) return false;
+  return true;
+}
+
+const Row = memo(function Row({ row, columns, count, tile, rowHeight, items, focus }: RowProps) {
+  const tiles = [];
+  for (let i = row * columns; i < Math.min(count, (row + 1) * columns); i++) {
+    const item = items[i];
+    tiles.push(<Tile key={item ? item.id : `p${i}`} item={item} index={i} size={tile} focused={i === focus} />);
+  }
+  return (
+    <div className="grid-row" role="none" style={{ transform: `translateY(${row * rowHeight}px)`, height: rowHeight, gap: GAP, paddingLeft: GAP }}>
+      {tiles}
+    </div>
+  );
+}, sameRow);
+
 /** The thumbnails of a search, windowed: only the rows in view (and a few around) are in the
  * DOM, and keyset pages are fetched in order as the view nears the end of what is loaded. */
 export function Grid({ filters, text }: { filters: Record<string, string | string[] | undefined>; text: string }) {
@@ -27,7 +76,11 @@ export function Grid({ filters, text }: { filters: Record<string, string | strin
   const loading = useRef(false);
   const generation = useRef(0);
   const box = useRef<HTMLDivElement>(null);
-  const [view, setView] = useState({ width: 800, height: 600, top: 0 });
+  const [size, setSize] = useState({ width: 800, height: 600 });
+  const [topRow, setTopRow] = useState(0); // the first row in view
+  const shownRow = useRef(0);
+  shownRow.current = topRow;
+  const rowPx = useRef(188);
   const [focus, setFocus] = useState(0);
 
   const load = useCallback(
@@ -102,27 +155,46 @@ export function Grid({ filters, text }: { filters: Record<string, string | strin
     onResync: soon,
   });
 
+  // The grid is drawn again when the first row in view changes, not at every scroll event:
+  // at most once a frame, from the frame's animation callback. (Drawing the new rows inside
+  // that frame, with flushSync, dropped more frames on a loaded machine: bench_web.py.)
   useLayoutEffect(() => {
     const el = box.current;
     if (!el) return;
-    const measure = () => setView({ width: el.clientWidth, height: el.clientHeight, top: el.scrollTop });
+    let frame = 0;
+    const row = () => Math.floor(el.scrollTop / rowPx.current);
+    const measure = () => {
+      setSize((old) => (old.width === el.clientWidth && old.height === el.clientHeight ? old : { width: el.clientWidth, height: el.clientHeight }));
+      setTopRow(row());
+    };
+    const onScroll = () => {
+      if (frame) return;
+      frame = requestAnimationFrame(() => {
+        frame = 0;
+        const next = row();
+        if (next !== shownRow.current) setTopRow(next);
+      });
+    };
     measure();
     const observer = new ResizeObserver(measure);
     observer.observe(el);
-    el.addEventListener("scroll", measure, { passive: true });
+    el.addEventListener("scroll", onScroll, { passive: true });
     return () => {
+      cancelAnimationFrame(frame);
       observer.disconnect();
-      el.removeEventListener("scroll", measure);
+      el.removeEventListener("scroll", onScroll);
     };
   }, []);
 
-  const tile = view.width < 500 ? Math.floor((view.width - GAP) / 2) - GAP : 180;
-  const columns = Math.max(1, Math.floor((view.width - GAP) / (tile + GAP)));
+  const tile = size.width < 500 ? Math.floor((size.width - GAP) / 2) - GAP : 180;
+  const columns = Math.max(1, Math.floor((size.width - GAP) / (tile + GAP)));
   const rowHeight = tile + GAP;
+  rowPx.current = rowHeight;
   const count = state.total ?? state.items.length;
   const rows = Math.ceil(count / columns);
-  const first = Math.max(0, Math.floor(view.top / rowHeight) - OVERSCAN);
-  const last = Math.min(rows, Math.ceil((view.top + view.height) / rowHeight) + OVERSCAN);
+  const first = Math.max(0, topRow - OVERSCAN);
+  // The rows in view are topRow to topRow + ceil(height / rowHeight) at most.
+  const last = Math.min(rows, topRow + Math.ceil(size.height / rowHeight) + OVERSCAN);
 
   // More pages while the rows in view reach past what is loaded.
   useEffect(() => {
@@ -145,46 +217,29 @@ export function Grid({ filters, text }: { filters: Record<string, string | strin
     requestAnimationFrame(() => box.current?.querySelector<HTMLElement>(`[data-index="${next}"]`)?.focus());
   };
 
-  const tiles = [];
-  for (let i = first * columns; i < Math.min(count, last * columns); i++) {
-    const style = { top: Math.floor(i / columns) * rowHeight, left: GAP + (i % columns) * (tile + GAP), width: tile, height: tile };
-    const item = state.items[i];
-    if (!item) {
-      tiles.push(<div key={`p${i}`} className="tile placeholder" style={style} />);
-      continue;
-    }
-    const url = thumbnailUrl(item);
-    const name = item.path.split("/").pop() ?? item.path;
-    tiles.push(
-      <a
-        key={item.id}
-        href={`/item/${item.id}`}
-        className="tile"
-        style={style}
-        data-index={i}
-        data-id={item.id}
-        tabIndex={i === focus ? 0 : -1}
-        title={item.path}
-        onFocus={() => setFocus(i)}
-        onClick={(e) => {
-          if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey) return;
-          e.preventDefault();
-          navigate(`/item/${item.id}`);
-        }}
-      >
-        {url ? <img src={url} alt={item.title ?? name} loading="lazy" decoding="async" /> : <span className="nothumb">{name}</span>}
-        <span className={`badge ${item.media_type}`}>{item.media_type}</span>
-        <span className="caption">{name}</span>
-      </a>,
-    );
+  const drawn = [];
+  for (let r = first; r < last; r++) {
+    drawn.push(<Row key={r} row={r} columns={columns} count={count} tile={tile} rowHeight={rowHeight} items={state.items} focus={focus} />);
   }
+  // One handler for every tile (delegated): a tile holds no callbacks of its own, so that a
+  // row drawn once stays as it is.
+  const onClick = (event: React.MouseEvent) => {
+    const link = (event.target as Element).closest?.("a.tile[data-id]");
+    if (!link || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+    event.preventDefault();
+    navigate(link.getAttribute("href") ?? "/");
+  };
+  const onFocus = (event: React.FocusEvent) => {
+    const index = (event.target as HTMLElement).dataset?.index;
+    if (index !== undefined) setFocus(Number(index));
+  };
   return (
     <section className="results" aria-label="Library">
       <p className="count" aria-live="polite" data-total={state.total ?? ""}>
         {state.error ? <span className="error" role="alert">{state.error}</span> : state.total === null ? "Searching…" : `${state.total.toLocaleString()} item${state.total === 1 ? "" : "s"}`}
       </p>
-      <div className="grid" ref={box} onKeyDown={onKey} role="list">
-        <div className="grid-inner" style={{ height: rows * rowHeight + GAP }}>{tiles}</div>
+      <div className="grid" ref={box} onKeyDown={onKey} onClick={onClick} onFocus={onFocus} role="list">
+        <div className="grid-inner" style={{ height: rows * rowHeight + GAP }}>{drawn}</div>
       </div>
     </section>
   );

@@ -1,4 +1,4 @@
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { api, contentUrl, formatBytes, formatDuration, type InfoReply, type ItemEvent } from "./api";
 import { Chips } from "./Chips";
 import { onLink } from "./router";
@@ -45,7 +45,7 @@ function Preview({ info }: { info: InfoReply }) {
     return item.media_type === "video" ? (
       <video className="preview" src={src} controls preload="metadata" onError={() => setFailed(true)} aria-label={item.name} />
     ) : (
-      <audio className="preview" src={src} controls preload="metadata" onError={() => setFailed(true)} aria-label={item.name} />
+      <AudioPlayer id={item.id} name={item.name} src={src} duration={info.metadata.duration_s as number | undefined} onError={() => setFailed(true)} />
     );
   }
   if (item.media_type === "image") {
@@ -56,6 +56,81 @@ function Preview({ info }: { info: InfoReply }) {
     return <img className="preview" src={src} alt={String(info.metadata.title ?? item.name)} onError={() => setFailed(true)} />;
   }
   return <p className="cannot">No preview for {mime || "this file"}.</p>;
+}
+
+/** The waveform's [min, max] peaks as an SVG path: one vertical stroke per peak, scaled to
+ * the loudest, in a box `peaks.length` wide and 100 high (0 in the middle). */
+export function waveformPath(peaks: [number, number][]): string {
+  const loudest = Math.max(1, ...peaks.map(([lo, hi]) => Math.max(Math.abs(lo), Math.abs(hi))));
+  const y = (v: number) => (50 - (v / loudest) * 50).toFixed(1);
+  // At least a hair's height, so that silence still draws a line.
+  return peaks.map(([lo, hi], i) => `M${i + 0.5} ${y(hi)}V${Math.max(Number(y(lo)), Number(y(hi)) + 0.5).toFixed(1)}`).join("");
+}
+
+function useWaveform(id: number): [number, number][] | null {
+  const [peaks, setPeaks] = useState<[number, number][] | null>(null);
+  useEffect(() => {
+    setPeaks(null);
+    // 404: none (yet, or not audio the decoder could read): the player stands alone.
+    api<{ peaks: [number, number][] }>(`/items/${id}/waveform`).then((r) => setPeaks(r.peaks.length ? r.peaks : null), () => setPeaks(null));
+  }, [id]);
+  return peaks;
+}
+
+/** The browser's audio player under the file's waveform (GET /items/{id}/waveform), the part
+ * played so far coloured, a line at the play position; a click on the waveform seeks. */
+function AudioPlayer({ id, name, src, duration, onError }: { id: number; name: string; src: string; duration?: number; onError: () => void }) {
+  const peaks = useWaveform(id);
+  const audio = useRef<HTMLAudioElement>(null);
+  const [at, setAt] = useState(0);
+  const [length, setLength] = useState(duration ?? 0);
+  const n = peaks?.length ?? 0;
+  const fraction = length > 0 ? Math.min(1, at / length) : 0;
+  const seek = (event: React.MouseEvent<SVGSVGElement>) => {
+    const el = audio.current;
+    if (!el || !length) return;
+    const box = event.currentTarget.getBoundingClientRect();
+    el.currentTime = ((event.clientX - box.left) / box.width) * length;
+  };
+  const d = peaks ? waveformPath(peaks) : "";
+  return (
+    <div className="player">
+      {peaks && (
+        <svg
+          className="waveform"
+          viewBox={`0 0 ${n} 100`}
+          preserveAspectRatio="none"
+          role="img"
+          aria-label={`Waveform of ${name}${length ? `, ${formatDuration(length)} long` : ""}: played ${formatDuration(at)}`}
+          data-peaks={n}
+          data-position={fraction.toFixed(4)}
+          onClick={seek}
+        >
+          <title>{`Waveform of ${name} (${n} peaks)`}</title>
+          <defs>
+            <clipPath id={`played-${id}`}>
+              <rect x="0" y="0" width={fraction * n} height="100" />
+            </clipPath>
+          </defs>
+          <path className="wave" d={d} vectorEffect="non-scaling-stroke" />
+          <path className="wave played" d={d} clipPath={`url(#played-${id})`} vectorEffect="non-scaling-stroke" />
+          <line className="cursor" x1={fraction * n} x2={fraction * n} y1="0" y2="100" vectorEffect="non-scaling-stroke" />
+        </svg>
+      )}
+      <audio
+        ref={audio}
+        className="preview"
+        src={src}
+        controls
+        preload="metadata"
+        onError={onError}
+        aria-label={name}
+        onTimeUpdate={(e) => setAt(e.currentTarget.currentTime)}
+        onSeeked={(e) => setAt(e.currentTarget.currentTime)}
+        onLoadedMetadata={(e) => { if (Number.isFinite(e.currentTarget.duration)) setLength(e.currentTarget.duration); }}
+      />
+    </div>
+  );
 }
 
 function History({ events }: { events: ItemEvent[] }) {

@@ -1,9 +1,11 @@
 import { useCallback, useEffect, useRef, useState } from "react";
-import { api, formatBytes, formatDuration } from "./api";
+import { ago, api, formatBytes, formatDuration } from "./api";
+import { loadNotify, NotifyPanels } from "./Notify";
 import { streamCommand, useLive, type JobProgress } from "./live";
 
 // The daemon at work: GET /status every second while the page is in view (and the jobs'
-// progress from the events socket in between), the failed files from GET /failed. The
+// progress from the events socket in between), the failed files from GET /failed, the notify
+// targets and plugins (Notify.tsx) where any are configured. The
 // buttons that change things are drawn for an admin token only (the API refuses the others).
 
 interface RootStatus {
@@ -60,6 +62,7 @@ interface FailedReply {
 }
 
 const POLL_MS = 1000;
+const NOTIFY_EVERY_MS = 5000;
 const FAILED_EVERY_MS = 5000;
 const FAILED_SHOWN = 50;
 const JOBS_SHOWN = 10;
@@ -128,12 +131,6 @@ export function health(root: RootStatus): { level: "ok" | "degraded" | "offline"
   return { level, why };
 }
 
-function ago(epoch: number | null): string {
-  if (!epoch) return "never";
-  const s = Math.max(0, Date.now() / 1000 - epoch);
-  return s < 90 ? `${Math.round(s)} s ago` : s < 5400 ? `${Math.round(s / 60)} min ago` : new Date(epoch * 1000).toLocaleString();
-}
-
 function Job({ job, paused, admin, act }: { job: JobProgress; paused: boolean; admin: boolean; act: Act }) {
   const left = job.queued - job.done;
   const eta = job.eta_s ?? (job.walk_finished && !job.complete && job.rate_per_s ? left / job.rate_per_s : null);
@@ -172,6 +169,7 @@ export function Status({ admin }: { admin: boolean }) {
   const loadFailed = useCallback(() => api<FailedReply>(`/failed?limit=${FAILED_SHOWN}`), []);
   const status = usePoll(loadStatus, POLL_MS);
   const failed = usePoll(loadFailed, FAILED_EVERY_MS);
+  const notify = usePoll(loadNotify, NOTIFY_EVERY_MS);
   const [live, setLive] = useState<Map<number, JobProgress>>(new Map());
   const [busy, setBusy] = useState<Set<string>>(new Set());
   const [notices, setNotices] = useState<{ key: number; text: string; error: boolean }[]>([]);
@@ -314,6 +312,8 @@ export function Status({ admin }: { admin: boolean }) {
           </ul>
         )}
       </section>
+
+      {notify.data && <NotifyPanels notify={notify.data} />}
 
       <section className="panel" aria-labelledby="h-failed">
         <h2 id="h-failed">Failed files{f ? ` (${f.total})` : ""}</h2>

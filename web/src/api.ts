@@ -108,17 +108,30 @@ export interface DuplicateCopy {
 }
 
 export interface DuplicateGroup {
+  id?: string; // TIER:HASH16, what POST /duplicates/merge takes (an older daemon: none)
+  tier?: string; // exact, same-content or near
   file_hash: string;
   size: number;
   copies: number;
   wasted_bytes: number;
+  keep?: number; // the copy to keep
+  keep_reason?: string;
   items: DuplicateCopy[];
 }
 
 export interface DuplicatesReply {
   groups: number;
+  tiers?: Record<string, number>;
   wasted_bytes: number;
   duplicates: DuplicateGroup[];
+}
+
+export interface MergeReply {
+  group: string;
+  kept: number;
+  others: number[];
+  tags: number;
+  collections: number;
 }
 
 export interface Session {
@@ -170,4 +183,11 @@ export function formatDuration(s: number): string {
   const m = Math.floor((total % 3600) / 60);
   const sec = String(total % 60).padStart(2, "0");
   return h ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
+}
+
+/** How long ago an epoch-seconds time was, in words. */
+export function ago(epoch: number | null): string {
+  if (!epoch) return "never";
+  const s = Math.max(0, Date.now() / 1000 - epoch);
+  return s < 90 ? `${Math.round(s)} s ago` : s < 5400 ? `${Math.round(s / 60)} min ago` : new Date(epoch * 1000).toLocaleString();
 }

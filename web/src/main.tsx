@@ -86,7 +86,7 @@ function App() {
         ) : path === "/status" ? (
           <Status admin={session.scope === "admin"} />
         ) : path === "/duplicates" ? (
-          <Duplicates />
+          <Duplicates admin={session.scope === "admin"} />
         ) : (
           <Library />
         )}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { fireEvent, render, screen, waitFor } from "@testing-library/react";
-import { ItemView } from "../src/Item";
+import { ItemView, waveformPath } from "../src/Item";
 import { apiError, fakeApi } from "./fake";
 
 function info(tags: string[], collections: string[]) {
@@ -65,5 +65,32 @@ describe("ItemView", () => {
     await screen.findByRole("link", { name: "trip" });
     expect(screen.queryByRole("textbox")).toBeNull();
     expect(screen.queryByRole("button", { name: /Remove/ })).toBeNull();
+  });
+
+  it("draws an audio item's waveform with the play position, and none where there is none", async () => {
+    const audio = (id: number) => ({ ...info([], []), item: { ...info([], []).item, id, name: `song${id}.flac`, media_type: "audio", mime_type: null }, metadata: { duration_s: 10 } });
+    const peaks = Array.from({ length: 200 }, (_, i) => [-(i * 100), i * 100]);
+    fakeApi([
+      ["GET /items/7", () => audio(7)],
+      ["GET /items/7/waveform", () => ({ id: 7, peaks })],
+      ["GET /items/8", () => audio(8)],
+    ]);
+    const { container, unmount } = render(<ItemView id={7} canEdit={false} />);
+    const wave = await screen.findByRole("img", { name: /^Waveform of song7.flac, 0:10 long: played 0:00/ });
+    expect(wave.getAttribute("data-peaks")).toBe("200");
+    expect(wave.querySelector("path.wave")?.getAttribute("d")?.match(/M/g)).toHaveLength(200);
+    const player = container.querySelector("audio") as HTMLAudioElement;
+    Object.defineProperty(player, "currentTime", { configurable: true, value: 2.5 });
+    fireEvent.timeUpdate(player);
+    await waitFor(() => expect(wave.getAttribute("data-position")).toBe("0.2500"));
+    expect(wave.querySelector("line.cursor")?.getAttribute("x1")).toBe("50");
+    unmount();
+    render(<ItemView id={8} canEdit={false} />); // GET /items/8/waveform: 404
+    await screen.findByLabelText("song8.flac");
+    expect(document.querySelector("svg.waveform")).toBeNull();
+  });
+
+  it("scales the waveform to its loudest peak, silence a hairline", () => {
+    expect(waveformPath([[-100, 200], [0, 0]])).toBe("M0.5 0.0V75.0M1.5 50.0V50.5");
   });
 });

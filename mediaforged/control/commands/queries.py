@@ -144,8 +144,7 @@ async def info(ctx: Context, args: dict[str, Any], progress: Progress) -> Any:
 
 async def _history(conn: AsyncConnection, item_id: int) -> list[ItemEvent]:
     """The item's last changes from the change log, newest first (pruned after
-    events_keep_days). The log has no index on item_id: this reads it through, which is
-    fine for one item page at a time."""
+    events_keep_days), through the index on (item_id, id)."""
     e = events.c
     rows = await conn.execute(
         select(e.id, e.at, e.kind, e.path, e.old_path)
