@@ -378,3 +378,41 @@ def daemon_factory(short_tmp: Path) -> Iterator[Callable[..., Daemon]]:
             d.proc.kill()
             d.proc.wait()
         d.close()
+
+
+HEAVY_GROUP = "cpu_heavy"
+
+
+def _group(item: pytest.Item) -> str:
+    mark = item.get_closest_marker("xdist_group")
+    assert mark is not None
+    return str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """How the workers of `--dist loadgroup --no-loadscope-reorder` (.ci/dev) share the tests.
+
+    A test file stays on one worker (its module-scoped daemon starts once), as with
+    loadfile. A test marked ``xdist_group(HEAVY_GROUP)`` keeps both cores busy for long (the
+    50,000-file storm, the kill -9 loop; beside each other each took several times as long
+    as alone): those run one after the other on one worker, and first, so that none starts
+    last and holds the run's end while the other worker idles. Then the biggest files
+    first, as xdist's own reorder did. A plain run (no workers) keeps the files' order.
+    """
+    if not hasattr(config, "workerinput"):
+        return
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+    groups = [_group(item) for item in items]
+    sizes: dict[str, int] = {}
+    first: dict[str, int] = {}
+    for n, g in enumerate(groups):
+        sizes[g] = sizes.get(g, 0) + 1
+        first.setdefault(g, n)
+    order = sorted(
+        range(len(items)),
+        key=lambda n: (groups[n] != HEAVY_GROUP, -sizes[groups[n]], first[groups[n]], n),
+    )
+    items[:] = [items[n] for n in order]

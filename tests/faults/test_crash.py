@@ -12,7 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Daemon
+import pytest
+
+from tests.conftest import HEAVY_GROUP, Daemon
 from tests.faults.conftest import descendants, ground_truth, left_running, tree
 
 
@@ -56,6 +58,7 @@ def _members(daemon: Daemon, name: str) -> set[bytes]:
     return {bytes(r["path_key"]) for r in rows}
 
 
+@pytest.mark.xdist_group(HEAVY_GROUP)  # not beside the 50,000-file storm (tests/conftest.py)
 def test_kill_9_during_a_first_catalog(
     daemon_factory: Callable[..., Daemon], library: Path, tally: Counter[str], soak: bool
 ) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Daemon, sha256_of, wait_for
+from tests.conftest import HEAVY_GROUP, Daemon, sha256_of, wait_for
 
 
 def _files(folder: Path, n: int, prefix: str = "f", size: int = 64) -> list[Path]:
@@ -429,6 +429,7 @@ def _rss_peak_kib(pid: int) -> int:
     raise AssertionError("no VmHWM")
 
 
+@pytest.mark.xdist_group(HEAVY_GROUP)  # not beside the kill -9 loop (tests/conftest.py)
 def test_a_storm_of_50000_files_is_caught_whole(
     daemon_factory: Callable[..., Daemon], library: Path
 ) -> None:
