@@ -41,7 +41,16 @@ from mediaforged.catalog.schema import (
 )
 from mediaforged.fs.fsio import under
 
-__all__ = ["FTS_COLUMNS", "compile_tree", "describe", "mentions", "search_fts", "status_condition"]
+__all__ = [
+    "FTS_COLUMNS",
+    "compile_tree",
+    "describe",
+    "match_words",
+    "mentions",
+    "search_fts",
+    "split_words",
+    "status_condition",
+]
 
 Condition = ColumnElement[bool]
 m = media_items.c
@@ -103,6 +112,34 @@ def compile_tree(node: Node, fts: bool) -> Condition:
             return _match(_fts_phrase(node))
         return _like_any(_ANYWHERE, node.text) | _in_tags(tags.c.name.ilike(_pattern(node.text)))
     return _field(node, fts)
+
+
+def split_words(node: Node) -> tuple[str | None, Node | None]:
+    """The word-index expression every match meets (the words and indexed fields at the
+    top of the tree, side by side), and the rest of the tree; (None, node) when it has none.
+    A count or a sparse page then reads the index's matches in order and joins each item,
+    rather than first collecting every match into a list for ``IN``."""
+    parts = node.children if isinstance(node, And) else (node,)
+    found = {c: _index_match(c) for c in parts}
+    words = [e for e in found.values() if e is not None]
+    if not words:
+        return None, node
+    rest = [c for c in parts if found[c] is None]
+    return " ".join(words), None if not rest else rest[0] if len(rest) == 1 else And(tuple(rest))
+
+
+def match_words(expression: str) -> Condition:
+    """``search_fts MATCH expression``: for a statement that joins search_fts itself."""
+    return search_fts.c.search_fts.op("MATCH")(expression)
+
+
+def _index_match(node: Node) -> str | None:
+    """The word-index expression of a bare word or an indexed field, or None."""
+    if isinstance(node, Text):
+        return _fts_phrase(node) if _indexable(node.text) else None
+    if isinstance(node, Field) and node.name in _TEXT:
+        return _field_words(node)
+    return None
 
 
 def status_condition(value: str) -> Condition | None:
@@ -168,10 +205,12 @@ def _fts_phrase(node: Text) -> str:
     return quoted + "*" if node.how == "prefix" else quoted
 
 
-def _match(expression: str, columns: Sequence[str] = ()) -> Condition:
-    if columns:
-        expression = "{" + " ".join(columns) + "} : (" + expression + ")"
-    found = select(search_fts.c.rowid).where(search_fts.c.search_fts.op("MATCH")(expression))
+def _columns(expression: str, columns: Sequence[str]) -> str:
+    return "{" + " ".join(columns) + "} : (" + expression + ")"
+
+
+def _match(expression: str) -> Condition:
+    found = select(search_fts.c.rowid).where(match_words(expression))
     return m.id.in_(found)
 
 
@@ -206,15 +245,11 @@ def _text_match(columns: Sequence[ColumnElement[Any]], node: Field) -> Condition
 def _field(node: Field, fts: bool) -> Condition:
     name = node.name
     if name in _TEXT:
-        columns, indexed = _TEXT[name]
+        columns, _indexed = _TEXT[name]
         if name in ("folder", "path") and node.text.startswith("/"):
             return _under(node.text)
-        if fts and indexed and node.how in ("words", "phrase") and _indexable(node.text):
-            if node.how == "phrase":
-                return _match(_fts_phrase(Text(node.text, "phrase")), indexed)
-            words = " ".join(_fts_phrase(Text(w, "prefix")) for w in node.text.split())
-            return _match(words, indexed)
-        return _text_match(columns, node)
+        words = _field_words(node) if fts else None
+        return _text_match(columns, node) if words is None else _match(words)
     if name == "tag":
         return _in_tags(_text_match((tags.c.name,), node))
     if name == "collection":
@@ -241,6 +276,20 @@ def _field(node: Field, fts: bool) -> Condition:
         return and_(*(_date_bound(_DATES[name], b) for b in node.bounds))
     col = _NUMBERS[name]
     return and_(*(_number_bound(col, b) for b in node.bounds))
+
+
+def _field_words(node: Field) -> str | None:
+    """A text field's word-index expression (its words as prefixes, or its phrase, in its
+    index columns), or None: not indexed, or not words (=exact, /regex/, a folder)."""
+    _columns_of, indexed = _TEXT[node.name]
+    if not indexed or node.how not in ("words", "phrase") or not _indexable(node.text):
+        return None
+    if node.name == "folder" and node.text.startswith("/"):
+        return None
+    if node.how == "phrase":
+        return _columns(_fts_phrase(Text(node.text, "phrase")), indexed)
+    words = " ".join(_fts_phrase(Text(w, "prefix")) for w in node.text.split())
+    return _columns(words, indexed)
 
 
 def _under(text: str) -> Condition:

@@ -127,6 +127,7 @@ media_items = Table(
     Index(None, "root_id", "status"),
     Index(None, "dev", "inode"),
     Index(None, "created_at"),
+    Index(None, "size"),  # sort:size, size:>X (0009)
 )
 
 media_metadata = Table(
@@ -198,6 +199,8 @@ media_metadata = Table(
     Column("thumb_error", Text),
     Index(None, "taken_at"),
     Index(None, "artist", "album", "title"),
+    Index(None, "year"),  # year:X..Y (0009)
+    Index(None, "duration_s"),  # duration:>X, sort:duration (0009)
 )
 
 tags = Table(

@@ -91,6 +91,9 @@ def search(  # noqa: PLR0917 - Typer: one parameter per command-line option
     explain: Annotated[
         bool, _opt("Show how the query was read, its SQL and SQLite's plan (no results).")
     ] = False,
+    exact_count: Annotated[
+        bool, _opt('Count every match (otherwise the count stops at 10,000: "10,000+").')
+    ] = False,
 ) -> None:
     """Find files with a query (words, phrases, fields, ranges, -, OR, sort:; see the
     README) and/or the options (type, artist, album, genre, year, dates, resolution,
@@ -130,7 +133,12 @@ def _print_found(items: list[Mapping[str, Any]], data: Mapping[str, Any]) -> Non
         ],
     )
     first = data["offset"] + 1 if items else 0
-    summary(f"{first}-{data['offset'] + len(items)} of {data['total']}")
+    summary(f"{first}-{data['offset'] + len(items)} of {_total(data)}")
+
+
+def _total(data: Mapping[str, Any]) -> str:
+    """The count; "10,000+" where the daemon stopped counting (--exact-count counts all)."""
+    return f"{data['total']:,}" + ("" if data.get("total_exact", True) else "+")
 
 
 def _print_explain(data: Mapping[str, Any]) -> None:
@@ -138,7 +146,7 @@ def _print_explain(data: Mapping[str, Any]) -> None:
     print(f"read as: {shown['read']}")
     if shown["sort"]:
         print(f"sort:    {shown['sort']}")
-    print(f"matches: {data['total']}")
+    print(f"matches: {_total(data)}")
     print("sql:")
     print("  " + shown["sql"].replace("\n", "\n  "))
     print(f"params:  {shown['params']}")

@@ -96,7 +96,8 @@ class SearchExplain(TypedDict):
 
 
 class SearchReply(TypedDict):
-    total: int
+    total: int  # the matches; with total_exact false, at least this many (search.COUNT_CAP)
+    total_exact: bool  # false: counting stopped at total (ask with exact_count for all)
     offset: int
     items: list[SearchItem]  # empty with "stream": the items came in progress lines
     next_cursor: str | None  # pass as cursor for the page after this one; None: the last

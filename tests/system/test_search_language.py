@@ -219,3 +219,28 @@ def test_the_index_follows_renames_deletes_and_tag_changes(daemon: Daemon) -> No
     rows = daemon.catalog.query("SELECT count(*) AS n FROM search_fts")[0]["n"]
     assert rows == daemon.catalog.query("SELECT count(*) AS n FROM media_items")[0]["n"]
     assert _indexed(daemon, "kitten") == 1 and _indexed(daemon, "cat") == 0
+
+
+def test_pages_walked_along_an_index_match_the_sorted_whole(daemon: Daemon) -> None:
+    """A page of one among few items walks the sort's index (many matches for the page);
+    all of them at once are sorted: both orders, through keyset cursors, are the same."""
+    for sort in ("path", "-path", "size", "-size", "added", "-added"):
+        q = f"type:audio sort:{sort}"
+        whole = daemon.call("search", {"q": q, "limit": 1000, "status": "any"})
+        assert whole["total_exact"] is True
+        paged: list[str] = []
+        cursor = None
+        while True:
+            args = {"q": q, "limit": 1, "status": "any", "exact_count": True}
+            page = daemon.call("search", {**args, **({"cursor": cursor} if cursor else {})})
+            paged += [i["path"] for i in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert paged == [i["path"] for i in whole["items"]], sort
+        assert len(paged) == whole["total"] >= 3
+    one = {"q": "type:audio sort:-size", "limit": 1, "status": "any", "explain": True}
+    walked = daemon.call("search", one)["explain"]["plan"]
+    assert any("ix_media_items_size" in line for line in walked), walked
+    sorted_ = daemon.call("search", {**one, "limit": 1000})["explain"]["plan"]
+    assert any("TEMP B-TREE FOR ORDER BY" in line for line in sorted_), sorted_
