@@ -17,15 +17,14 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-__all__ = ["COLUMNS", "check", "flush", "install", "rebuild"]
+__all__ = ["COLUMNS", "DOCUMENT", "SELECT_DOCUMENT", "check", "flush", "install", "rebuild"]
 
 COLUMNS = ("name", "folder", "title", "artist", "album", "album_artist", "genre", "composer",
            "camera", "lens", "tags", "collections")  # fmt: skip
 
 # Each item's row of the index, for the items WHERE selects (``i`` is media_items); the folder
 # is the one inside the root, so the root's own path is not a word of every item.
-DOCUMENT = """
-INSERT INTO search_fts(rowid, {columns})
+SELECT_DOCUMENT = """
 SELECT i.id, i.name,
        substr(i.path, length(rtrim(r.path, '/')) + 2,
               length(i.path) - length(rtrim(r.path, '/')) - 1 - length(i.name)),
@@ -38,7 +37,8 @@ SELECT i.id, i.name,
   FROM media_items i JOIN roots r ON r.id = i.root_id
   LEFT JOIN media_metadata md ON md.item_id = i.id
  WHERE {where}
-""".replace("{columns}", ", ".join(COLUMNS))
+"""
+DOCUMENT = f"INSERT INTO search_fts(rowid, {', '.join(COLUMNS)})" + SELECT_DOCUMENT
 
 _DIRTY = "temp.search_dirty"
 _NOTE = "INSERT OR IGNORE INTO search_dirty(id) "

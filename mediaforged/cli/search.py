@@ -21,7 +21,7 @@ from mediaforged.cli.client import call
 from mediaforged.cli.query import LimitOption, OffsetOption, query_app, size_text
 from mediaforged.cli.tables import print_rows, summary
 
-__all__ = ["search"]
+__all__ = ["reindex_search", "search"]
 
 COLUMNS = (("id", "right"), ("type", "left"), ("size", "right"), ("details", "left"),
            ("path", "left"))  # fmt: skip
@@ -165,3 +165,20 @@ def _details(item: Mapping[str, Any]) -> str:
     if item["taken_at"]:
         parts.append(item["taken_at"][:10])
     return " ".join(parts)
+
+
+@query_app.command("reindex-search")
+def reindex_search() -> None:
+    """Rebuild the word index of the search from the catalog (admin; searches keep working
+    meanwhile, on the old index, until it commits)."""
+    shown = sys.stderr.isatty()
+
+    def arrived(line: Mapping[str, Any]) -> None:
+        if shown and "indexed" in line:
+            sys.stderr.write(f"\rindexed {line['indexed']:,} of {line['total']:,} items")
+            sys.stderr.flush()
+
+    data = call("search.reindex", {}, on_progress=arrived, timeout=None)
+    if shown:
+        sys.stderr.write("\n")
+    print(f"search index rebuilt: {data['rows']:,} items in {data['elapsed_s']:.1f} s")

@@ -21,6 +21,7 @@ __all__ = [
     "FailedReply",
     "InfoReply",
     "ItemRow",
+    "ReindexReply",
     "RetryReply",
     "SearchExplain",
     "SearchReply",
@@ -103,6 +104,11 @@ class SearchReply(TypedDict):
     next_cursor: str | None  # pass as cursor for the page after this one; None: the last
     streamed: NotRequired[int]  # with "stream": how many items the progress lines carried
     explain: NotRequired[SearchExplain]  # with "explain": true
+
+
+class ReindexReply(TypedDict):
+    rows: int  # the word index's rows, one per item
+    elapsed_s: float
 
 
 class WhyReply(TypedDict):

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import posixpath
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -19,6 +20,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Select, and_, exists, or_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mediaforged.catalog import searchindex
 from mediaforged.catalog.query import Node, Query, parse
 from mediaforged.catalog.querysql import (
     compile_tree,
@@ -43,7 +45,7 @@ from mediaforged.control.commands import searchpage
 from mediaforged.control.context import Context, Progress, Spec, arg, jsonable, str_list
 from mediaforged.fs.fsio import under
 from mediaforged.protocol import ErrorCode, ProtocolError
-from mediaforged.protocol.queries import SearchExplain, SearchItem, SearchReply
+from mediaforged.protocol.queries import ReindexReply, SearchExplain, SearchItem, SearchReply
 
 __all__ = ["COMMANDS", "FILTERS", "SORTS"]
 
@@ -366,4 +368,27 @@ async def _stream(items: Sequence[Mapping[str, object]], progress: Progress) -> 
 SEARCH_ARGS = (*FILTERS, "q", "query", "tags", "status", "sort", "limit", "offset", "cursor",
                "stream", "explain", "exact_count")  # fmt: skip
 
-COMMANDS: dict[str, Spec] = {"search": Spec(search, SEARCH_ARGS)}
+
+async def reindex(ctx: Context, args: dict[str, Any], progress: Progress) -> ReindexReply:
+    """``search.reindex`` (mediaforgectl reindex-search): make the word index again from the
+    catalog, in one of the writer's transactions (searches meanwhile see the old index);
+    progress lines ``{"indexed", "total"}``."""
+    if ctx.engine.dialect.name != "sqlite":
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST, "only an SQLite catalog has a word index to rebuild"
+        )
+    begun = time.monotonic()
+
+    async def step(done: int, total: int) -> None:
+        await progress({"indexed": done, "total": total})
+
+    rows = await ctx.writer.transaction(
+        lambda conn: searchindex.rebuild(conn, step), durable=True, recount=False
+    )
+    return {"rows": rows, "elapsed_s": round(time.monotonic() - begun, 3)}
+
+
+COMMANDS: dict[str, Spec] = {
+    "search": Spec(search, SEARCH_ARGS),
+    "search.reindex": Spec(reindex, (), changes=True, streams=True),
+}
