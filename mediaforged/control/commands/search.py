@@ -216,11 +216,11 @@ def _query(args: dict[str, Any]) -> Query:
 
 
 def _conditions(
-    args: dict[str, Any], query: Query, fts: bool, root: Node | None
+    args: dict[str, Any], query: Query, fts: bool, root: Node | None, probe: bool = False
 ) -> list[Condition]:
     """The conditions of ``root`` (the query's tree, or what is left of it) and of the
-    arguments."""
-    out: list[Condition] = [] if root is None else [compile_tree(root, fts)]
+    arguments; ``probe``: for a walk (compile_tree), the tree's condition last."""
+    out: list[Condition] = []
     for name, (kind, condition) in FILTERS.items():
         value = arg(args, name, kind)
         if value is not None and value != "":
@@ -234,6 +234,8 @@ def _conditions(
     found = status_condition(status) if status is not None else None
     if found is not None:
         out.append(found)
+    if root is not None:
+        out.insert(len(out) if probe else 0, compile_tree(root, fts, probe))
     return out
 
 
@@ -302,7 +304,7 @@ async def search(ctx: Context, args: dict[str, Any], progress: Progress) -> Sear
         bound = [] if after is None else [searchpage.after(column, descending, *after, walk)]
         page = searchpage.page(
             searchpage.SOURCE if walk else driven[0],
-            where if walk else driven[1],
+            _conditions(args, query, fts, query.root, probe=True) if walk else driven[1],
             bound=bound, order=order, walk=walk,
             columns=(*_COLUMNS, *_THUMB, column.label("sort_value")),
         ).limit(limit).offset(offset)  # fmt: skip
