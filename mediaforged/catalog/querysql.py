@@ -207,7 +207,9 @@ def _indexable(text: str) -> bool:
 
 
 def _fts_phrase(node: Text) -> str:
-    quoted = '"' + unicodedata.normalize("NFC", node.text).replace('"', '""') + '"'
+    # FTS5 reads a NUL as the end of the query ("unterminated string"): a space instead.
+    text = unicodedata.normalize("NFC", node.text).replace("\x00", " ")
+    quoted = '"' + text.replace('"', '""') + '"'
     return quoted + "*" if node.how == "prefix" else quoted
 
 
