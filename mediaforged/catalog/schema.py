@@ -134,6 +134,7 @@ media_items = Table(
     Index(None, "root_id", "status"),
     Index(None, "dev", "inode"),
     Index(None, "created_at"),
+    Index(None, "size"),  # sort:size, size:>X (0011)
 )
 
 media_metadata = Table(
@@ -207,6 +208,8 @@ media_metadata = Table(
     Column("thumb_source", String(16)),
     Index(None, "taken_at"),
     Index(None, "artist", "album", "title"),
+    Index(None, "year"),  # year:X..Y (0011)
+    Index(None, "duration_s"),  # duration:>X, sort:duration (0011)
 )
 
 tags = Table(

@@ -20,7 +20,7 @@ import structlog
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from mediaforged.catalog import changelog, identity, sql, writes
+from mediaforged.catalog import changelog, identity, searchindex, sql, writes
 from mediaforged.catalog.identity import Holdings, Observation, Plan
 from mediaforged.catalog.outage import CatalogUnwritable, Outage
 from mediaforged.catalog.writes import Entry, Write, log_failure, storage_problem
@@ -171,6 +171,7 @@ class CatalogWriter:
     async def run(self) -> None:
         """Commit batches until ``close()``; then commit what is queued and return."""
         async with self._engine.connect() as conn:
+            await searchindex.install(conn)  # the writer keeps the word index in step
             while not (self._closing and self.queue.empty()):
                 batch = self._take(await self.queue.get())
                 deadline = time.monotonic() + self._batch_interval
@@ -263,6 +264,7 @@ class CatalogWriter:
                 async with conn.begin():
                     await self._maybe_prune(conn)
                     done = await self._apply(conn, left)
+                    await searchindex.flush(conn)
             except IntegrityError:
                 # A reconcile and a watch event inserting the same new path at once (the fast
                 # path skipped the lookup), or a bug: redo one by one, with lookups, so one bad
@@ -283,6 +285,7 @@ class CatalogWriter:
                 try:
                     async with conn.begin():
                         done = await self._apply(conn, [entry], fast=False)
+                        await searchindex.flush(conn)
                 except IntegrityError as exc:
                     if isinstance(entry, Write):
                         entry.fail(exc)

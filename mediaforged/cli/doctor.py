@@ -36,6 +36,7 @@ from mediaforged.cli.doctor_checks import (
     check_inotify,
     check_old_thumbnails,
     check_root,
+    check_search_index,
     check_socket,
 )
 from mediaforged.config import Config, ConfigError, find_config_file, from_settings, load_config
@@ -92,6 +93,8 @@ def run_checks(
     if config.watch and inotify_roots:
         checks.append(check_inotify(config, inotify_roots, sources.inotify_limit))
     checks.append(check_catalog(config, mounts))
+    if (index := check_search_index(config)) is not None:
+        checks.append(index)
     if (left := check_old_thumbnails(config)) is not None:
         checks.append(left)
     checks.append(check_socket(socket_path or config.socket_path))

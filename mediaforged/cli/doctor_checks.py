@@ -10,6 +10,7 @@ import os
 import pwd
 import shutil
 import socket
+import sqlite3
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ __all__ = [
     "check_inotify",
     "check_old_thumbnails",
     "check_root",
+    "check_search_index",
     "check_socket",
 ]
 
@@ -48,7 +50,8 @@ COUNT_LIMIT = 2_000_000  # stop counting folders here: the answer is already cle
 
 @dataclass(frozen=True)
 class Check:
-    check: str  # a stable id: config, ffprobe, ffmpeg, root, inotify, catalog, thumbnails, socket
+    check: str  # a stable id: config, ffprobe, ffmpeg, root, inotify, catalog, search,
+    # thumbnails, socket
     subject: str  # what was checked (a path, a program)
     status: str  # pass, warn or fail
     detail: str  # what was found
@@ -240,6 +243,40 @@ def check_catalog(config: Config, mounts: list[Mount]) -> Check:
     if free < LOW_FREE:
         return Check("catalog", str(folder), WARN, detail, fix)
     return Check("catalog", str(folder), PASS, detail)
+
+
+def check_search_index(config: Config) -> Check | None:
+    """The word index of the search against the catalog: FTS5's own ``integrity-check``
+    (in a transaction rolled back: it writes nothing) and one row per item. None: no SQLite
+    catalog with an index yet."""
+    catalog = _catalog_file(config)
+    if catalog is None or not catalog.exists():
+        return None
+    fix = "mediaforgectl reindex-search (while the daemon runs)"
+    try:
+        conn = sqlite3.connect(f"file:{catalog}?mode=rw", uri=True, timeout=30)
+    except sqlite3.Error as exc:
+        return Check("search", str(catalog), WARN, f"cannot open the catalog: {exc}")
+    try:
+        found = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'search_fts'").fetchone()
+        if found is None:
+            return None
+        conn.execute("BEGIN")
+        try:
+            conn.execute("INSERT INTO search_fts(search_fts) VALUES ('integrity-check')")
+        finally:
+            conn.execute("ROLLBACK")
+        items, rows = conn.execute(
+            "SELECT (SELECT count(*) FROM media_items), (SELECT count(*) FROM search_fts)"
+        ).fetchone()
+    except sqlite3.Error as exc:
+        return Check("search", str(catalog), FAIL, f"the search index is damaged: {exc}", fix)
+    finally:
+        conn.close()
+    if items != rows:
+        detail = f"the search index has {rows:,} rows for {items:,} items"
+        return Check("search", str(catalog), FAIL, detail, fix)
+    return Check("search", str(catalog), PASS, f"search index in step: {items:,} items")
 
 
 def check_old_thumbnails(config: Config) -> Check | None:

@@ -21,7 +21,7 @@ from mediaforged.cli.client import call
 from mediaforged.cli.query import LimitOption, OffsetOption, query_app, size_text
 from mediaforged.cli.tables import print_rows, summary
 
-__all__ = ["search"]
+__all__ = ["reindex_search", "search"]
 
 COLUMNS = (("id", "right"), ("type", "left"), ("size", "right"), ("details", "left"),
            ("path", "left"))  # fmt: skip
@@ -91,6 +91,9 @@ def search(  # noqa: PLR0917 - Typer: one parameter per command-line option
     explain: Annotated[
         bool, _opt("Show how the query was read, its SQL and SQLite's plan (no results).")
     ] = False,
+    exact_count: Annotated[
+        bool, _opt('Count every match (otherwise the count stops at 10,000: "10,000+").')
+    ] = False,
 ) -> None:
     """Find files with a query (words, phrases, fields, ranges, -, OR, sort:; see the
     README) and/or the options (type, artist, album, genre, year, dates, resolution,
@@ -130,7 +133,12 @@ def _print_found(items: list[Mapping[str, Any]], data: Mapping[str, Any]) -> Non
         ],
     )
     first = data["offset"] + 1 if items else 0
-    summary(f"{first}-{data['offset'] + len(items)} of {data['total']}")
+    summary(f"{first}-{data['offset'] + len(items)} of {_total(data)}")
+
+
+def _total(data: Mapping[str, Any]) -> str:
+    """The count; "10,000+" where the daemon stopped counting (--exact-count counts all)."""
+    return f"{data['total']:,}" + ("" if data.get("total_exact", True) else "+")
 
 
 def _print_explain(data: Mapping[str, Any]) -> None:
@@ -138,7 +146,7 @@ def _print_explain(data: Mapping[str, Any]) -> None:
     print(f"read as: {shown['read']}")
     if shown["sort"]:
         print(f"sort:    {shown['sort']}")
-    print(f"matches: {data['total']}")
+    print(f"matches: {_total(data)}")
     print("sql:")
     print("  " + shown["sql"].replace("\n", "\n  "))
     print(f"params:  {shown['params']}")
@@ -157,3 +165,20 @@ def _details(item: Mapping[str, Any]) -> str:
     if item["taken_at"]:
         parts.append(item["taken_at"][:10])
     return " ".join(parts)
+
+
+@query_app.command("reindex-search")
+def reindex_search() -> None:
+    """Rebuild the word index of the search from the catalog (admin; searches keep working
+    meanwhile, on the old index, until it commits)."""
+    shown = sys.stderr.isatty()
+
+    def arrived(line: Mapping[str, Any]) -> None:
+        if shown and "indexed" in line:
+            sys.stderr.write(f"\rindexed {line['indexed']:,} of {line['total']:,} items")
+            sys.stderr.flush()
+
+    data = call("search.reindex", {}, on_progress=arrived, timeout=None)
+    if shown:
+        sys.stderr.write("\n")
+    print(f"search index rebuilt: {data['rows']:,} items in {data['elapsed_s']:.1f} s")

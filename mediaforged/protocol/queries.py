@@ -25,6 +25,7 @@ __all__ = [
     "ItemCopy",
     "ItemEvent",
     "ItemRow",
+    "ReindexReply",
     "RetryReply",
     "SearchExplain",
     "SearchReply",
@@ -121,12 +122,18 @@ class SearchExplain(TypedDict):
 
 
 class SearchReply(TypedDict):
-    total: int
+    total: int  # the matches; with total_exact false, at least this many (search.COUNT_CAP)
+    total_exact: bool  # false: counting stopped at total (ask with exact_count for all)
     offset: int
     items: list[SearchItem]  # empty with "stream": the items came in progress lines
     next_cursor: str | None  # pass as cursor for the page after this one; None: the last
     streamed: NotRequired[int]  # with "stream": how many items the progress lines carried
     explain: NotRequired[SearchExplain]  # with "explain": true
+
+
+class ReindexReply(TypedDict):
+    rows: int  # the word index's rows, one per item
+    elapsed_s: float
 
 
 class WhyReply(TypedDict):

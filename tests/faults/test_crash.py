@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import HEAVY_GROUP, Daemon
 from tests.faults.conftest import descendants, ground_truth, left_running, tree
+from tests.searchcheck import index_drift
 
 
 def _sound(db: Path) -> None:
@@ -93,6 +94,8 @@ def test_kill_9_during_a_first_catalog(
         tally["faults"] += 1
         assert left_running(workers) == [], f"kill {n}: orphaned workers"
         _sound(daemon.catalog.db)
+        # The word index changed in the writer's transactions: in step whatever was cut off.
+        assert index_drift(daemon.catalog.db) == [], f"kill {n}"
         # Every tag and collection membership confirmed before a kill is still there.
         assert _tags(daemon) >= {(p, t) for p, t in tagged.items()}
         assert _members(daemon, "kept") >= kept
@@ -109,4 +112,5 @@ def test_kill_9_during_a_first_catalog(
     assert len(tagged) > kills // 3  # the user data part of the test really happened
     assert _tags(daemon) >= set(tagged.items()) and _members(daemon, "kept") >= kept
     tally["lost"] += len(set(tagged.items()) - _tags(daemon))
+    assert index_drift(daemon.catalog.db) == []
     assert daemon.stop() == 0

@@ -5,6 +5,7 @@ changes. One daemon for the module."""
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import sqlite3
 import subprocess
@@ -15,9 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
+from mediaforged.cli.main import Client, CommandFailed
+from mediaforged.protocol import ErrorCode
 from tests.conftest import Daemon, wait_for
+from tests.searchcheck import index_drift
 
 NFD_NAME = unicodedata.normalize("NFD", "Déjà vu.flac")
 
@@ -219,3 +225,112 @@ def test_the_index_follows_renames_deletes_and_tag_changes(daemon: Daemon) -> No
     rows = daemon.catalog.query("SELECT count(*) AS n FROM search_fts")[0]["n"]
     assert rows == daemon.catalog.query("SELECT count(*) AS n FROM media_items")[0]["n"]
     assert _indexed(daemon, "kitten") == 1 and _indexed(daemon, "cat") == 0
+
+
+def test_pages_walked_along_an_index_match_the_sorted_whole(daemon: Daemon) -> None:
+    """A page of one among few items walks the sort's index (many matches for the page);
+    all of them at once are sorted: both orders, through keyset cursors, are the same."""
+    for sort in ("path", "-path", "size", "-size", "added", "-added"):
+        q = f"type:audio sort:{sort}"
+        whole = daemon.call("search", {"q": q, "limit": 1000, "status": "any"})
+        assert whole["total_exact"] is True
+        paged: list[str] = []
+        cursor = None
+        while True:
+            args = {"q": q, "limit": 1, "status": "any", "exact_count": True}
+            page = daemon.call("search", {**args, **({"cursor": cursor} if cursor else {})})
+            paged += [i["path"] for i in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert paged == [i["path"] for i in whole["items"]], sort
+        assert len(paged) == whole["total"] >= 3
+    one = {"q": "type:audio sort:-size", "limit": 1, "status": "any", "explain": True}
+    walked = daemon.call("search", one)["explain"]["plan"]
+    assert any("ix_media_items_size" in line for line in walked), walked
+    sorted_ = daemon.call("search", {**one, "limit": 1000})["explain"]["plan"]
+    assert any("TEMP B-TREE FOR ORDER BY" in line for line in sorted_), sorted_
+
+
+def _checks(daemon: Daemon) -> dict[str, dict[str, str]]:
+    run = daemon.ctl("doctor", "--json", check=False, timeout=120)
+    return {c["check"]: c for c in json.loads(run.stdout)["checks"]}
+
+
+def test_doctor_finds_a_drifted_index_and_reindex_search_mends_it(daemon: Daemon) -> None:
+    assert _checks(daemon)["search"]["status"] == "pass"
+    beach = daemon.catalog.query("SELECT id FROM media_items WHERE name = ?", BEACH)[0]["id"]
+    db = sqlite3.connect(daemon.state_dir / "catalog.db", timeout=30)
+    try:  # a row lost behind the writer's back
+        db.execute("DELETE FROM search_fts WHERE rowid = ?", (beach,))
+        db.commit()
+    finally:
+        db.close()
+    assert _names(daemon, "canon") == []
+    found = _checks(daemon)["search"]
+    assert found["status"] == "fail" and "rows for" in found["detail"], found
+    assert "reindex-search" in found["fix"]
+    out = daemon.ctl("reindex-search").stdout
+    assert "search index rebuilt" in out
+    assert _names(daemon, "canon") == [BEACH]
+    assert _checks(daemon)["search"]["status"] == "pass"
+    assert index_drift(daemon.state_dir / "catalog.db") == []
+
+
+# Pieces of queries, good and bad, that hypothesis strings together.
+_PIECES = ["beatles", "cafe", '"come', 'together"', "heart*", "*", "-", "(", ")", "OR", "AND",
+           "artist:", "year:1965..1970", "year:..", "size:>2GB", "duration:1:30", "taken:2021-13",
+           "added:<7d", "title:/^L/", "title:/(/", "sort:-taken", "sort:bogus", "ext:.flac",
+           "folder:/", "status:any", "type:x", "%", "_", "😀", "é", "東京", ":", '"',
+           "\\"]  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.one_of(st.sampled_from(_PIECES), st.text(max_size=6)), max_size=8),
+    st.sampled_from(["", " "]),
+)
+def test_random_queries_give_results_or_a_clean_parse_error(
+    daemon: Daemon, pieces: list[str], glue: str
+) -> None:
+    client = Client(daemon.socket, timeout=60)
+    failed: CommandFailed | None = None
+    try:
+        reply = client.call("search", {"q": glue.join(pieces), "limit": 5})
+        assert reply["total"] >= len(reply["items"])
+    except CommandFailed as exc:  # only a clean error about the query, never an internal one
+        failed = exc
+    finally:
+        client.close()
+    if failed is not None:
+        assert failed.code == ErrorCode.BAD_REQUEST, failed
+        assert str(failed).startswith("query, at "), failed
+
+
+def test_the_index_equals_the_catalog_after_random_adds_renames_and_deletes(
+    daemon: Daemon,
+) -> None:
+    library: Path = daemon.library  # type: ignore[attr-defined]
+    rng = random.Random(16)
+    folder = library / "Random"
+    folder.mkdir()
+    files: list[Path] = []
+    for n in range(40):
+        what = rng.choice(["add", "add", "rename", "delete"]) if files else "add"
+        if what == "add":
+            files.append(folder / f"{rng.choice(['Zürich', 'nuit', 'ß_%'])} {n}.txt")
+            files[-1].write_bytes(b"x" * n)
+        elif what == "rename":
+            old = files.pop(rng.randrange(len(files)))
+            files.append(rng.choice([folder, library / "Photos"]) / f"renamed {n}.txt")
+            old.rename(files[-1])
+        else:
+            files.pop(rng.randrange(len(files))).unlink()
+    wanted = sorted(str(f) for f in files)
+    wait_for(
+        lambda: sorted(i["path"] for i in daemon.call(
+            "search", {"q": "ext:txt", "limit": 1000})["items"]) == wanted,
+        what="the random changes catalogued",
+    )  # fmt: skip
+    assert index_drift(daemon.state_dir / "catalog.db") == []
+    assert len(_names(daemon, "renamed")) == sum("renamed" in f.name for f in files)

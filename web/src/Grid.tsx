@@ -13,12 +13,13 @@ const MAX_RELOAD = 10000; // the API's largest page
 interface State {
   items: SearchItem[];
   total: number | null;
+  exact: boolean; // false: total is where the daemon stopped counting ("10,000+")
   cursor: string | null;
   done: boolean;
   error: string;
 }
 
-const EMPTY: State = { items: [], total: null, cursor: null, done: false, error: "" };
+const EMPTY: State = { items: [], total: null, exact: true, cursor: null, done: false, error: "" };
 
 function Tile({ item, index, size, focused }: { item: SearchItem | undefined; index: number; size: number; focused: boolean }) {
   const style = { width: size, height: size };
@@ -91,7 +92,7 @@ export function Grid({ filters, text }: { filters: Record<string, string | strin
       try {
         const reply = await search(filters, text, from.cursor, PAGE);
         if (mine !== generation.current) return;
-        setState({ items: from.items.concat(reply.items), total: reply.total, cursor: reply.next_cursor, done: reply.next_cursor === null, error: "" });
+        setState({ items: from.items.concat(reply.items), total: reply.total, exact: reply.total_exact !== false, cursor: reply.next_cursor, done: reply.next_cursor === null, error: "" });
       } catch (err) {
         if (mine === generation.current) setState({ ...from, done: true, error: err instanceof Error ? err.message : String(err) });
       } finally {
@@ -126,7 +127,7 @@ export function Grid({ filters, text }: { filters: Record<string, string | strin
     try {
       const reply = await search(filters, text, null, Math.min(Math.max(have, PAGE), MAX_RELOAD));
       if (mine !== generation.current || seq !== asked.current) return;
-      setState({ items: reply.items, total: reply.total, cursor: reply.next_cursor, done: reply.next_cursor === null, error: "" });
+      setState({ items: reply.items, total: reply.total, exact: reply.total_exact !== false, cursor: reply.next_cursor, done: reply.next_cursor === null, error: "" });
       for (const item of reply.items) if (item.thumbnail || item.media_type === "audio" || item.media_type === "other") waiting.current.delete(item.id);
     } catch {
       return; // the next change tries again
@@ -190,7 +191,9 @@ export function Grid({ filters, text }: { filters: Record<string, string | strin
   const columns = Math.max(1, Math.floor((size.width - GAP) / (tile + GAP)));
   const rowHeight = tile + GAP;
   rowPx.current = rowHeight;
-  const count = state.total ?? state.items.length;
+  // A capped count is a floor: the grid grows by a page past what is loaded until the end.
+  const loaded = state.items.length + (state.done ? 0 : PAGE);
+  const count = state.total === null ? state.items.length : state.exact ? state.total : Math.max(state.total, loaded);
   const rows = Math.ceil(count / columns);
   const first = Math.max(0, topRow - OVERSCAN);
   // The rows in view are topRow to topRow + ceil(height / rowHeight) at most.
@@ -236,7 +239,7 @@ export function Grid({ filters, text }: { filters: Record<string, string | strin
   return (
     <section className="results" aria-label="Library">
       <p className="count" aria-live="polite" data-total={state.total ?? ""}>
-        {state.error ? <span className="error" role="alert">{state.error}</span> : state.total === null ? "Searching…" : `${state.total.toLocaleString()} item${state.total === 1 ? "" : "s"}`}
+        {state.error ? <span className="error" role="alert">{state.error}</span> : state.total === null ? "Searching…" : `${state.total.toLocaleString()}${state.exact ? "" : "+"} item${state.total === 1 && state.exact ? "" : "s"}`}
       </p>
       <div className="grid" ref={box} onKeyDown={onKey} onClick={onClick} onFocus={onFocus} role="list">
         <div className="grid-inner" style={{ height: rows * rowHeight + GAP }}>{drawn}</div>

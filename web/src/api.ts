@@ -61,6 +61,7 @@ export interface SearchItem {
 
 export interface SearchReply {
   total: number;
+  total_exact?: boolean; // false: `total` is a floor (the daemon stops counting at 10,000)
   items: SearchItem[];
   next_cursor: string | null;
 }

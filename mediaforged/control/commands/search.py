@@ -8,20 +8,29 @@ AND. ``explain`` adds how the query was read, its SQL and SQLite's plan to the r
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
 import posixpath
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, or_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mediaforged.catalog.query import Query, parse
-from mediaforged.catalog.querysql import compile_tree, describe, mentions, now_utc, status_condition
+from mediaforged.catalog import searchindex
+from mediaforged.catalog.query import Node, Query, parse
+from mediaforged.catalog.querysql import (
+    compile_tree,
+    describe,
+    match_words,
+    mentions,
+    now_utc,
+    split_words,
+    status_condition,
+)
 from mediaforged.catalog.schema import (
     ITEM_STATUSES,
     MEDIA_TYPES,
@@ -32,10 +41,11 @@ from mediaforged.catalog.schema import (
     media_metadata,
     tags,
 )
+from mediaforged.control.commands import searchpage
 from mediaforged.control.context import Context, Progress, Spec, arg, jsonable, str_list
 from mediaforged.fs.fsio import under
 from mediaforged.protocol import ErrorCode, ProtocolError
-from mediaforged.protocol.queries import SearchExplain, SearchItem, SearchReply
+from mediaforged.protocol.queries import ReindexReply, SearchExplain, SearchItem, SearchReply
 
 __all__ = ["COMMANDS", "FILTERS", "SORTS"]
 
@@ -153,7 +163,8 @@ FILTERS: dict[str, tuple[type, Callable[[Any], Condition]]] = {
 }
 
 SORTS: dict[str, ColumnElement[Any]] = {
-    "path": m.path,
+    # path_key: the unique index, in the same order as path for UTF-8 names (both bytewise)
+    "path": m.path_key,
     "name": m.name,
     "size": m.size,
     "added": m.created_at,
@@ -204,8 +215,12 @@ def _query(args: dict[str, Any]) -> Query:
     return parse(" ".join(f"({t})" if len(texts) > 1 else t for t in texts), now_utc())
 
 
-def _conditions(args: dict[str, Any], query: Query, fts: bool) -> list[Condition]:
-    out: list[Condition] = [] if query.root is None else [compile_tree(query.root, fts)]
+def _conditions(
+    args: dict[str, Any], query: Query, fts: bool, root: Node | None, probe: bool = False
+) -> list[Condition]:
+    """The conditions of ``root`` (the query's tree, or what is left of it) and of the
+    arguments; ``probe``: for a walk (compile_tree), the tree's condition last."""
+    out: list[Condition] = []
     for name, (kind, condition) in FILTERS.items():
         value = arg(args, name, kind)
         if value is not None and value != "":
@@ -219,6 +234,8 @@ def _conditions(args: dict[str, Any], query: Query, fts: bool) -> list[Condition
     found = status_condition(status) if status is not None else None
     if found is not None:
         out.append(found)
+    if root is not None:
+        out.insert(len(out) if probe else 0, compile_tree(root, fts, probe))
     return out
 
 
@@ -238,49 +255,10 @@ def _order(args: dict[str, Any], query: Query) -> tuple[str, ColumnElement[Any],
 
 def _query_digest(args: dict[str, Any]) -> str:
     """What a cursor is bound to: the filters and the sort (not the page)."""
-    skip = ("limit", "offset", "cursor", "stream", "explain")
+    skip = ("limit", "offset", "cursor", "stream", "explain", "exact_count")
     query = {k: v for k, v in args.items() if k not in skip}
     text = json.dumps(query, sort_keys=True, ensure_ascii=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _encode_cursor(digest: str, value: Any, item_id: int) -> str:
-    if isinstance(value, datetime):
-        value = {"dt": value.isoformat()}
-    raw = json.dumps([digest, value, item_id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(text: str, digest: str) -> tuple[Any, int]:
-    """(sort value, id) of the last item of the page before; bad_request if it is not one
-    this query gave (another sort or other filters: its place would mean nothing)."""
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        bound, value, item_id = json.loads(raw)
-        if isinstance(value, dict):
-            value = datetime.fromisoformat(value["dt"])
-        if not isinstance(item_id, int) or isinstance(value, (list, dict, bool)):
-            raise ValueError("not a cursor")  # noqa: TRY004 - caught just below
-    except (ValueError, TypeError, KeyError):
-        raise ProtocolError(
-            ErrorCode.BAD_REQUEST, "cursor is not one a search reply gave (next_cursor)"
-        ) from None
-    if bound != digest:
-        raise ProtocolError(
-            ErrorCode.BAD_REQUEST,
-            "cursor belongs to a search with other filters or another sort: "
-            "repeat that search's arguments with it, or start again without a cursor",
-        )
-    return value, item_id
-
-
-def _after(column: ColumnElement[Any], descending: bool, value: Any, item_id: int) -> Condition:
-    """The rows after (value, id) in the order ``[column IS NULL, column, id]``: missing
-    values sort last either way; the id breaks ties and is always ascending."""
-    if value is None:
-        return and_(column.is_(None), m.id > item_id)
-    beyond = column < value if descending else column > value
-    return or_(column.is_(None), beyond, and_(column == value, m.id > item_id))
 
 
 async def search(ctx: Context, args: dict[str, Any], progress: Progress) -> SearchReply:
@@ -298,32 +276,51 @@ async def search(ctx: Context, args: dict[str, Any], progress: Progress) -> Sear
         raise ProtocolError(ErrorCode.BAD_REQUEST, "give a cursor or an offset, not both")
     query = _query(args)
     fts = ctx.engine.dialect.name == "sqlite"  # the word index (0005_search): SQLite only
-    where = _conditions(args, query, fts)
-    _text, column, descending = _order(args, query)
+    where = _conditions(args, query, fts, query.root)
+    # The words the whole query needs, read from the index in order with each item joined:
+    # the count, and a page of few matches (a walk tests the full conditions instead).
+    words, rest = split_words(query.root) if fts and query.root else (None, query.root)
+    driven = (searchpage.SOURCE, where)
+    if words is not None:
+        driven = (
+            searchpage.WORDS_SOURCE,
+            [match_words(words), *_conditions(args, query, fts, rest)],
+        )
+    text, column, descending = _order(args, query)
     key = column.desc() if descending else column.asc()
-    order = [column.is_(None), key, m.id]  # missing values last either way; the id: stable
     digest = _query_digest(args)
-    page_where = list(where)
-    if cursor is not None:
-        page_where.append(_after(column, descending, *_decode_cursor(cursor, digest)))
-    source = media_items.outerjoin(media_metadata, md.item_id == m.id)
-    page = (
-        select(*_COLUMNS, *_THUMB, column.label("sort_value")).select_from(source)
-        .where(*page_where).order_by(*order).limit(limit).offset(offset)
-    )  # fmt: skip
+    after = None if cursor is None else searchpage.decode_cursor(cursor, digest)
+    exact = arg(args, "exact_count", bool, False)
     async with ctx.engine.connect() as conn:
-        total = await conn.scalar(select(func.count()).select_from(source).where(*where))
+        total = await searchpage.count(conn, *driven, None if exact else searchpage.COUNT_CAP)
+        walk = (
+            fts
+            and text.lstrip("-") in searchpage.WALKABLE
+            and await searchpage.dense(conn, total, limit + offset)
+        )
+        # Missing values last either way; the id: a stable order. A walk orders by what the
+        # index holds; otherwise "IS NULL" first keeps SQLite from walking the index.
+        order = [key, m.id] if walk else [column.is_(None), key, m.id]
+        bound = [] if after is None else [searchpage.after(column, descending, *after, walk)]
+        page = searchpage.page(
+            searchpage.SOURCE if walk else driven[0],
+            _conditions(args, query, fts, query.root, probe=True) if walk else driven[1],
+            bound=bound, order=order, walk=walk,
+            columns=(*_COLUMNS, *_THUMB, column.label("sort_value")),
+        ).limit(limit).offset(offset)  # fmt: skip
         rows = list(await conn.execute(page))
         explained = await _explain(conn, query, page) if arg(args, "explain", bool) else None
     items = [_item(ctx, r) for r in rows]
-    after = None
+    next_cursor = None
     if rows and len(rows) == limit:
-        after = _encode_cursor(digest, rows[-1].sort_value, rows[-1].id)
+        next_cursor = searchpage.encode_cursor(digest, rows[-1].sort_value, rows[-1].id)
+    capped = not exact and total > searchpage.COUNT_CAP
     reply: SearchReply = {
-        "total": total or 0,
+        "total": searchpage.COUNT_CAP if capped else total,
+        "total_exact": not capped,
         "offset": offset,
         "items": items,
-        "next_cursor": after,
+        "next_cursor": next_cursor,
     }
     if explained is not None:
         reply["explain"] = explained
@@ -371,6 +368,29 @@ async def _stream(items: Sequence[Mapping[str, object]], progress: Progress) -> 
 
 
 SEARCH_ARGS = (*FILTERS, "q", "query", "tags", "status", "sort", "limit", "offset", "cursor",
-               "stream", "explain")  # fmt: skip
+               "stream", "explain", "exact_count")  # fmt: skip
 
-COMMANDS: dict[str, Spec] = {"search": Spec(search, SEARCH_ARGS)}
+
+async def reindex(ctx: Context, args: dict[str, Any], progress: Progress) -> ReindexReply:
+    """``search.reindex`` (mediaforgectl reindex-search): make the word index again from the
+    catalog, in one of the writer's transactions (searches meanwhile see the old index);
+    progress lines ``{"indexed", "total"}``."""
+    if ctx.engine.dialect.name != "sqlite":
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST, "only an SQLite catalog has a word index to rebuild"
+        )
+    begun = time.monotonic()
+
+    async def step(done: int, total: int) -> None:
+        await progress({"indexed": done, "total": total})
+
+    rows = await ctx.writer.transaction(
+        lambda conn: searchindex.rebuild(conn, step), durable=True, recount=False
+    )
+    return {"rows": rows, "elapsed_s": round(time.monotonic() - begun, 3)}
+
+
+COMMANDS: dict[str, Spec] = {
+    "search": Spec(search, SEARCH_ARGS),
+    "search.reindex": Spec(reindex, (), changes=True, streams=True),
+}
