@@ -44,6 +44,7 @@ ARG_TYPES: dict[str, Any] = {
     "q": str,  # the search language (the socket's `query`, by its HTTP name)
     "query": str,
     "explain": bool,
+    "exact_count": bool,
     "tags": list[str],
     "status": str,
     "sort": str,
