@@ -140,7 +140,7 @@ def test_failures_at_every_stage_and_long_results(
     lines = daemon.ctl("search", "--type", "other", "--limit", "5000", "--json").stdout
     assert len(lines) > 1 << 20 and len(lines.splitlines()) == MANY
     piped = daemon.ctl("search", "--type", "other", "--limit", "5000")
-    assert len(piped.stdout.splitlines()) == MANY and f"1-{MANY} of {MANY}" in piped.stderr
+    assert len(piped.stdout.splitlines()) == MANY and f"1-{MANY} of {MANY:,}" in piped.stderr
     assert all(Path(r.split("\t")[-1]).exists() for r in piped.stdout.splitlines()[:50])
     raw = RawClient(daemon.socket)
     try:
