@@ -69,6 +69,8 @@ class HttpServer:
             logging.getLogger(name).setLevel(logging.WARNING)
         app = make_app(self._ctx, self.closing)
         await asyncio.to_thread(_warm_up, app)
+        if self.closing.is_set():  # closed while warming up (a short --once run): nothing to serve
+            return
         config = uvicorn.Config(
             app,
             log_config=None,
