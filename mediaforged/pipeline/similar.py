@@ -28,8 +28,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from mediaforged.catalog.schema import (
     hash_key,
     media_items,
-    media_metadata,
-    roots,
     signatures,
     similar_pairs,
 )
@@ -50,7 +48,7 @@ from mediaforged.extract.signature import (
     video_signature,
 )
 from mediaforged.fs.fsio import display_path
-from mediaforged.pipeline.stage import CatalogStage, FailureLog, Observe
+from mediaforged.pipeline.stage import CatalogStage, FailureLog, Observe, items_with_metadata
 
 __all__ = ["SignatureStage"]
 
@@ -95,29 +93,7 @@ class SignatureStage(CatalogStage):
         return cls(engine, writer, busy=busy)
 
     def _pending_query(self) -> Select[Any]:
-        i, m = media_items.c, media_metadata.c
-        return (
-            select(
-                i.id,
-                i.path_key,
-                i.media_type,
-                i.file_hash,
-                m.duration_s,
-                roots.c.path.label("root_path"),
-            )
-            .select_from(
-                media_items.join(media_metadata, m.item_id == i.id).join(
-                    roots, roots.c.id == i.root_id
-                )
-            )
-            .where(
-                i.status == "present",
-                i.file_hash.is_not(None),
-                i.media_type.in_(KINDS),
-                pending_condition(),
-            )
-            .order_by(i.id)
-        )
+        return items_with_metadata().where(media_items.c.media_type.in_(KINDS), pending_condition())
 
     async def run(self) -> None:
         async with self._engine.connect() as conn:

@@ -18,13 +18,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
-from sqlalchemy import Row, Select, func
+from sqlalchemy import Row, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mediaforged.catalog.schema import media_items
+from mediaforged.catalog.schema import media_items, media_metadata, roots
 from mediaforged.catalog.writer import CatalogWriter
 
-__all__ = ["CatalogStage", "FailureLog", "Observe"]
+__all__ = ["CatalogStage", "FailureLog", "Observe", "items_with_metadata"]
 
 _IDLE_POLL_S = 1.0  # while indexing is busy
 _IDLE_MAX_S = 300.0  # a look at the catalog at least this often, even with no commits
@@ -146,3 +146,24 @@ class CatalogStage(ABC):
             self.idle.clear()
             worked = True
             await self._work(rows, executor)
+
+
+def items_with_metadata() -> Select[Any]:
+    """What the stages behind the metadata page over: present items whose metadata has been
+    read, with what a stage needs to open and sign the file (each adds its own conditions)."""
+    i, m = media_items.c, media_metadata.c
+    return (
+        select(
+            i.id,
+            i.path_key,
+            i.media_type,
+            i.file_hash,
+            m.duration_s,
+            roots.c.path.label("root_path"),
+        )
+        .select_from(
+            media_items.join(media_metadata, m.item_id == i.id).join(roots, roots.c.id == i.root_id)
+        )
+        .where(i.status == "present", i.file_hash.is_not(None))
+        .order_by(i.id)
+    )

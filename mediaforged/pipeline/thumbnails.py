@@ -23,7 +23,7 @@ import structlog
 from sqlalchemy import Row, Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from mediaforged.catalog.schema import hash_key, media_items, media_metadata, roots
+from mediaforged.catalog.schema import hash_key, media_items, media_metadata
 from mediaforged.catalog.sql import chunks
 from mediaforged.catalog.writer import CatalogWriter
 from mediaforged.extract.common import ExtractError
@@ -31,7 +31,7 @@ from mediaforged.extract.decoding import decoding
 from mediaforged.extract.thumbnail import make_thumbnail, save_webp, thumbnail_path
 from mediaforged.fs.fsio import display_path
 from mediaforged.fs.modes import private_dir
-from mediaforged.pipeline.stage import CatalogStage, FailureLog, Observe
+from mediaforged.pipeline.stage import CatalogStage, FailureLog, Observe, items_with_metadata
 
 __all__ = ["ThumbnailStage"]
 
@@ -73,24 +73,7 @@ class ThumbnailStage(CatalogStage):
         return thumbnail_path(self.folder, sha256)
 
     def _pending_query(self) -> Select[Any]:
-        i, m = media_items.c, media_metadata.c
-        return (
-            select(
-                i.id,
-                i.path_key,
-                i.media_type,
-                i.file_hash,
-                m.duration_s,
-                roots.c.path.label("root_path"),
-            )
-            .select_from(
-                media_items.join(media_metadata, m.item_id == i.id).join(
-                    roots, roots.c.id == i.root_id
-                )
-            )
-            .where(m.thumb_status.is_(None), i.status == "present", i.file_hash.is_not(None))
-            .order_by(i.id)
-        )
+        return items_with_metadata().where(media_metadata.c.thumb_status.is_(None))
 
     async def run(self) -> None:
         with ThreadPoolExecutor(self._workers + 1, thread_name_prefix="thumb") as executor:
