@@ -131,7 +131,8 @@ def split_words(node: Node) -> tuple[str | None, Node | None]:
     if not words:
         return None, node
     rest = [c for c in parts if found[c] is None]
-    return " ".join(words), None if not rest else rest[0] if len(rest) == 1 else And(tuple(rest))
+    # AND spelled out: FTS5's implicit AND joins bare phrases only, not a column filter's "(...)".
+    return " AND ".join(words), None if not rest else rest[0] if len(rest) == 1 else And(tuple(rest))
 
 
 def match_words(expression: str) -> Condition:

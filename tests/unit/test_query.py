@@ -185,3 +185,24 @@ def test_describe_says_how_it_was_read() -> None:
         "(word 'cafe' AND prefix 'beat'* AND NOT phrase 'live at' AND year >= 1965 AND "
         "year <= 1970 AND (word 'a' OR tag has words 'x'))"
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["albumartist:0 beatles", 'beatles artist:"the band"', "title:love artist:x*", "abbey road"],
+)
+def test_the_word_index_expression_is_valid_fts5(text: str) -> None:
+    # FTS5's implicit AND joins bare phrases only: a column filter's "(...)" beside another
+    # term is a syntax error unless the AND is written out.
+    import sqlite3
+
+    from mediaforged.catalog.querysql import split_words
+    from mediaforged.catalog.searchindex import COLUMNS
+
+    root = _read(text).root
+    assert root is not None
+    expression, _rest = split_words(root)
+    assert expression is not None
+    db = sqlite3.connect(":memory:")
+    db.execute(f"CREATE VIRTUAL TABLE search_fts USING fts5({', '.join(COLUMNS)})")
+    db.execute("SELECT count(*) FROM search_fts WHERE search_fts MATCH ?", (expression,))
