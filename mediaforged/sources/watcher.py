@@ -88,6 +88,7 @@ class Watcher:
         self._queue_size = _max_queued_events()
         self._armed_roots: set[int] = set()
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._returned: set[int] = set()  # roots re-armed by restart(): reconcile once armed
         self._group: asyncio.TaskGroup | None = None
 
     async def run(self) -> None:
@@ -118,6 +119,9 @@ class Watcher:
         task = self._tasks.pop(root.id, None)
         if task is not None:
             task.cancel()
+        # The walk that found the root back runs while the new watch is being armed: a file
+        # made in between, in a folder the walk had passed, would wait for the quick check.
+        self._returned.add(root.id)
         self.sync()
 
     def _mark_armed(self, root: RootState) -> None:
@@ -161,7 +165,9 @@ class Watcher:
         while True:
             armed_at = time.monotonic()
             try:
-                await self._watch_once(root, rearm=failures > 0)
+                returned = root.id in self._returned
+                self._returned.discard(root.id)
+                await self._watch_once(root, rearm=failures > 0 or returned)
                 # A watch never ends by itself (shutdown cancels us): if it does, treat it
                 # like a failure rather than silently stop watching.
                 raise RuntimeError("the watch ended unexpectedly")
