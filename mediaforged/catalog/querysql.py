@@ -132,7 +132,8 @@ def split_words(node: Node) -> tuple[str | None, Node | None]:
         return None, node
     rest = [c for c in parts if found[c] is None]
     # AND spelled out: FTS5's implicit AND joins bare phrases only, not a column filter's "(...)".
-    return " AND ".join(words), None if not rest else rest[0] if len(rest) == 1 else And(tuple(rest))
+    others = None if not rest else rest[0] if len(rest) == 1 else And(tuple(rest))
+    return " AND ".join(words), others
 
 
 def match_words(expression: str) -> Condition:
