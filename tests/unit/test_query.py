@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import unicodedata
 from datetime import datetime
 
@@ -19,7 +20,8 @@ from mediaforged.catalog.query import (
     Text,
     parse,
 )
-from mediaforged.catalog.querysql import describe
+from mediaforged.catalog.querysql import describe, split_words
+from mediaforged.catalog.searchindex import COLUMNS
 
 NOW = datetime(2026, 3, 10, 12, 0)
 
@@ -194,11 +196,6 @@ def test_describe_says_how_it_was_read() -> None:
 def test_the_word_index_expression_is_valid_fts5(text: str) -> None:
     # FTS5's implicit AND joins bare phrases only: a column filter's "(...)" beside another
     # term is a syntax error unless the AND is written out.
-    import sqlite3
-
-    from mediaforged.catalog.querysql import split_words
-    from mediaforged.catalog.searchindex import COLUMNS
-
     root = _read(text).root
     assert root is not None
     expression, _rest = split_words(root)
